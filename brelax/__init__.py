@@ -1,0 +1,26 @@
+"""brelax: exact quantization projections, BinaryRelax, and its convergence theory as checks.
+
+The theory in ``theory/`` is this project's reconstruction of the results of
+Yin, Zhang, Lyu, Osher, Qi and Xin (2018), made without the paper's full text;
+no constant in it is quoted from the paper.
+"""
+
+from .sets import QuantizedTensor, QuantSet, binary, get_set, levels, ternary, uniform
+from .prox import moreau_envelope, prox, relax
+from . import heuristics
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "QuantSet",
+    "QuantizedTensor",
+    "binary",
+    "ternary",
+    "uniform",
+    "levels",
+    "get_set",
+    "prox",
+    "relax",
+    "moreau_envelope",
+    "heuristics",
+]

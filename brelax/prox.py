@@ -1,0 +1,64 @@
+r"""The relaxed penalty: prox of :math:`(\lambda/2) d_Q^2` and its Moreau envelope.
+
+For any closed set ``Q`` (convex or not) and ``lam >= 0``,
+
+.. math::
+
+    \operatorname{prox}(y) = \arg\min_x \tfrac12\|x - y\|^2 + \tfrac{\lambda}{2} d_Q(x)^2
+                          = \frac{y + \lambda P(y)}{1 + \lambda} = y - \mu (y - P(y)),
+    \qquad \mu = \frac{\lambda}{1 + \lambda}.
+
+Proof. For every ``z`` in ``Q``, minimising ``1/2||x - y||^2 + lam/2 ||x - z||^2``
+over ``x`` gives ``x = (y + lam z)/(1 + lam)`` and the value
+``lam/(2(1 + lam)) ||y - z||^2 >= lam/(2(1 + lam)) d_Q(y)^2``. Since
+``d_Q(x)^2 = min_z ||x - z||^2``, the objective is the minimum over ``z`` of
+these, and both bounds are attained at ``z = P(y)``. The Moreau envelope of the
+indicator of ``Q`` is ``min_z i_Q(z) + lam/2 ||z - x||^2 = lam/2 d_Q(x)^2``;
+that of the penalty is ``lam/(2(1 + lam)) d_Q(y)^2`` (see ``theory/THEORY.md``).
+"""
+
+from __future__ import annotations
+
+from ._validate import check_float_array, check_nonneg
+
+
+def relax(y, p, mu):
+    """The interpolation ``y - mu (y - p)`` between ``y`` and its quantization ``p``.
+
+    Written as a convex combination rather than ``(y + lam p)/(1 + lam)`` so
+    that a large ``lam`` cannot overflow float16.
+    """
+    return y - mu * (y - p)
+
+
+def prox(w, Q, lam, axis=None, group_size=None):
+    r"""The prox of ``(lam/2) d_Q^2`` at ``w``: ``(w + lam P(w)) / (1 + lam)``.
+
+    Parameters
+    ----------
+    w : NumPy array or torch tensor (float16/32/64)
+    Q : QuantSet
+    lam : float >= 0
+    axis, group_size : granularity of the projection, as in :meth:`QuantSet.project`.
+
+    Returns
+    -------
+    Same shape, dtype and backend as ``w``.
+
+    Raises
+    ------
+    ValueError
+        ``lam`` is negative, NaN or infinite (use ``Q.project`` for ``mu = 1``),
+        and every error of :meth:`QuantSet.project`.
+    """
+    lam = check_nonneg(lam, "lam")
+    check_float_array(w, "w")
+    p = Q.project(w, axis=axis, group_size=group_size)
+    return relax(w, p, lam / (1.0 + lam))
+
+
+def moreau_envelope(w, Q, lam, axis=None, group_size=None) -> float:
+    r"""``min_x 1/2||x - w||^2 + (lam/2) d_Q(x)^2 = lam / (2 (1 + lam)) d_Q(w)^2``."""
+    lam = check_nonneg(lam, "lam")
+    d = Q.distance(w, axis=axis, group_size=group_size)
+    return lam / (2.0 * (1.0 + lam)) * d * d

@@ -1,0 +1,273 @@
+r"""Quantization sets and their exact Euclidean projections.
+
+A set is given by non-negative levels ``0 <= l_0 < ... < l_K`` with at least
+one positive level. With a free scale it is the closed cone
+
+.. math::  Q_L = \{ a q : a \ge 0,\ q \in \{\pm l_0, \dots, \pm l_K\}^n \},
+
+with one scale per tensor, per slice along an axis, or per group of
+consecutive entries; with ``scale=a`` given it is the finite set
+``{a q : q in L^n}``. The projection separates over the scale groups, and
+within a group it is computed exactly by the kernels of
+:mod:`brelax.projections` (see their docstrings for the proofs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from . import projections
+from ._validate import check_axis, check_float_array, check_group_size, check_positive, namespace
+
+
+@dataclass(frozen=True)
+class QuantizedTensor:
+    """Integer codes and scales of a projected array.
+
+    ``dequantize()`` returns exactly what :meth:`QuantSet.project` returned:
+    ``scales[g] * table[codes]`` in the input's dtype, in the input's layout.
+
+    Attributes
+    ----------
+    codes : array of int8 (int16 for more than 127 levels), shape of the input
+        Index into ``table`` of every entry.
+    scales : float64 array, shape ``(G,)``
+        One scale per group (``G = 1`` per tensor, ``shape[axis]`` per axis,
+        ``size / group_size`` per group).
+    table : tuple of float
+        The signed levels ``-l_K, ..., -l_0, [0,] l_0, ..., l_K`` in increasing order.
+    """
+
+    codes: object
+    scales: object
+    table: tuple
+    shape: tuple
+    axis: int | None
+    group_size: int | None
+    dtype: object
+
+    def dequantize(self):
+        xp = namespace(self.codes, "codes")
+        tab = xp.asarray(self.table, dtype=xp.float64, device=projections._device(self.codes))
+        vals = xp.take(tab, xp.reshape(xp.astype(self.codes, xp.int64), (-1,)))
+        g = to_groups(xp, xp.reshape(vals, self.shape), self.axis, self.group_size)
+        return xp.astype(from_groups(xp, g * self.scales[:, None], self.shape, self.axis), self.dtype)
+
+    def level_counts(self) -> dict:
+        """How many entries sit at each signed level: ``{level: count}``."""
+        xp = namespace(self.codes, "codes")
+        flat = xp.reshape(xp.astype(self.codes, xp.int64), (-1,))
+        return {lev: int(xp.sum(xp.astype(flat == k, xp.int64))) for k, lev in enumerate(self.table)}
+
+
+def to_groups(xp, w, axis, group_size):
+    """Reshape ``w`` to ``(G, n)``, one row per scale group."""
+    if axis is not None:
+        perm = (axis,) + tuple(i for i in range(w.ndim) if i != axis)
+        return xp.reshape(xp.permute_dims(w, perm), (w.shape[axis], -1))
+    if group_size is not None:
+        return xp.reshape(w, (-1, group_size))
+    return xp.reshape(w, (1, -1))
+
+
+def from_groups(xp, g, shape, axis):
+    """Inverse of :func:`to_groups`."""
+    if axis is None:
+        return xp.reshape(g, shape)
+    moved = (shape[axis],) + tuple(s for i, s in enumerate(shape) if i != axis)
+    inv = list(range(1, len(shape)))
+    inv.insert(axis, 0)
+    return xp.permute_dims(xp.reshape(g, moved), tuple(inv))
+
+
+@dataclass(frozen=True)
+class QuantSet:
+    """A symmetric quantization set, free-scale or with a fixed scale.
+
+    Use the constructors :func:`binary`, :func:`ternary`, :func:`uniform` and
+    :func:`levels` rather than this class directly.
+
+    Parameters
+    ----------
+    levels : tuple of float
+        The non-negative levels, strictly increasing, at least one positive.
+    scale : float or None
+        None for a free scale per group; a positive float fixes it.
+    name : str
+        A spec string that :func:`get_set` parses back into an equal set.
+    """
+
+    levels: tuple
+    scale: float | None = None
+    name: str = field(default="", compare=False)
+
+    @property
+    def table(self) -> tuple:
+        pos = tuple(l for l in self.levels if l > 0)
+        zero = (0.0,) if self.levels[0] == 0 else ()
+        return tuple(-l for l in reversed(pos)) + zero + pos
+
+    @property
+    def has_zero(self) -> bool:
+        return self.levels[0] == 0
+
+    def _solve(self, w, axis, group_size):
+        xp = check_float_array(w, "w")
+        shape = tuple(int(s) for s in w.shape)
+        axis = check_axis(axis, len(shape))
+        size = math.prod(shape)
+        group_size = check_group_size(group_size, size)
+        if axis is not None and group_size is not None:
+            raise ValueError("give at most one of axis and group_size, not both")
+        g = xp.astype(to_groups(xp, w, axis, group_size), xp.float64)
+        a = xp.abs(g)
+        if self.scale is None:
+            idx, scales = projections.exact_kernel(self.levels)(xp, a, self.levels)
+        else:
+            idx = projections.nearest_level(xp, a / self.scale, self.levels)
+            scales = xp.full((g.shape[0],), self.scale, dtype=xp.float64, device=projections._device(g))
+        return xp, g, idx, scales, shape, axis, group_size
+
+    def quantize(self, w, axis=None, group_size=None) -> QuantizedTensor:
+        """Integer codes and scales of the exact projection of ``w``.
+
+        Parameters
+        ----------
+        w : NumPy array or torch tensor of float16/32/64
+        axis : int or None
+            One scale per index along this axis (per output channel for ``axis=0``).
+        group_size : int or None
+            One scale per run of ``group_size`` consecutive entries of ``w.ravel()``.
+
+        Raises
+        ------
+        TypeError
+            ``w`` is not a floating array, or ``axis``/``group_size`` is not an int.
+        ValueError
+            ``w`` is empty or non-finite, ``axis`` is out of range, ``group_size``
+            does not divide ``w.size``, or both are given.
+        """
+        xp, g, idx, scales, shape, axis, group_size = self._solve(w, axis, group_size)
+        K = len(self.levels) - 1
+        neg = g < 0
+        if self.has_zero:
+            codes = K + xp.where(neg, -idx, idx)
+        else:
+            codes = xp.where(neg, K - idx, K + 1 + idx)
+        ctype = xp.int8 if len(self.table) <= 127 else xp.int16
+        codes = xp.astype(from_groups(xp, codes, shape, axis), ctype)
+        return QuantizedTensor(codes, scales, self.table, shape, axis, group_size, w.dtype)
+
+    def project(self, w, axis=None, group_size=None):
+        r"""The exact Euclidean projection :math:`P(w) \in \arg\min_{z \in Q} \|w - z\|`.
+
+        Same shape, dtype and backend as ``w``; computed in float64. Parameters
+        and errors as in :meth:`quantize`.
+        """
+        return self.quantize(w, axis, group_size).dequantize()
+
+    def distance(self, w, axis=None, group_size=None) -> float:
+        """``dist(w, Q) = ||w - P(w)||``, summed over all groups, in float64."""
+        xp = namespace(w, "w")
+        p = self.project(w, axis, group_size)
+        d = xp.astype(w, xp.float64) - xp.astype(p, xp.float64)
+        return math.sqrt(float(xp.sum(d * d)))
+
+    def contains(self, w, axis=None, group_size=None, rtol: float = 1e-6) -> bool:
+        """Whether ``w`` lies in the set, up to ``rtol`` relative to ``||w||``."""
+        xp = namespace(w, "w")
+        norm = math.sqrt(float(xp.sum(xp.astype(w, xp.float64) ** 2)))
+        return self.distance(w, axis, group_size) <= rtol * max(norm, 1e-300)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _make(levels, scale, name):
+    if scale is not None:
+        scale = check_positive(scale, "scale")
+        name = f"{name}@{_fmt(scale)}"
+    return QuantSet(tuple(float(l) for l in levels), scale, name)
+
+
+def binary(scale=None) -> QuantSet:
+    """``{±a}^n``: exact projection ``a = ||y||_1 / n``, ``q = sign(y)``, O(n)."""
+    return _make((1.0,), scale, "binary")
+
+
+def ternary(scale=None) -> QuantSet:
+    """``{0, ±a}^n``: exact sort-based projection, O(n log n)."""
+    return _make((0.0, 1.0), scale, "ternary")
+
+
+def uniform(bits: int, scale=None) -> QuantSet:
+    """``{0, ±1, ..., ±(2^(bits-1) - 1)}`` times a scale; ``bits=2`` is ternary.
+
+    Exact projection by the breakpoint sweep, O(nK log(nK)) with ``K = 2^(bits-1) - 1``.
+    """
+    if isinstance(bits, bool) or not isinstance(bits, int):
+        raise TypeError(f"bits must be an int, got {bits!r}")
+    if not 2 <= bits <= 16:
+        raise ValueError(f"bits must be in 2..16 (bits=1 has no positive level; use binary()), got {bits}")
+    return _make(range(2 ** (bits - 1)), scale, f"uniform:{bits}")
+
+
+def levels(values, scale=None) -> QuantSet:
+    """Any finite symmetric level set ``{±l_j}``, e.g. ``levels([1, 3])`` or ``levels([0, 1, 3, 7])``.
+
+    Raises
+    ------
+    ValueError
+        If a level is negative or non-finite, levels repeat, or none is positive.
+    """
+    try:
+        vals = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise TypeError(f"levels must be a sequence of numbers, got {values!r}") from None
+    if not vals:
+        raise ValueError("levels is empty; give at least one positive level")
+    if any(not math.isfinite(v) or v < 0 for v in vals):
+        raise ValueError(f"levels must be finite and non-negative, got {vals}")
+    if len(set(vals)) != len(vals):
+        raise ValueError(f"levels must not repeat, got {vals}")
+    if max(vals) <= 0:
+        raise ValueError(f"levels needs at least one positive level, got {vals}")
+    vals.sort()
+    return _make(vals, scale, "levels:" + ",".join(_fmt(v) for v in vals))
+
+
+SET_NAMES = ("binary", "ternary", "uniform:BITS", "levels:L0,L1,...")
+
+
+def get_set(spec) -> QuantSet:
+    """Parse a set name: ``binary``, ``ternary``, ``uniform:3`` (or ``uniform3``),
+    ``levels:0,1,3,7``, each optionally with ``@SCALE`` for a fixed scale.
+
+    A :class:`QuantSet` is returned unchanged. Raises ValueError listing the valid names.
+    """
+    if isinstance(spec, QuantSet):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"qset must be a QuantSet or a name, got {type(spec).__name__}")
+    body, _, sc = spec.strip().partition("@")
+    scale = float(sc) if sc else None
+    kind, _, arg = body.partition(":")
+    if kind.startswith("uniform") and not arg:
+        kind, arg = "uniform", kind[len("uniform"):]
+    try:
+        if kind == "binary" and not arg:
+            return binary(scale)
+        if kind == "ternary" and not arg:
+            return ternary(scale)
+        if kind == "uniform" and arg:
+            return uniform(int(arg), scale)
+        if kind == "levels" and arg:
+            return levels([float(v) for v in arg.split(",")], scale)
+    except ValueError as e:
+        raise ValueError(f"bad set {spec!r}: {e}") from None
+    raise ValueError(f"unknown set {spec!r}; valid: {', '.join(SET_NAMES)} (optionally @SCALE)")

@@ -1,0 +1,111 @@
+r"""Step rules: small pure functions with explicit state, written once against the array API.
+
+Each method is a pair ``init(y0, mu0, project) -> State`` and
+``update(state, grad, lr, mu_next, project) -> State``. ``grad`` is the
+gradient taken at ``state.x``, the point the model is evaluated at;
+``project`` is any callable returning the exact projection (per tensor, per
+channel, per layer: the step rule does not care). They run unchanged on NumPy
+arrays and torch tensors, which is how ``brelax.torch`` reuses them.
+
+``State.y`` is the *anchor*: the float variable that gets projected (the
+latent weights of the lazy methods; for the non-lazy methods the point that
+was last projected). ``State.p = project(State.y)``. The diagnostics of
+MATH.md section 5 use ``r = y - p``.
+
+============== ============================================================
+method         update (``g`` = lr, ``mu'`` = mu of the next step)
+============== ============================================================
+gd             ``x' = x - g grad``
+binaryconnect  ``y' = y - g grad``; ``x' = P(y')``
+binaryrelax    ``y' = y - g grad``; ``x' = y' - mu' (y' - P(y'))``
+pgd            ``x' = P(x - g grad)``
+proxquant      ``z = x - g grad``; ``x' = z - mu' (z - P(z))``
+============== ============================================================
+
+BinaryConnect is BinaryRelax with ``mu = 1``; Phase II of BinaryRelax is
+exactly that. The caller chooses ``mu`` (see :mod:`brelax.schedules`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+from .prox import relax
+
+
+class State(NamedTuple):
+    """``x``: where the gradient is taken; ``y``: the anchor; ``p``: ``P(y)``."""
+
+    x: object
+    y: object
+    p: object
+
+
+def lazy_init(y0, mu0, project: Callable) -> State:
+    """BinaryRelax / BinaryConnect: ``x_0 = y_0 - mu_0 (y_0 - P(y_0))``."""
+    p = project(y0)
+    return State(relax(y0, p, mu0), y0, p)
+
+
+def lazy_update(state: State, grad, lr, mu_next, project: Callable) -> State:
+    """``y' = y - lr grad(x)``, ``x' = y' - mu' (y' - P(y'))`` (Algorithm 1, both phases)."""
+    y = state.y - lr * grad
+    p = project(y)
+    return State(relax(y, p, mu_next), y, p)
+
+
+def pgd_init(y0, mu0, project: Callable) -> State:
+    p = project(y0)
+    return State(p, y0, p)
+
+
+def pgd_update(state: State, grad, lr, mu_next, project: Callable) -> State:
+    """``x' = P(x - lr grad)``; ``mu`` is ignored."""
+    z = state.x - lr * grad
+    p = project(z)
+    return State(p, z, p)
+
+
+def prox_init(y0, mu0, project: Callable) -> State:
+    p = project(y0)
+    return State(relax(y0, p, mu0), y0, p)
+
+
+def prox_update(state: State, grad, lr, mu_next, project: Callable) -> State:
+    """ProxQuant (l2): ``z = x - lr grad``, ``x' = prox(z) = z - mu' (z - P(z))``."""
+    z = state.x - lr * grad
+    p = project(z)
+    return State(relax(z, p, mu_next), z, p)
+
+
+def gd_init(y0, mu0, project: Callable) -> State:
+    return State(y0, y0, project(y0))
+
+
+def gd_update(state: State, grad, lr, mu_next, project: Callable) -> State:
+    """Float gradient descent; ``P`` is only evaluated for the diagnostics."""
+    x = state.x - lr * grad
+    return State(x, x, project(x))
+
+
+class Method(NamedTuple):
+    name: str
+    init: Callable
+    update: Callable
+    lazy: bool  # the gradient at x is applied to a separate anchor y
+    uses_mu: bool
+
+
+METHODS = {
+    "gd": Method("gd", gd_init, gd_update, False, False),
+    "binaryconnect": Method("binaryconnect", lazy_init, lazy_update, True, False),
+    "pgd": Method("pgd", pgd_init, pgd_update, False, False),
+    "proxquant": Method("proxquant", prox_init, prox_update, False, True),
+    "binaryrelax": Method("binaryrelax", lazy_init, lazy_update, True, True),
+}
+
+
+def get_method(name: str) -> Method:
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; valid: {', '.join(METHODS)}")
+    return METHODS[name]
