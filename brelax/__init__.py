@@ -7,7 +7,9 @@ no constant in it is quoted from the paper.
 
 from .sets import QuantizedTensor, QuantSet, binary, get_set, levels, ternary, uniform
 from .prox import moreau_envelope, prox, relax
-from . import heuristics
+from . import heuristics, problems, schedules, steps
+from .optimize import NonFiniteError, optimize
+from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 
@@ -23,4 +25,10 @@ __all__ = [
     "relax",
     "moreau_envelope",
     "heuristics",
+    "problems",
+    "schedules",
+    "steps",
+    "optimize",
+    "Trajectory",
+    "NonFiniteError",
 ]

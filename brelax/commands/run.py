@@ -1,0 +1,87 @@
+"""``brelax run PROBLEM``: run one method on one problem, print a summary, save the trajectory."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+PROBLEMS = ("lsq", "diabetes", "digits")
+
+
+def add_arguments(p):
+    p.add_argument("problem", choices=PROBLEMS, help="planted least squares, diabetes regression or the digits MLP")
+    p.add_argument("--method", default="binaryrelax",
+                   help="gd, binaryconnect, pgd, proxquant or binaryrelax (default)")
+    p.add_argument("--set", dest="qset", default="binary", help="binary, ternary, uniform:3, levels:1,3, ...")
+    p.add_argument("--m", type=int, default=100, help="lsq: rows of A")
+    p.add_argument("--n", type=int, default=50, help="lsq: unknowns")
+    p.add_argument("--noise", type=float, default=0.0, help="lsq: noise level")
+    p.add_argument("--model", default="mlp", choices=("mlp", "logistic"), help="digits: the model")
+    p.add_argument("--hidden", type=int, default=32, help="digits mlp: hidden units")
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--lr", type=float, default=None, help="step size (default 1/L when L is known, else 0.5)")
+    p.add_argument("--lam0", type=float, default=1.0)
+    p.add_argument("--rho", type=float, default=1.02)
+    p.add_argument("--phase2-start", type=int, default=None, help="step of the switch to Phase II (default 80%% of steps)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--granularity", default="block", choices=("block", "tensor", "channel"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="brelax-out/trajectory.npz", help="where to write the trajectory (.npz)")
+
+
+def build_problem(args):
+    from .. import problems
+
+    if args.problem == "lsq":
+        return problems.least_squares(args.m, args.n, args.qset, noise=args.noise, seed=args.seed)
+    if args.problem == "diabetes":
+        return problems.diabetes_least_squares(seed=args.seed)
+    if args.model == "logistic":
+        return problems.digits_logistic(seed=args.seed)
+    return problems.digits_mlp(hidden=(args.hidden,), seed=args.seed)
+
+
+def main(args) -> int:
+    import brelax
+
+    try:
+        prob = build_problem(args)
+        lr = args.lr if args.lr is not None else (1.0 / prob.L if prob.L else 0.5)
+        p2 = args.phase2_start if args.phase2_start is not None else int(0.8 * args.steps)
+        traj = brelax.optimize(prob, method=args.method, qset=args.qset, steps=args.steps, lr=lr,
+                               lam0=args.lam0, rho=args.rho, phase2_start=p2, batch_size=args.batch_size,
+                               granularity=args.granularity, seed=args.seed, progress=args.steps >= 2000)
+    except brelax.NonFiniteError as e:
+        print(f"error: {e}")
+        traj = e.trajectory
+        _save(traj, args.out)
+        return 1
+    except (ValueError, TypeError) as e:
+        print(f"error: {e}")
+        return 2
+    s = traj.summary()
+    aoc = traj.aoc[np.isfinite(traj.aoc)]
+    print(f"problem      {prob.name} (dim {prob.dim}, L = {prob.L if prob.L is not None else 'unknown'})")
+    print(f"method       {args.method} on {traj.meta['qset']}, {traj.steps} steps, lr {lr:.4g}, Phase II from {p2}")
+    print(f"f(x_T)       {s['f_final']:.6g}    f(P(y_T)) {s['f_quant_final']:.6g}"
+          + (f"    f_lower {prob.f_lower:.4g}" if prob.f_lower is not None else ""))
+    if s["recovered"] is not None:
+        print(f"recovered    {'yes' if s['recovered'] else 'no'} (the planted x_star's pattern)")
+    if hasattr(prob, "test_accuracy"):
+        print(f"test acc     {prob.test_accuracy(traj.x):.4f} (quantized weights)")
+    print(f"flips        {s['flips_total']} in all, {int(np.count_nonzero(traj.flips))} steps with a flip")
+    print(f"AOC          delta_t > 0 on {int((aoc > 0).sum())} of {aoc.size} steps, max {aoc.max() if aoc.size else math.nan:.3g}")
+    slack = traj.lemma_b_slack[np.isfinite(traj.lemma_b_slack)]
+    if slack.size:
+        print(f"Lemma B      min slack {slack.min():.3g} ({'holds' if slack.min() >= -1e-10 else 'VIOLATED'})")
+    _save(traj, args.out)
+    print(f"trajectory   {args.out}")
+    return 0
+
+
+def _save(traj, out):
+    d = os.path.dirname(os.path.abspath(out))
+    os.makedirs(d, exist_ok=True)
+    traj.save(out)

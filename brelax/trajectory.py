@@ -1,0 +1,126 @@
+"""The record of a run: per-step diagnostics, the final point, metadata; saved as .npz + JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+#: Arrays indexed by t = 0..steps.
+POINT_FIELDS = ("f", "f_quant", "mu", "lr", "dist_x", "dist_y", "r_norm", "scale_min")
+#: Arrays indexed by the step t = 0..steps-1 (from x_t to x_{t+1}).
+STEP_FIELDS = ("step_norm2", "aoc", "inner", "cross", "flips", "L_local", "lemma_b_slack", "descent")
+LAYER_FIELDS = ("aoc", "flips", "dist_y", "step_norm2")
+
+
+class Trajectory:
+    """Diagnostics of one run of :func:`brelax.optimize`.
+
+    Point arrays (length ``steps + 1``, index t): ``f`` = f(x_t), ``f_quant`` =
+    f(P(y_t)), ``mu``, ``lr``, ``dist_x`` = d_Q(x_t), ``dist_y`` = d_Q(y_t),
+    ``r_norm`` = ||y_t - P(y_t)||, ``scale_min`` = the smallest scale of P(y_t).
+
+    Step arrays (length ``steps``, index t for the step x_t -> x_{t+1}):
+    ``step_norm2`` = ||D_t||^2, ``aoc`` = delta_t = <r_t - r_{t+1}, D_t> / ||D_t||^2
+    (NaN where D_t = 0), ``inner`` = <r_t - r_{t+1}, D_t>, ``cross`` = <r_t, D_t>,
+    ``flips`` (entries whose code changed), ``L_local`` = ||grad f(x_{t+1}) -
+    grad f(x_t)|| / ||D_t||, ``lemma_b_slack`` (right side minus left side of
+    Lemma B with the problem's L; NaN when it does not apply), ``descent`` =
+    f(x_t) - f(x_{t+1}).
+
+    ``layers`` maps a block name to its own ``aoc``, ``flips``, ``dist_y`` and
+    ``step_norm2`` (multi-tensor problems only). ``x`` is the final point (in Q),
+    ``y`` the final anchor, ``meta`` a JSON-serialisable dict.
+    """
+
+    def __init__(self, arrays: dict, x, y, meta: dict, layers: dict | None = None):
+        self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        self.x = np.asarray(x)
+        self.y = np.asarray(y)
+        self.meta = dict(meta)
+        self.layers = {n: {k: np.asarray(v) for k, v in d.items()} for n, d in (layers or {}).items()}
+        self.iterates: dict = {}  # filled by optimize(record_every=...): t, x, y, p
+
+    def __getattr__(self, name):
+        arrays = self.__dict__.get("arrays", {})
+        if name in arrays:
+            return arrays[name]
+        raise AttributeError(f"Trajectory has no field {name!r}; fields: {', '.join(arrays)}")
+
+    @property
+    def steps(self) -> int:
+        """Number of completed steps."""
+        return len(self.arrays["step_norm2"])
+
+    @property
+    def method(self) -> str:
+        return self.meta.get("method", "")
+
+    def truncated(self, steps: int) -> "Trajectory":
+        """The first ``steps`` steps (used when a run stops early)."""
+        arrays = {k: v[: steps + 1] if k in POINT_FIELDS else v[:steps] for k, v in self.arrays.items()}
+        layers = {n: {k: (v[: steps + 1] if k == "dist_y" else v[:steps]) for k, v in d.items()}
+                  for n, d in self.layers.items()}
+        return Trajectory(arrays, self.x, self.y, self.meta, layers)
+
+    def save(self, path) -> None:
+        """Write an .npz (arrays) with the metadata as JSON inside; atomic (temp file, then rename)."""
+        payload = {f"a__{k}": v for k, v in self.arrays.items()}
+        for n, d in self.layers.items():
+            for k, v in d.items():
+                payload[f"l__{n}__{k}"] = v
+        payload["x"] = self.x
+        payload["y"] = self.y
+        payload["meta"] = np.asarray(json.dumps(self.meta, default=_json_default))
+        path = os.fspath(path)
+        d = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".traj-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **payload)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path) -> "Trajectory":
+        """Read a file written by :meth:`save` (no pickle: ``allow_pickle=False``)."""
+        with np.load(os.fspath(path), allow_pickle=False) as z:
+            arrays, layers = {}, {}
+            for k in z.files:
+                if k.startswith("a__"):
+                    arrays[k[3:]] = z[k]
+                elif k.startswith("l__"):
+                    _, n, f = k.split("__", 2)
+                    layers.setdefault(n, {})[f] = z[k]
+            meta = json.loads(str(z["meta"]))
+            return cls(arrays, z["x"], z["y"], meta, layers)
+
+    def summary(self) -> dict:
+        """A few headline numbers (JSON friendly)."""
+        aoc = self.arrays["aoc"]
+        flips = self.arrays["flips"]
+        finite = aoc[np.isfinite(aoc)]
+        return {
+            "method": self.method,
+            "steps": self.steps,
+            "f_final": float(self.arrays["f"][-1]),
+            "f_quant_final": float(self.arrays["f_quant"][-1]),
+            "recovered": self.meta.get("recovered"),
+            "flips_total": int(flips.sum()),
+            "aoc_max": float(finite.max()) if finite.size else float("nan"),
+            "aoc_positive_steps": int((finite > 0).sum()),
+            "stopped": self.meta.get("stopped"),
+        }
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
