@@ -63,6 +63,14 @@ def make_layout(specs) -> tuple:
     return tuple(out)
 
 
+def layer_slices(layout, quantized_only: bool = False) -> dict:
+    """``{block name: slice of the flat vector}`` in layout order, for per-layer diagnostics.
+
+    With ``quantized_only`` the float blocks (biases) are left out.
+    """
+    return {b.name: slice(b.start, b.stop) for b in layout if b.quantize or not quantized_only}
+
+
 class Projector:
     """``P`` on the flat vector: the exact projection of each quantized block, identity elsewhere.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import check_nonneg
+from ._data import check_idx
 from .base import Problem, make_layout
 
 
@@ -43,6 +44,7 @@ class LeastSquares(Problem):
         self.n_samples = self.m
 
     def _rows(self, idx):
+        idx = check_idx(idx, self.m)
         if idx is None:
             return self.A, self.b, 1.0
         return self.A[idx], self.b[idx], self.m / len(idx)
