@@ -1,0 +1,393 @@
+r"""``QuantOptimizer``: BinaryRelax and its baselines around any torch optimizer.
+
+The step rules are those of :mod:`brelax.steps`, reused as they are. Every
+rule there factors into an *anchor step* followed by its own ``init``:
+
+.. math::
+
+    \texttt{update}(s, g, \eta, \mu', P) = \texttt{init}(a(s) - \eta g,\ \mu',\ P),
+    \qquad a(s) = s.y \text{ (lazy methods)},\ s.x \text{ (the others)}.
+
+Proof, by reading the five pairs: ``lazy_update`` computes ``y' = y - lr g``,
+``p = P(y')`` and returns ``State(relax(y', p, mu'), y', p)``, which is
+``lazy_init(y', mu', P)``; ``pgd_update`` returns ``State(P(z), z, P(z))`` with
+``z = x - lr g``, which is ``pgd_init(z)``; ``prox_update`` returns
+``State(relax(z, P(z), mu'), z, P(z)) = prox_init(z, mu', P)``; ``gd_update``
+returns ``State(x', x', P(x')) = gd_init(x')``. (Checked bitwise in the tests.)
+
+So the wrapper lets the base optimizer do the anchor step (``a - lr g`` for
+plain SGD; momentum, weight decay or Adam otherwise) and then calls the
+method's ``init`` on the new anchor. With plain SGD this *is*
+:func:`brelax.optimize`. One :meth:`step`:
+
+1. lazy methods (binaryrelax, binaryconnect): copy the latent ``y`` back into
+   the parameters (the ``.grad`` there was computed at ``x``);
+2. ``base_optimizer.step()``: the parameters now hold the new anchor;
+3. the step count advances, ``mu`` is read from the schedule;
+4. ``x = init(anchor, mu, P).x`` is written into the parameters, the anchor is
+   kept in ``state[p]["latent"]`` (lazy methods and proxquant; for pgd the
+   anchor is only needed to form ``x = P(anchor)``).
+
+Distance of ``x`` to ``Q`` without a second projection: for any closed ``Q``,
+if ``p`` is a nearest point of ``y`` in ``Q`` and ``x`` lies on the segment
+``[y, p]``, then ``p`` is a nearest point of ``x``, because for every ``q`` in
+``Q``: ``||x - p|| = ||y - p|| - ||y - x|| <= ||y - q|| - ||y - x|| <= ||x - q||``.
+Hence ``P(x) = P(y)`` and ``d_Q(x) = (1 - mu) ||y - P(y)||`` for
+``x = y - mu (y - P(y))``, ``mu`` in ``[0, 1]``. The same fact makes
+``P(x) = P(z)`` for proxquant, so :meth:`finalize` projects the anchor for every
+method.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+
+import torch
+
+from .. import schedules
+from .._validate import check_axis, check_choice, check_nonneg
+from ..prox import relax  # noqa: F401  (the relaxation used by every step rule's init)
+from ..sets import QuantSet, get_set
+from ..steps import METHODS
+
+METHOD_NAMES = ("binaryrelax", "binaryconnect", "proxquant", "pgd", "float")
+_ALIASES = {"float": "gd", "gd": "gd"}
+
+
+class _Projection:
+    """``P`` for one tensor that remembers its last :class:`QuantizedTensor` (codes, scales)."""
+
+    def __init__(self, qset: QuantSet, axis):
+        self.qset, self.axis, self.last = qset, axis, None
+
+    def __call__(self, w):
+        self.last = self.qset.quantize(w, axis=self.axis)
+        return self.last.dequantize()
+
+
+class _Slot:
+    """A quantized parameter: its name, set, granularity and projection."""
+
+    __slots__ = ("param", "name", "index", "qset", "axis", "proj", "codes", "r")
+
+    def __init__(self, param, name, index, qset, axis):
+        self.param, self.name, self.index, self.qset = param, name, index, qset
+        self.axis = axis if param.ndim >= 2 else None  # a 1-D tensor gets one scale
+        self.proj = _Projection(qset, self.axis)
+        self.codes = self.r = None  # previous codes and residual, kept only for diagnostics
+
+
+class QuantOptimizer(torch.optim.Optimizer):
+    """Wrap a torch optimizer so that the model is trained on ``x = relax(y, P(y), mu)``.
+
+    Parameters
+    ----------
+    base_optimizer : torch.optim.Optimizer
+        Any optimizer that needs no closure (SGD, Adam, AdamW, ...). Its
+        ``param_groups`` are shared with the wrapper (LR schedulers may wrap either).
+    method : {"binaryrelax", "binaryconnect", "proxquant", "pgd", "float"}
+        "float" (alias "gd") trains without quantization; ``finalize`` still projects.
+    qset : QuantSet or str
+        The set used for groups without a ``"qset"`` key.
+    axis : int or None
+        0: one scale per output channel (default); None: one per tensor. A
+        group's ``"axis"`` key overrides it. Tensors with ``ndim < 2`` get one scale.
+    lam0, rho : float
+        ``lam_k = lam0 * rho**k`` and ``mu = lam / (1 + lam)``; ``k`` is the
+        step count (``schedule="step"``) or the number of :meth:`epoch_end` calls.
+    schedule : {"epoch", "step"}
+    phase2_start : int or None
+        From this step count on ``mu = 1`` (Phase II). Counted in steps.
+    mu_schedule : callable ``t -> mu`` or None
+        Replaces the lam schedule (e.g. :func:`brelax.schedules.linear_mu`), ``t`` the step count.
+    diagnostics : bool
+        Fill :attr:`last_diagnostics` at every step.
+
+    Which tensors are quantized: a group with a ``"qset"`` key quantizes all its
+    tensors with that set (None: none of them); in a group without the key every
+    tensor with ``ndim >= 2`` (conv and linear weights) is quantized with ``qset``.
+
+    Raises
+    ------
+    TypeError
+        ``base_optimizer`` is not a torch optimizer, or ``mu_schedule`` is not callable.
+    ValueError
+        Unknown method, set or schedule, ``lam0 < 0``, ``rho < 1``, a negative ``phase2_start``.
+    """
+
+    def __init__(self, base_optimizer, method="binaryrelax", qset="binary", axis=0, lam0=1.0,
+                 rho=1.04, schedule="epoch", phase2_start=None, mu_schedule=None, diagnostics=False):
+        if not isinstance(base_optimizer, torch.optim.Optimizer) or isinstance(base_optimizer, QuantOptimizer):
+            raise TypeError(f"base_optimizer must be a torch optimizer, got {type(base_optimizer).__name__}")
+        check_choice(method, METHOD_NAMES + ("gd",), "method")
+        self.method = "float" if method == "gd" else method
+        self._m = METHODS[_ALIASES.get(method, method)]
+        self.qset = get_set(qset)
+        if axis is not None and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
+            raise TypeError(f"axis must be an int or None, got {axis!r}")
+        self.axis = axis
+        self.schedule = check_choice(schedule, ("epoch", "step"), "schedule")
+        self.lam0 = check_nonneg(lam0, "lam0")
+        self.rho = check_nonneg(rho, "rho")
+        if self.rho < 1:
+            raise ValueError(f"rho must be >= 1 (lam must not shrink), got {rho}")
+        if phase2_start is not None and (isinstance(phase2_start, bool) or not isinstance(
+                phase2_start, numbers.Integral) or phase2_start < 0):
+            raise ValueError(f"phase2_start must be an int >= 0 or None, got {phase2_start!r}")
+        self.phase2_start = None if phase2_start is None else int(phase2_start)
+        if mu_schedule is not None and not callable(mu_schedule):
+            raise TypeError(f"mu_schedule must be callable t -> mu, got {type(mu_schedule).__name__}")
+        self.mu_schedule = mu_schedule
+        self.diagnostics = bool(diagnostics)
+        self.base = base_optimizer
+        self._ready = False
+        super().__init__(base_optimizer.param_groups, dict(base_optimizer.defaults))
+        self.param_groups = base_optimizer.param_groups  # one list, shared with the base
+        self._step, self._epoch = 0, 0
+        self.last_diagnostics: dict = {}
+        self.slots = self._plan()
+        self._ready = True
+        self._start()
+
+    # ----------------------------------------------------------------- planning
+    def _plan(self) -> list:
+        slots, index = [], 0
+        for gi, group in enumerate(self.param_groups):
+            names = group.get("param_names")
+            for pi, p in enumerate(group["params"]):
+                name = names[pi] if names else f"group{gi}.param{pi}"
+                if "qset" in group:
+                    q = None if group["qset"] is None else get_set(group["qset"])
+                else:
+                    q = self.qset if p.ndim >= 2 else None
+                if q is not None:
+                    if not p.dtype.is_floating_point:
+                        raise TypeError(f"parameter {name} has dtype {p.dtype}; only float tensors can be quantized")
+                    axis = group.get("axis", self.axis)
+                    if axis is not None and p.ndim >= 2:
+                        axis = check_axis(axis, p.ndim, f"axis of {name}")
+                    slots.append(_Slot(p, name, index, q, axis))
+                index += 1
+        return slots
+
+    @property
+    def _keeps_anchor(self) -> bool:
+        return self._m.lazy or self._m.uses_mu
+
+    def add_param_group(self, param_group):
+        if getattr(self, "_ready", False):
+            raise NotImplementedError("add parameter groups to the base optimizer before wrapping it")
+        super().add_param_group(param_group)
+
+    # ---------------------------------------------------------------- schedule
+    def _k(self, step) -> int:
+        return step if self.schedule == "step" else self._epoch
+
+    @property
+    def lam(self) -> float:
+        """``lam0 * rho**k`` (inf once it overflows); not used by pgd/binaryconnect/float."""
+        try:
+            return self.lam0 * self.rho ** self._k(self._step)
+        except OverflowError:
+            return math.inf
+
+    def mu_at(self, step: int) -> float:
+        """``mu`` of the point ``x`` formed at step count ``step`` (1 in Phase II)."""
+        if self._m.name in ("binaryconnect", "pgd"):
+            return 1.0
+        if self._m.name == "gd":
+            return 0.0
+        base = self.mu_schedule
+        if base is None:
+            mu_k = schedules.mu_of_lam(schedules.geometric_lam(self.lam0, self.rho))
+            base = lambda t: mu_k(self._k(t))  # noqa: E731
+        return float(schedules.phase2(base, self.phase2_start)(step))
+
+    @property
+    def mu(self) -> float:
+        return self.mu_at(self._step)
+
+    @property
+    def phase(self) -> int:
+        return 2 if self.phase2_start is not None and self._step >= self.phase2_start else 1
+
+    @property
+    def step_count(self) -> int:
+        return self._step
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    # ------------------------------------------------------------------- steps
+    def _write_x(self, slot, anchor, mu):
+        """``x = init(anchor, mu, P).x`` into the parameter; returns the State."""
+        s = self._m.init(anchor, mu, slot.proj)
+        if s.x is not slot.param:
+            slot.param.copy_(s.x)
+        return s
+
+    def _start(self):
+        with torch.no_grad():
+            mu = self.mu
+            for slot in self.slots:
+                y0 = slot.param.detach().clone()
+                if self._keeps_anchor:
+                    self.state[slot.param]["latent"] = y0
+                s = self._write_x(slot, y0, mu)
+                if self.diagnostics:
+                    slot.codes, slot.r = slot.proj.last.codes, y0 - s.p
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One step: restore ``y`` (lazy methods), the base step, then ``x = init(anchor, mu, P).x``.
+
+        ``closure`` (optional) is evaluated once, at ``x``, before anything moves.
+        Raises FloatingPointError naming the tensor when the new anchor is not finite.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        diag = self.diagnostics
+        x_prev = [s.param.detach().clone() for s in self.slots] if diag else None
+        if self._m.lazy:
+            for slot in self.slots:
+                slot.param.copy_(self.state[slot.param]["latent"])
+        self.base.step()
+        self._step += 1
+        mu = self.mu
+        rows = []
+        for i, slot in enumerate(self.slots):
+            p = slot.param
+            if self._keeps_anchor:
+                anchor = self.state[p]["latent"]
+                anchor.copy_(p)
+            elif self._m.name == "gd" and not diag:
+                continue  # float training: the base step is the whole step
+            else:  # pgd, float: the anchor is the parameter; keep a copy if diagnostics need it
+                anchor = p.detach().clone() if diag else p.detach()
+            try:
+                s = self._write_x(slot, anchor, mu)
+            except ValueError:
+                if not bool(torch.isfinite(anchor).all()):
+                    raise FloatingPointError(
+                        f"parameter {slot.name} is not finite after step {self._step} "
+                        f"(lr too large or a non-finite gradient)") from None
+                raise
+            if diag:
+                rows.append(self._diag_row(slot, x_prev[i], s))
+        if diag:
+            self._publish(rows, mu)
+        return loss
+
+    def _diag_row(self, slot, x_prev, s):
+        f64 = torch.float64
+        r_new = s.y - s.p
+        D = slot.param - x_prev
+        codes = slot.proj.last.codes
+        row = torch.stack([
+            ((slot.r - r_new) * D).sum(dtype=f64), (D * D).sum(dtype=f64),
+            (codes != slot.codes).sum().to(f64), (r_new * r_new).sum(dtype=f64)])
+        slot.codes, slot.r = codes, r_new
+        return row
+
+    def _publish(self, rows, mu):
+        if not rows:
+            self.last_diagnostics = {}
+            return
+        vals = torch.stack(rows).cpu().tolist()  # one device sync per step
+        mu_x = {"binaryconnect": 1.0, "pgd": 1.0, "gd": 0.0}.get(self._m.name, mu)
+        out = {}
+        for slot, (inner, nd, flips, r2) in zip(self.slots, vals):
+            r = math.sqrt(r2)
+            out[slot.name] = {"delta": inner / nd if nd > 0 else math.nan, "step_norm2": nd,
+                              "flips": int(flips), "dist_y": r, "dist_x": (1.0 - mu_x) * r, "mu": mu}
+        self.last_diagnostics = out
+
+    @torch.no_grad()
+    def epoch_end(self):
+        """Count an epoch; with ``schedule="epoch"`` lam advances and ``x`` is re-formed with the new mu."""
+        old = self.mu
+        self._epoch += 1
+        if self._keeps_anchor and self.mu != old:
+            for slot in self.slots:
+                self._write_x(slot, self.state[slot.param]["latent"], self.mu)
+
+    # --------------------------------------------------------- quantized model
+    def _anchor(self, slot):
+        return self.state[slot.param]["latent"] if self._keeps_anchor else slot.param.detach()
+
+    def quantized_tensors(self) -> dict:
+        """``{name: QuantizedTensor}``: codes and scales of ``P(anchor)`` for every quantized tensor."""
+        with torch.no_grad():
+            return {s.name: s.qset.quantize(self._anchor(s), axis=s.axis) for s in self.slots}
+
+    @torch.no_grad()
+    def finalize(self):
+        """Write ``P(y)`` (``P(x)`` for pgd and float; equal to ``P(z)`` for proxquant) into the model."""
+        for slot in self.slots:
+            slot.param.copy_(slot.qset.project(self._anchor(slot), axis=slot.axis))
+
+    @contextlib.contextmanager
+    def quantized(self):
+        """Context manager: the model holds ``P(y)`` inside, ``x`` again after (e.g. for evaluation)."""
+        with torch.no_grad():
+            saved = [s.param.detach().clone() for s in self.slots]
+            self.finalize()
+        try:
+            yield self
+        finally:
+            with torch.no_grad():
+                for s, x in zip(self.slots, saved):
+                    s.param.copy_(x)
+
+    # -------------------------------------------------------------- state dict
+    def _plan_record(self) -> list:
+        return [{"index": s.index, "name": s.name, "qset": s.qset.name, "axis": s.axis} for s in self.slots]
+
+    def state_dict(self) -> dict:
+        """Tensors and primitive containers only (loads with ``torch.load(weights_only=True)``)."""
+        base = self.base.state_dict()
+        base["param_groups"] = [
+            {k: (v.name if isinstance(v, QuantSet) else v) for k, v in g.items()} for g in base["param_groups"]]
+        quant = {"method": self.method, "step": self._step, "epoch": self._epoch, "lam0": self.lam0,
+                 "rho": self.rho, "schedule": self.schedule, "phase2_start": self.phase2_start,
+                 "lam": self.lam, "mu": self.mu, "phase": self.phase, "plan": self._plan_record(),
+                 "latent": {s.index: self.state[s.param]["latent"] for s in self.slots if self._keeps_anchor}}
+        return {"base": base, "quant": quant}
+
+    def load_state_dict(self, state_dict: dict):
+        """Restore the base optimizer, the schedule (lam0, rho, schedule, phase2_start, step, epoch) and ``y``.
+
+        Raises ValueError when the saved method or the quantized tensors (names,
+        sets, axes) differ from this optimizer's.
+        """
+        if not isinstance(state_dict, dict) or set(state_dict) != {"base", "quant"}:
+            raise ValueError("state_dict must be a QuantOptimizer.state_dict() (keys 'base' and 'quant')")
+        q = state_dict["quant"]
+        if q["method"] != self.method:
+            raise ValueError(f"state_dict is for method {q['method']!r}, this optimizer runs {self.method!r}")
+        if q["plan"] != self._plan_record():
+            raise ValueError("state_dict quantizes different tensors (or sets/axes) than this optimizer: "
+                             f"saved {q['plan']}, here {self._plan_record()}")
+        self.base.load_state_dict(state_dict["base"])
+        self.param_groups = self.base.param_groups  # the base replaced its list
+        for k in ("lam0", "rho", "schedule", "phase2_start"):
+            setattr(self, k, q[k])
+        self._step, self._epoch = int(q["step"]), int(q["epoch"])
+        with torch.no_grad():
+            for s in self.slots:
+                if self._keeps_anchor:
+                    self.state[s.param]["latent"].copy_(q["latent"][s.index])
+                if self.diagnostics:
+                    a = self._anchor(s)
+                    s.codes = s.qset.quantize(a, axis=s.axis).codes
+                    s.r = a - s.qset.project(a, axis=s.axis)
+
+    def __repr__(self) -> str:
+        return (f"QuantOptimizer({type(self.base).__name__}, method={self.method!r}, qset={self.qset.name!r}, "
+                f"axis={self.axis}, lam0={self.lam0}, rho={self.rho}, schedule={self.schedule!r}, "
+                f"phase2_start={self.phase2_start}, quantized={len(self.slots)})")
