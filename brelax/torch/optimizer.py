@@ -70,13 +70,13 @@ class _Projection:
 class _Slot:
     """A quantized parameter: its name, set, granularity and projection."""
 
-    __slots__ = ("param", "name", "index", "qset", "axis", "proj", "codes", "r")
+    __slots__ = ("param", "name", "index", "qset", "axis", "proj", "codes", "r", "pending")
 
     def __init__(self, param, name, index, qset, axis):
         self.param, self.name, self.index, self.qset = param, name, index, qset
         self.axis = axis if param.ndim >= 2 else None  # a 1-D tensor gets one scale
         self.proj = _Projection(qset, self.axis)
-        self.codes = self.r = None  # previous codes and residual, kept only for diagnostics
+        self.codes = self.r = self.pending = None  # kept only for diagnostics
 
 
 class QuantOptimizer(torch.optim.Optimizer):
@@ -284,15 +284,19 @@ class QuantOptimizer(torch.optim.Optimizer):
         return loss
 
     def _diag_row(self, slot, x_prev, s):
-        f64 = torch.float64
         r_new = s.y - s.p
-        D = slot.param - x_prev
         codes = slot.proj.last.codes
-        row = torch.stack([
-            ((slot.r - r_new) * D).sum(dtype=f64), (D * D).sum(dtype=f64),
-            (codes != slot.codes).sum().to(f64), (r_new * r_new).sum(dtype=f64)])
+        # Kept until the next step, so that epoch_end can redo the row if it re-forms x.
+        slot.pending = (x_prev, slot.r - r_new, (codes != slot.codes).sum())
         slot.codes, slot.r = codes, r_new
-        return row
+        return self._row(slot)
+
+    def _row(self, slot):
+        f64 = torch.float64
+        x_prev, dr, flips = slot.pending
+        D = slot.param - x_prev
+        return torch.stack([(dr * D).sum(dtype=f64), (D * D).sum(dtype=f64), flips.to(f64),
+                            (slot.r * slot.r).sum(dtype=f64)])
 
     def _publish(self, rows, mu):
         if not rows:
@@ -309,12 +313,19 @@ class QuantOptimizer(torch.optim.Optimizer):
 
     @torch.no_grad()
     def epoch_end(self):
-        """Count an epoch; with ``schedule="epoch"`` lam advances and ``x`` is re-formed with the new mu."""
+        """Count an epoch; with ``schedule="epoch"`` lam advances and ``x`` is re-formed with the new mu.
+
+        Then ``x_t`` is exactly what :func:`brelax.optimize` forms with
+        ``lam_every`` = steps per epoch, and the last step's diagnostics are
+        recomputed for the re-formed ``x``.
+        """
         old = self.mu
         self._epoch += 1
         if self._keeps_anchor and self.mu != old:
             for slot in self.slots:
                 self._write_x(slot, self.state[slot.param]["latent"], self.mu)
+            if self.diagnostics and self.slots and self.slots[0].pending is not None:
+                self._publish([self._row(s) for s in self.slots], self.mu)
 
     # --------------------------------------------------------- quantized model
     def _anchor(self, slot):
