@@ -1,0 +1,47 @@
+"""The shape every result shares: a name, a statement, assumptions, a bound and a check."""
+
+from __future__ import annotations
+
+from .context import Context
+from .result import Result, evaluate, make_result
+
+
+class TheoryResult:
+    """A result of ``theory/THEORY.md`` as code.
+
+    Subclasses set ``name``, ``statement`` (one line), ``assumptions`` (a list
+    of :class:`~theory.result.Assumption`, the hypotheses its proof uses),
+    ``relation`` (``"<="``: measured must not exceed the bound; ``">="``: must
+    not fall below it), and implement :meth:`bound` (the theory's number as a
+    function of the constants) and :meth:`check`.
+    """
+
+    name = ""
+    statement = ""
+    assumptions: list = []
+    relation = "<="
+    t0_rule = "any"  # how the default window start is chosen: "any" (0) or "constant" (mu, g fixed)
+
+    def bound(self, **constants) -> float:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def check(self, trajectory, **kw) -> Result:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def context(self, trajectory, **kw) -> Context:
+        ctx = trajectory if isinstance(trajectory, Context) else Context(trajectory, **kw)
+        ctx.t0 = ctx.default_t0(self.t0_rule) if ctx.t0 is None else ctx.t0
+        ctx.consts = {}
+        return ctx
+
+    def finish(self, ctx, measured, bound, tolerance=0.0, details=None, extra_assumptions=()) -> Result:
+        """Evaluate the assumptions on ``ctx`` and assemble the Result."""
+        assumptions = evaluate(list(self.assumptions) + list(extra_assumptions), ctx)
+        det = {"t0": ctx.t0, "T": ctx.T, "L": ctx.L, "L_source": ctx.L_source, "f_lower": ctx.f_lower}
+        det.update(ctx.consts)
+        det.update(details or {})
+        return make_result(self.name, self.statement, assumptions, measured, bound, self.relation,
+                           tolerance, problem=ctx.problem_name, method=ctx.method, details=det)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}: {self.statement}>"

@@ -1,0 +1,53 @@
+r"""Brute-force distance to a quantization set, independent of :mod:`brelax.projections`.
+
+Free scale: ``d_Q(y)^2 = min(||y||^2, min_{q in L^n, q != 0} ||y||^2 - max(0, <y, q>)^2 / ||q||^2)``
+(for a fixed pattern ``q`` the best ``a >= 0`` is ``max(0, <y, q>)/||q||^2``).
+Fixed scale ``a``: ``min_q ||y - a q||^2``. Every signed pattern of ``L^n`` is
+enumerated, so this is exact and costs ``|L|^n``: keep ``|L|^n`` below ~2e5.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+MAX_PATTERNS = 300_000
+
+
+def patterns(table, n: int) -> np.ndarray:
+    """All ``|table|^n`` vectors with entries in ``table``, as a ``(|table|^n, n)`` array."""
+    table = np.asarray(table, dtype=np.float64)
+    count = len(table) ** n
+    if count > MAX_PATTERNS:
+        raise ValueError(f"brute force over {len(table)}^{n} = {count} patterns is too large; use a smaller n")
+    idx = np.array(list(itertools.product(range(len(table)), repeat=n)), dtype=np.int64).reshape(-1, n)
+    return table[idx]
+
+
+def largest_n(table_size: int, n_max: int = 8, max_patterns: int = MAX_PATTERNS) -> int:
+    """The largest ``n <= n_max`` with ``table_size^n <= max_patterns``."""
+    n = 1
+    while n < n_max and table_size ** (n + 1) <= max_patterns:
+        n += 1
+    return n
+
+
+def distance2(Y, table, scale=None, pats=None) -> np.ndarray:
+    """Squared distance of every row of ``Y`` (shape ``(k, n)``) to the set, by enumeration."""
+    Y = np.atleast_2d(np.asarray(Y, dtype=np.float64))
+    Qp = patterns(table, Y.shape[1]) if pats is None else pats
+    if scale is not None:
+        diff = Y[:, None, :] - scale * Qp[None, :, :]
+        return np.min(np.sum(diff * diff, axis=2), axis=1)
+    yy = np.sum(Y * Y, axis=1)
+    qq = np.sum(Qp * Qp, axis=1)
+    nz = qq > 0
+    ip = np.maximum(Y @ Qp[nz].T, 0.0)
+    best = np.max(ip * ip / qq[nz][None, :], axis=1) if nz.any() else np.zeros(len(Y))
+    return np.maximum(yy - best, 0.0)
+
+
+def distance2_of_set(Y, qset, pats=None) -> np.ndarray:
+    """:func:`distance2` for a :class:`brelax.QuantSet`."""
+    return distance2(Y, qset.table, qset.scale, pats)

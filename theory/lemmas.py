@@ -1,0 +1,236 @@
+r"""Lemma A, Lemma B, the approximate orthogonality condition and Fact C (THEORY.md sections 6-9).
+
+Notation: ``P_t = P(y_t)``, ``r_t = y_t - P_t``, ``x_t = y_t - mu_t r_t``,
+``D_t = x_{t+1} - x_t``, ``y_{t+1} = y_t - g_t grad f(x_t)``,
+``delta_t = <r_t - r_{t+1}, D_t> / ||D_t||^2``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import assumptions as A
+from .base import TheoryResult
+from .context import smoothness_c
+from .result import Assumption
+
+MU_BINS = ((0.0, 0.5), (0.5, 0.75), (0.75, 0.9), (0.9, 0.99), (0.99, 1.0), (1.0, 1.0))
+
+
+def _iterates_ok(ctx):
+    it = getattr(ctx.traj, "iterates", None) or {}
+    if not it or "x" not in it:
+        return False, "no iterates recorded (run optimize(..., record_every=1))"
+    t = np.asarray(it["t"])
+    pairs = int(np.sum(np.diff(t) == 1))
+    return pairs >= 1, f"{len(t)} iterates recorded, {pairs} consecutive pair(s)"
+
+
+def _problem_given(ctx):
+    ok = ctx.problem is not None and hasattr(ctx.problem, "grad")
+    return ok, "problem given (to evaluate grad f(x_t) independently)" if ok else "no problem given"
+
+
+ITERATES = Assumption("consecutive iterates recorded", _iterates_ok)
+PROBLEM = Assumption("problem available", _problem_given)
+
+
+class LemmaA(TheoryResult):
+    r"""``D_t = -(1 - mu_{t+1}) g grad f(x_t) + mu_{t+1} (P_{t+1} - P_t) + (mu_t - mu_{t+1}) r_t``.
+
+    With ``mu`` fixed the last term vanishes and this is MATH.md's Lemma A.
+    ``grad f(x_t)`` is recomputed from the problem, not taken from the run, so a
+    step rule that applies the gradient at the wrong point is caught.
+    Measured: ``max_t ||D_t - rhs_t|| / s_t`` with ``s_t = max(||x_t||, ||x_{t+1}||, g ||grad f(x_t)||)``.
+    """
+
+    name = "lemma_a"
+    statement = "D_t = -(1-mu) g grad f(x_t) + mu (P_{t+1} - P_t) (fixed mu; general mu adds (mu_t - mu_{t+1}) r_t)"
+    assumptions = [A.LAZY, ITERATES, PROBLEM]
+
+    def bound(self, **constants) -> float:
+        return 0.0
+
+    def check(self, trajectory, problem=None, tol=1e-12, **kw):
+        ctx = self.context(trajectory, problem=problem, **kw)
+        it = getattr(trajectory, "iterates", None) or {}
+        errs, fixed = [], []
+        if it and "x" in it and problem is not None:
+            t = np.asarray(it["t"])
+            X, Y, Pp = (np.asarray(it[k], dtype=np.float64) for k in ("x", "y", "p"))
+            for k in np.flatnonzero(np.diff(t) == 1):
+                s = int(t[k])
+                g, mu_t, mu_n = ctx.lr[s], ctx.mu[s], ctx.mu[s + 1]
+                grad = np.asarray(problem.grad(X[k]), dtype=np.float64)
+                D = X[k + 1] - X[k]
+                rhs = -(1 - mu_n) * g * grad + mu_n * (Pp[k + 1] - Pp[k]) + (mu_t - mu_n) * (Y[k] - Pp[k])
+                scale = max(np.linalg.norm(X[k]), np.linalg.norm(X[k + 1]), g * np.linalg.norm(grad), 1e-300)
+                errs.append(float(np.linalg.norm(D - rhs) / scale))
+                fixed.append(mu_t == mu_n)
+        errs, fixed = np.asarray(errs), np.asarray(fixed, dtype=bool)
+        measured = float(errs.max()) if errs.size else None
+        det = {"pairs": int(errs.size),
+               "max_err_fixed_mu": float(errs[fixed].max()) if fixed.any() else None,
+               "max_err_varying_mu": float(errs[~fixed].max()) if (~fixed).any() else None,
+               "steps_over_tol": int(np.sum(errs > tol))}
+        return self.finish(ctx, measured, 0.0, tolerance=tol, details=det)
+
+
+class LemmaB(TheoryResult):
+    r"""The one-step inequality, exact from L-smoothness (THEORY.md, Lemma B).
+
+    ``slack_t = f(x_t) - (1 - gL/2)||D_t||^2/g + mu_{t+1}<r_t - r_{t+1}, D_t>/g
+    - (mu_{t+1} - mu_t)<r_t, D_t>/g - f(x_{t+1}) >= 0``, recomputed here from the
+    recorded scalars with the ``L`` given (default: the problem's).
+    Measured: ``min_t slack_t``; bound 0; it must not fall below ``-tol * scale``.
+    """
+
+    name = "lemma_b"
+    statement = ("f(x_{t+1}) <= f(x_t) - (1-gL/2)/g ||D_t||^2 + mu_{t+1}/g <r_t - r_{t+1}, D_t> "
+                 "- (mu_{t+1}-mu_t)/g <r_t, D_t>")
+    assumptions = [A.LAZY, A.DETERMINISTIC, A.L_KNOWN, A.NONEMPTY]
+    relation = ">="
+
+    def bound(self, **constants) -> float:
+        return 0.0
+
+    @staticmethod
+    def slack(f, mu, lr, step_norm2, inner, cross, L):
+        """The per-step slack array (length T)."""
+        g, mt, mn = lr[:-1], mu[:-1], mu[1:]
+        return (f[:-1] - (1.0 - g * L / 2.0) * step_norm2 / g + mn * inner / g
+                - (mn - mt) * cross / g - f[1:])
+
+    def check(self, trajectory, L=None, tol=1e-10, **kw):
+        ctx = self.context(trajectory, L=L, **kw)
+        if ctx.cross is None:
+            raise ValueError("Lemma B needs the trajectory field 'cross' (<r_t, D_t>)")
+        det, measured = {}, None
+        if ctx.L is not None and ctx.T > 0:
+            s = self.slack(ctx.f, ctx.mu, ctx.lr, ctx.step_norm2, ctx.inner, ctx.cross, ctx.L)
+            measured = float(np.min(s))
+            terms = np.abs(ctx.step_norm2 / ctx.lr[:-1]) + np.abs(ctx.mu[1:] * ctx.inner / ctx.lr[:-1])
+            scale = max(ctx.f_scale(), float(terms.max()))
+            det.update(argmin_t=int(np.argmin(s)), negative_steps=int(np.sum(s < -tol * scale)),
+                       median_slack=float(np.median(s)), scale=scale)
+            rec = getattr(trajectory, "lemma_b_slack", None)
+            if rec is not None and ctx.L_source == "problem" and np.all(np.isfinite(rec)):
+                det["max_abs_diff_vs_recorded"] = float(np.max(np.abs(np.asarray(rec) - s)))
+        else:
+            scale = 1.0
+        return self.finish(ctx, measured, 0.0, tolerance=tol * scale, details=det)
+
+
+def _bins(ctx, t0, ok):
+    """Per-mu-range statistics of delta_t: as lam grows, where do the large delta_t come from."""
+    out = []
+    mu_n, a, fl = ctx.mu[t0 + 1:ctx.T + 1], ctx.delta[t0:], ctx.flips[t0:]
+    for lo, hi in MU_BINS:
+        sel = (mu_n == 1.0) if lo == hi else (mu_n >= lo) & (mu_n < hi)
+        sel &= np.isfinite(a)
+        if not sel.any():
+            continue
+        st, fp = sel & (fl == 0), sel & (fl > 0)
+        out.append({"mu": f"[{lo}, {hi})" if lo != hi else "1 (Phase II)", "steps": int(sel.sum()),
+                    "flip_steps": int(fp.sum()),
+                    "max_delta_stable": float(a[st].max()) if st.any() else None,
+                    "max_delta_flip": float(a[fp].max()) if fp.any() else None,
+                    "fraction_ok": float(ok[sel].mean())})
+    return out
+
+
+class AOCFraction(TheoryResult):
+    r"""How often the approximate orthogonality condition holds with a useful constant.
+
+    With ``d`` given: the fraction of moved steps ``t >= t0`` with ``delta_t <= d``.
+    Without: the fraction with ``mu_{t+1} delta_t < 1 - g_t L/2``, i.e. where the
+    per-step constant ``c_t = (1 - g_t L/2 - mu_{t+1} delta_t)/g_t`` of Theorems
+    1-2 is positive (THEORY.md, section 8). AOC is a hypothesis, not a theorem:
+    a fraction below 1 is reported as ``"assumption-not-met"``, never as a violation.
+    """
+
+    name = "aoc"
+    statement = "<r_t - r_{t+1}, D_t> <= d ||D_t||^2 (AOC(d)); fraction of steps where it holds with c_t > 0"
+    assumptions = [A.LAZY, A.NONEMPTY]
+    relation = ">="
+
+    def bound(self, **constants) -> float:
+        return 1.0
+
+    def check(self, trajectory, d=None, L=None, t0=None, **kw):
+        ctx = self.context(trajectory, L=L, t0=t0, d=d, **kw)
+        w = ctx.window(ctx.t0)
+        a, mu_n, g = ctx.delta[w], ctx.mu[ctx.t0 + 1:ctx.T + 1], ctx.lr[ctx.t0:ctx.T]
+        moved = np.isfinite(a)
+        extra = []
+        if d is not None:
+            ok = np.where(moved, a <= d, True)
+            rule = f"delta_t <= d = {d:g}"
+        elif ctx.L is not None:
+            ok = np.where(moved, mu_n * a < 1 - g * ctx.L / 2, True)
+            rule = "mu_(t+1) delta_t < 1 - g L/2 (c_t > 0)"
+            extra.append(A.L_KNOWN)
+        else:
+            ok = np.where(moved, a <= 0, True)
+            rule = "delta_t <= 0 (L unknown)"
+            extra.append(A.L_KNOWN)
+        frac = float(ok[moved].mean()) if moved.any() else 1.0
+        fl = ctx.flips[w]
+        det = {"rule": rule, "moved_steps": int(moved.sum()), "unresolved_steps": ctx.unresolved(ctx.t0), "failing_steps": int((~ok & moved).sum()),
+               "max_delta_stable": _max(a[moved & (fl == 0)]), "max_delta_flip": _max(a[moved & (fl > 0)]),
+               "flip_steps": int((moved & (fl > 0)).sum()),
+               "failing_on_flip_steps": int((~ok & moved & (fl > 0)).sum()),
+               "by_mu": _bins(ctx, ctx.t0, ok)}
+        holds_all = Assumption("AOC holds on every step", lambda c: (frac == 1.0, f"{det['failing_steps']} of "
+                               f"{det['moved_steps']} moved steps fail {rule}"))
+        return self.finish(ctx, frac, 1.0, details=det, extra_assumptions=extra + [holds_all])
+
+
+def _max(v):
+    return float(v.max()) if v.size else None
+
+
+class FactC(TheoryResult):
+    r"""On a pattern-stable step with fixed mu, ``-1/(1-mu) <= delta_t <= 0``.
+
+    Pattern-stable: no code changed from ``y_t`` to ``y_{t+1}`` (``flips_t = 0``).
+    Then ``P_{t+1} - P_t = Pi (y_{t+1} - y_t)`` for one orthogonal projector Pi and
+    ``<r_t - r_{t+1}, D_t> = -g^2 (1 - mu) ||(I - Pi) grad||^2`` (THEORY.md, section 9);
+    it holds for stochastic gradients too. Measured: the largest ``delta_t`` over
+    those steps; bound 0.
+    """
+
+    name = "fact_c"
+    statement = "pattern unchanged and mu fixed  =>  delta_t <= 0 (and >= -1/(1-mu))"
+    assumptions = [A.LAZY]
+
+    def bound(self, **constants) -> float:
+        return 0.0
+
+    def check(self, trajectory, tol=1e-6, t0=None, **kw):
+        ctx = self.context(trajectory, t0=t0, **kw)
+        w = ctx.window(ctx.t0)
+        a, fl = ctx.delta[w], ctx.flips[w]
+        mu_t, mu_n = ctx.mu[ctx.t0:ctx.T], ctx.mu[ctx.t0 + 1:ctx.T + 1]
+        sel = np.isfinite(a) & (fl == 0) & (mu_t == mu_n)
+        n_sel = int(sel.sum())
+        measured = float(a[sel].max()) if n_sel else None
+        lower = np.where(mu_n < 1, -1.0 / np.maximum(1.0 - mu_n, 1e-300), -math.inf)
+        low_viol = int(np.sum(sel & (a < lower - tol)))
+        some = Assumption("at least one pattern-stable fixed-mu step",
+                          lambda c: (n_sel > 0, f"{n_sel} such step(s) of {ctx.T - ctx.t0}"))
+        det = {"stable_fixed_mu_steps": n_sel, "lower_bound_violations": low_viol,
+               "unresolved_steps": ctx.unresolved(ctx.t0),
+               "min_delta_stable": float(a[sel].min()) if n_sel else None,
+               "max_delta_flip": _max(a[np.isfinite(a) & (fl > 0)])}
+        res = self.finish(ctx, measured, 0.0, tolerance=tol, details=det, extra_assumptions=[some])
+        if res.status == "holds" and low_viol:
+            res.status, res.holds = "violated", False
+        return res
+
+
+def per_step_c(ctx, t0):
+    """``c_t = (1 - g_t L/2 - mu_{t+1} delta_t)/g_t`` on the window (NaN where D_t = 0)."""
+    return smoothness_c(ctx.lr[t0:ctx.T], ctx.L, ctx.mu[t0 + 1:ctx.T + 1], ctx.delta[t0:])
