@@ -1,0 +1,144 @@
+"""Checkpoints that load with ``torch.load(weights_only=True)``, written atomically, with RNG states.
+
+A checkpoint holds only tensors and primitive containers (dict, list, str,
+int, float, bool, None), so loading it never runs pickled code: every load
+here passes ``weights_only=True``. It is written to a temporary file in the
+same folder, flushed to disk, then moved over the old one with
+:func:`os.replace` (atomic on POSIX and Windows), so a crash mid-write leaves
+the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import random
+import tempfile
+
+import numpy as np
+import torch
+
+FORMAT = "brelax-train-1"
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module under ``torch.compile`` (``_orig_mod``) and DDP (``module``) wrappers."""
+    while True:
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        elif isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            model = model.module
+        else:
+            return model
+
+
+def check_plain(obj, where: str = "checkpoint") -> None:
+    """Raise TypeError naming the first entry that is not a tensor or a primitive container."""
+    if obj is None or isinstance(obj, (str, bool, numbers.Real, torch.Tensor)):
+        return
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"{where} has a key of type {type(k).__name__}: {k!r}")
+            check_plain(v, f"{where}[{k!r}]")
+        return
+    if isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            check_plain(v, f"{where}[{i}]")
+        return
+    raise TypeError(f"{where} holds a {type(obj).__name__}; checkpoints keep only tensors and primitives")
+
+
+def save_atomic(obj, path) -> None:
+    """``torch.save(obj, path)`` through a temporary file and :func:`os.replace`.
+
+    Raises
+    ------
+    TypeError
+        ``obj`` holds something other than tensors and primitive containers.
+    """
+    check_plain(obj)
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load(path, map_location="cpu") -> dict:
+    """Load a checkpoint with ``weights_only=True``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        The file is not a brelax training checkpoint.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    ck = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a brelax training checkpoint (format {FORMAT!r})")
+    return ck
+
+
+def rng_state() -> dict:
+    """The torch (CPU and every CUDA device), numpy and python RNG states, as tensors and lists."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, words, gauss_next = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "python": {"version": version, "words": list(words), "gauss_next": gauss_next},
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` returned (CUDA states only where devices exist)."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        for i, s in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(s, i)
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["words"]), p["gauss_next"]))
+
+
+def float_init_state(path) -> dict:
+    """A float model's state_dict from ``--init``: a brelax checkpoint or a plain/``net``/``state_dict`` dict.
+
+    From a brelax checkpoint the latent float weights ``y`` replace the
+    quantized tensors (the model holds ``x``, the point the gradient was taken
+    at). A ``module.`` prefix (DataParallel/DDP) is stripped. Loaded with
+    ``weights_only=True``.
+    """
+    ck = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    if isinstance(ck, dict) and ck.get("format") == FORMAT:
+        sd = dict(ck["model"])
+        quant = ck["optimizer"]["quant"]
+        for rec in quant["plan"]:
+            if rec["index"] in quant["latent"]:
+                sd[rec["name"]] = quant["latent"][rec["index"]]
+    elif isinstance(ck, dict) and isinstance(ck.get("net"), dict):
+        sd = ck["net"]
+    elif isinstance(ck, dict) and isinstance(ck.get("state_dict"), dict):
+        sd = ck["state_dict"]
+    elif isinstance(ck, dict) and all(isinstance(v, torch.Tensor) for v in ck.values()):
+        sd = ck
+    else:
+        raise ValueError(f"--init {path}: expected a state_dict (or a dict with 'net' or 'state_dict')")
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in sd.items()}
