@@ -70,7 +70,10 @@ def main(args) -> int:
     if s["recovered"] is not None:
         print(f"recovered    {'yes' if s['recovered'] else 'no'} (the planted x_star's pattern)")
     if hasattr(prob, "test_accuracy"):
-        print(f"test acc     {prob.test_accuracy(traj.x):.4f} (quantized weights)")
+        line = f"test acc     {prob.test_accuracy(traj.x):.4f} (quantized weights)"
+        if args.method == "gd":
+            line += f", {prob.test_accuracy(traj.y):.4f} (float weights)"
+        print(line)
     print(f"flips        {s['flips_total']} in all, {int(np.count_nonzero(traj.flips))} steps with a flip")
     print(f"AOC          delta_t > 0 on {int((aoc > 0).sum())} of {aoc.size} steps, max {aoc.max() if aoc.size else math.nan:.3g}")
     slack = traj.lemma_b_slack[np.isfinite(traj.lemma_b_slack)]
