@@ -165,3 +165,20 @@ def test_bad_config():
         TrainConfig(synthetic=True, set="quaternary").validate()
     with pytest.raises(ValueError, match="no-bn"):
         TrainConfig(synthetic=True, bn=False).validate()
+
+
+def test_init_takes_the_latent_weights_of_a_checkpoint_and_plain_state_dicts(runs, tmp_path):
+    from brelax.torch.checkpoint import float_init_state
+
+    d, _, _ = runs
+    ck = _load(d / "straight" / "ckpt.pt")
+    sd = float_init_state(d / "straight" / "ckpt.pt")
+    quant = ck["optimizer"]["quant"]
+    for rec in quant["plan"]:
+        assert torch.equal(sd[rec["name"]], quant["latent"][rec["index"]])  # y, not x
+    assert torch.equal(sd["fc.weight"], ck["model"]["fc.weight"])
+    torch.save({"net": {"module." + k: v for k, v in ck["model"].items()}, "acc": 91.0}, tmp_path / "pc.pt")
+    _same_state(float_init_state(tmp_path / "pc.pt"), ck["model"])
+    torch.save([1, 2], tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="state_dict"):
+        float_init_state(tmp_path / "bad.pt")

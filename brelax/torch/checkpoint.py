@@ -10,6 +10,8 @@ the previous checkpoint intact.
 
 from __future__ import annotations
 
+import json
+import math
 import numbers
 import os
 import random
@@ -142,3 +144,31 @@ def float_init_state(path) -> dict:
     else:
         raise ValueError(f"--init {path}: expected a state_dict (or a dict with 'net' or 'state_dict')")
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in sd.items()}
+
+
+def write_text_atomic(path, text: str) -> None:
+    """Write a text file through a temporary file and :func:`os.replace`."""
+    tmp = f"{os.fspath(path)}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def json_safe(v):
+    """Non-finite floats become None (JSON has no NaN), recursively."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [json_safe(x) for x in v]
+    return v
+
+
+def last_jsonl_row(path):
+    """The last row of a JSON-lines file, or None."""
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        lines = [line for line in f if line.strip()]
+    return json.loads(lines[-1]) if lines else None

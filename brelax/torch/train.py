@@ -205,24 +205,6 @@ def evaluate(net, loader, ctx, cfg) -> tuple[float, float]:
     return loss / n, correct / n
 
 
-def _clean(v):
-    """JSON-safe: non-finite floats become None."""
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    return v
-
-
-def _write_text_atomic(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def _progress(loader, cfg, ctx, desc):
     if not (cfg.progress and ctx.is_main):
         return loader
@@ -296,7 +278,7 @@ def _train(cfg, ctx, on_loss):
     metrics_path = os.path.join(cfg.out, "metrics.jsonl")
     start = 0
     if cfg.resume and os.path.isfile(ckpt_path):
-        ck = checkpoint.load(ckpt_path, map_location=ctx.device)
+        ck = checkpoint.load(ckpt_path)  # CPU: RNG states must stay there; load_state_dict moves the rest
         diff = [k for k in RUN_KEYS if ck["config"].get(k) != getattr(cfg, k)]
         if diff:
             raise ValueError(f"--resume: {ckpt_path} is a different run ({', '.join(diff)} differ)")
@@ -323,7 +305,7 @@ def _train(cfg, ctx, on_loss):
         if start and os.path.isfile(metrics_path):  # drop rows of epochs the checkpoint does not have
             with open(metrics_path) as f:
                 rows = [r for r in (json.loads(line) for line in f if line.strip()) if r["epoch"] <= start]
-        _write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
+        checkpoint.write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
     if start == 0:
         save(0)
 
@@ -372,7 +354,7 @@ def _train(cfg, ctx, on_loss):
                "train_loss": tr_loss, "train_acc": tr_acc, "test_loss": test_loss, "test_acc": test_acc,
                "running_loss": run_loss / seen, "running_acc": run_correct / seen,
                **aoc.summary(), "seconds": time.perf_counter() - t0, "images_per_s": seen / train_s}
-        row = _clean(row)
+        row = checkpoint.json_safe(row)
         save(epoch + 1)
         if ctx.is_main:
             with open(metrics_path, "a") as f:
@@ -385,19 +367,12 @@ def _train(cfg, ctx, on_loss):
     if cfg.method != "float":
         opt.finalize()
     summary = {"out": cfg.out, "checkpoint": ckpt_path, "epochs": cfg.epochs, "world_size": ctx.world_size,
-               "device": str(ctx.device), "last": row if row is not None else _last_row(metrics_path),
+               "device": str(ctx.device), "last": row if row is not None else checkpoint.last_jsonl_row(metrics_path),
                "config": cfg.to_dict()}
     if ctx.is_main:
-        _write_text_atomic(os.path.join(cfg.out, "summary.json"), json.dumps(summary, indent=2) + "\n")
+        checkpoint.write_text_atomic(os.path.join(cfg.out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     return TrainResult(summary, net, opt)
 
-
-def _last_row(path):
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        lines = [line for line in f if line.strip()]
-    return json.loads(lines[-1]) if lines else None
 
 
 # ------------------------------------------------------------------------ CLI
