@@ -48,7 +48,9 @@ class LemmaA(TheoryResult):
 
     name = "lemma_a"
     statement = "D_t = -(1-mu) g grad f(x_t) + mu (P_{t+1} - P_t) (fixed mu; general mu adds (mu_t - mu_{t+1}) r_t)"
-    assumptions = [A.LAZY, ITERATES, PROBLEM]
+    # With minibatches the identity holds with the sampled gradient, which the run does not
+    # record; the check recomputes the full one, so it needs deterministic gradients.
+    assumptions = [A.LAZY, A.DETERMINISTIC, ITERATES, PROBLEM]
 
     def bound(self, **constants) -> float:
         return 0.0

@@ -1,0 +1,14 @@
+"""Evidence for ``aoc``: how often AOC holds with c_t > 0, and delta_t on stable and flipping steps by mu."""
+
+from __future__ import annotations
+
+from theory import AOCFraction
+
+from .common import over_runs
+from .suite import BC, BR, BR_FIXED, BR_RELAX_FIRST, BR_SGD
+
+RESULTS = ("aoc",)
+
+
+def run(suite, projectors=None):
+    return over_runs(AOCFraction(), suite.runs((BR, BR_RELAX_FIRST, BR_FIXED, BC, BR_SGD)), window=False)

@@ -1,0 +1,14 @@
+"""Evidence for Corollary 3: sign flips after t0 against (f(x_t0) - f_*)/(k c a_min^2)."""
+
+from __future__ import annotations
+
+from theory import Corollary3
+
+from .common import with_earliest
+from .suite import BC, BR, BR_FIXED, BR_RELAX_FIRST
+
+RESULTS = ("corollary3",)
+
+
+def run(suite, projectors=None):
+    return with_earliest(Corollary3(), suite.runs((BR, BR_RELAX_FIRST, BR_FIXED, BC)))

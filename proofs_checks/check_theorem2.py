@@ -1,0 +1,14 @@
+"""Evidence for Theorem 2: the continuation bound over whole BinaryRelax runs (mu increasing, then 1)."""
+
+from __future__ import annotations
+
+from theory import Theorem2
+
+from .common import with_earliest
+from .suite import BR, BR_RELAX_FIRST, BR_SGD
+
+RESULTS = ("theorem2",)
+
+
+def run(suite, projectors=None):
+    return with_earliest(Theorem2(), suite.runs((BR, BR_RELAX_FIRST, BR_SGD)))

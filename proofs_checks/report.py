@@ -1,0 +1,133 @@
+"""The verify report: a terminal table, ``verify-report.md`` and ``verify-report.json`` (atomic writes)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+
+from theory import summarize
+
+COLUMNS = ("name", "statement", "problem", "method", "measured", "bound", "ratio", "status")
+DISCLAIMER = ("The statements are the brelax project's reconstruction (theory/THEORY.md), made without the "
+              "full text of Yin et al. (2018), whose abstract proves convergence \"under an approximate "
+              "orthogonality condition\"; no constant is quoted from the paper.")
+
+
+def fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return f"{v:.3g}"
+    return str(v)
+
+
+def _cut(s: str, width: int) -> str:
+    return s if len(s) <= width else s[: width - 1] + "~"
+
+
+def table(results, widths=None) -> str:
+    """A fixed-width text table of the results, one row each."""
+    widths = widths or {"name": 18, "statement": 34, "problem": 26, "method": 34, "measured": 10, "bound": 10,
+                        "ratio": 9, "status": 18}
+    head = "  ".join(c.ljust(widths[c]) for c in COLUMNS)
+    lines = [head, "-" * len(head)]
+    for r in results:
+        cells = [r.name, r.statement, r.problem, r.method, fmt(r.measured), fmt(r.bound), fmt(r.ratio), r.status]
+        lines.append("  ".join(_cut(str(c), widths[k]).ljust(widths[k]) for c, k in zip(cells, COLUMNS)))
+    return "\n".join(lines)
+
+
+def summary_table(results) -> str:
+    """One line per result name: how many rows held, were violated, had an assumption not met."""
+    names = []
+    for r in results:
+        if r.name not in names:
+            names.append(r.name)
+    lines = [f"{'result':20s} {'rows':>4s} {'holds':>5s} {'violated':>8s} {'not-met':>7s}  statement",
+             "-" * 100]
+    for n in names:
+        rs = [r for r in results if r.name == n]
+        c = {s: sum(r.status == s for r in rs) for s in ("holds", "violated", "assumption-not-met")}
+        lines.append(f"{n:20s} {len(rs):4d} {c['holds']:5d} {c['violated']:8d} {c['assumption-not-met']:7d}  "
+                     f"{rs[0].statement}")
+    return "\n".join(lines)
+
+
+def markdown(results, summary: dict) -> str:
+    s = summary
+    out = ["# brelax verify report", "", DISCLAIMER, "",
+           f"**{s['counts']['holds']} hold, {s['counts']['violated']} violated, "
+           f"{s['counts']['assumption-not-met']} with an assumption not met** "
+           f"({s['total']} checks of {s['distinct_results']} distinct results; seed {s.get('seed')}, "
+           f"{'quick' if s.get('quick') else 'full'} run, {s.get('elapsed_s', 0):.1f} s).", "",
+           "`violated` means every assumption held and the bound failed (a bug); `assumption-not-met` names the "
+           "hypothesis that failed, and the theory then claims nothing about the numbers.", "",
+           "## Summary", "", "```", summary_table(results), "```", ""]
+    names = []
+    for r in results:
+        if r.name not in names:
+            names.append(r.name)
+    for n in names:
+        rs = [r for r in results if r.name == n]
+        out += [f"## `{n}`", "", f"*{rs[0].statement}* (relation: measured {rs[0].relation} bound)", "",
+                "| problem | method | measured | bound | ratio | status | assumptions not met |",
+                "|---|---|---|---|---|---|---|"]
+        for r in rs:
+            failed = "; ".join(f"{k} ({r.assumptions[k]['detail']})" for k in r.failed_assumptions) or ""
+            out.append(f"| {r.problem} | {r.method} | {fmt(r.measured)} | {fmt(r.bound)} | {fmt(r.ratio)} | "
+                       f"{r.status} | {failed.replace('|', '/')} |")
+        out.append("")
+        if n == "aoc":
+            out += aoc_by_mu(rs)
+    return "\n".join(out) + "\n"
+
+
+def aoc_by_mu(results) -> list:
+    """The largest delta_t on pattern-stable and on flipping steps, per range of mu (as lam grows)."""
+    out = ["### delta_t as lam grows", "",
+           "| problem | method | mu range | steps | flip steps | max delta (stable) | max delta (flip) | fraction c_t > 0 |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for b in r.details.get("by_mu", []):
+            out.append(f"| {r.problem} | {r.method} | {b['mu']} | {b['steps']} | {b['flip_steps']} | "
+                       f"{fmt(b['max_delta_stable'])} | {fmt(b['max_delta_flip'])} | {fmt(b['fraction_ok'])} |")
+    return out + [""]
+
+
+def payload(results, summary: dict) -> dict:
+    return {"results": [r.to_dict() for r in results], "summary": summary}
+
+
+def atomic_write(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".verify-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_reports(results, summary: dict, out_dir: str) -> tuple:
+    md = os.path.join(out_dir, "verify-report.md")
+    js = os.path.join(out_dir, "verify-report.json")
+    atomic_write(md, markdown(results, summary))
+    atomic_write(js, json.dumps(payload(results, summary), indent=1, allow_nan=False) + "\n")
+    return md, js
+
+
+def make_summary(results, **extra) -> dict:
+    s = summarize(results)
+    s.update(extra)
+    return s

@@ -1,0 +1,141 @@
+"""The embedded default problems and runs that every check draws its evidence from.
+
+Problems: planted least squares (``brelax.problems.least_squares``, n = 50,
+m/n in {0.6, 1, 2}, noise in {0, 0.1}), multinomial logistic regression and a
+one-hidden-layer ReLU MLP on scikit-learn's digits. Runs: BinaryRelax with
+continuation and Phase II, BinaryRelax with ``lam`` fixed, BinaryConnect, GD,
+PGD and ProxQuant, plus one minibatch run. Every run is made once (cached) with
+``record_every=1`` so Lemma A can read the iterates. ``quick`` keeps a subset.
+
+Step sizes are ``1/L`` where ``L`` is known (so ``1 - gL/2 = 1/2``) and 0.5
+for the MLP. Everything is deterministic given ``seed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import brelax
+from brelax import problems as P
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One way of running a method; ``label`` is what the report shows."""
+
+    label: str
+    method: str
+    lam0: float = 1.0
+    rho: float = 1.02
+    phase2: float | None = 0.8  # fraction of the steps, or None: never
+    batch_size: int | None = None
+    qset: str | None = None  # None: the problem's own set
+
+    def kwargs(self, steps):
+        p2 = None if self.phase2 is None else int(round(self.phase2 * steps))
+        return dict(method=self.method, lam0=self.lam0, rho=self.rho, phase2_start=p2, batch_size=self.batch_size)
+
+
+BR = RunSpec("binaryrelax", "binaryrelax")
+BR_RELAX_FIRST = RunSpec("binaryrelax(lam0=0.05)", "binaryrelax", lam0=0.05, rho=1.03)
+BR_FIXED = RunSpec("binaryrelax(fixed mu=1/2)", "binaryrelax", lam0=1.0, rho=1.0, phase2=None)
+BC = RunSpec("binaryconnect", "binaryconnect", phase2=None)
+GD = RunSpec("gd", "gd", phase2=None)
+PGD = RunSpec("pgd", "pgd", phase2=None)
+PROX = RunSpec("proxquant", "proxquant")
+BR_SGD = RunSpec("binaryrelax(batch 64)", "binaryrelax", batch_size=64)
+
+#: The lazy methods (gradient at x applied to y): the ones Lemmas A-B and the theorems are about.
+LAZY_SPECS = (BR, BR_RELAX_FIRST, BR_FIXED, BC, GD, BR_SGD)
+
+
+@dataclass
+class ProblemSpec:
+    key: str
+    build: object  # () -> problem
+    qset: str
+    steps: int
+    lr: float | None  # None: 1/L
+    specs: tuple
+    kind: str = "lsq"
+    _problem: object = field(default=None, repr=False)
+
+    def problem(self):
+        if self._problem is None:
+            self._problem = self.build()
+        return self._problem
+
+    def step_size(self):
+        return self.lr if self.lr is not None else 1.0 / self.problem().L
+
+
+def default_problems(quick: bool, seed: int) -> list:
+    """The problems and which runs each gets."""
+    every = (BR, BR_RELAX_FIRST, BR_FIXED, BC, GD, PGD, PROX)
+    core = (BR, BR_FIXED, BC)
+    out = []
+    lsq = [(100, 0.0), (50, 0.1)] if quick else [(30, 0.0), (50, 0.0), (100, 0.0), (30, 0.1), (50, 0.1), (100, 0.1)]
+    for i, (m, noise) in enumerate(lsq):
+        specs = every if i == 0 else core
+        out.append(ProblemSpec(f"lsq(m={m},n=50,noise={noise:g})",
+                               _lsq(m, 50, "binary", noise, seed), "binary", 250 if quick else 400, None, specs))
+    if not quick:
+        out.append(ProblemSpec("lsq-ternary(m=100,n=50)", _lsq(100, 50, "ternary", 0.0, seed), "ternary", 400, None,
+                               (BR, BC)))
+    steps = 80 if quick else 200
+    out.append(ProblemSpec(f"digits_logistic(seed={seed})", lambda: P.digits_logistic(seed=seed), "binary", steps,
+                           None, (BR,) if quick else (BR, BR_FIXED, BC, GD, BR_SGD), kind="logistic"))
+    out.append(ProblemSpec(f"digits_mlp(32,relu,seed={seed})", lambda: P.digits_mlp(hidden=(32,), seed=seed),
+                           "binary", 60 if quick else 150, 0.5, (BR,) if quick else (BR, BC), kind="mlp"))
+    return out
+
+
+def _lsq(m, n, qset, noise, seed):
+    return lambda: P.least_squares(m, n, qset, noise=noise, seed=seed)
+
+
+class Suite:
+    """Problems plus a cache of their runs.
+
+    Parameters
+    ----------
+    quick : bool
+    seed : int
+    problems : list of ProblemSpec or None (the defaults)
+    optimize : callable, default :func:`brelax.optimize` (tests inject broken drivers here)
+    """
+
+    def __init__(self, quick: bool = False, seed: int = 0, problems=None, optimize=None):
+        self.quick, self.seed = bool(quick), int(seed)
+        self.problems = list(default_problems(self.quick, self.seed) if problems is None else problems)
+        self.optimize = brelax.optimize if optimize is None else optimize
+        self._runs = {}
+
+    def all_runs(self):
+        """Every (problem spec, run spec) pair of the suite."""
+        return [(p, s) for p in self.problems for s in p.specs]
+
+    def run(self, pspec: ProblemSpec, spec: RunSpec):
+        """The trajectory of ``spec`` on ``pspec`` (made once)."""
+        key = (pspec.key, spec)
+        if key not in self._runs:
+            prob = pspec.problem()
+            kw = spec.kwargs(pspec.steps)
+            self._runs[key] = self.optimize(prob, qset=spec.qset or pspec.qset, steps=pspec.steps,
+                                            lr=pspec.step_size(), seed=self.seed, record_every=1, **kw)
+        return self._runs[key]
+
+    def runs(self, specs=None, kinds=None):
+        """``[(problem, trajectory, pspec, spec)]`` for the runs whose spec is in ``specs``."""
+        out = []
+        for p, s in self.all_runs():
+            if (specs is None or s in specs) and (kinds is None or p.kind in kinds):
+                out.append((p.problem(), self.run(p, s), p, s))
+        return out
+
+
+def label(result, pspec, spec, window=None):
+    """Put the suite's names on a Result (the problem's key, the run's label, the window)."""
+    result.problem = pspec.key
+    result.method = spec.label if window is None else f"{spec.label}, {window}"
+    return result
