@@ -5,10 +5,10 @@ from __future__ import annotations
 from theory import AOCFraction
 
 from .common import over_runs
-from .suite import BC, BR, BR_FIXED, BR_RELAX_FIRST, BR_SGD
+from .suite import BC, BR_FIXED, CONTINUATION_SPECS
 
 RESULTS = ("aoc",)
 
 
 def run(suite, projectors=None):
-    return over_runs(AOCFraction(), suite.runs((BR, BR_RELAX_FIRST, BR_FIXED, BC, BR_SGD)), window=False)
+    return over_runs(AOCFraction(), suite.runs(CONTINUATION_SPECS + (BR_FIXED, BC)), window=False)

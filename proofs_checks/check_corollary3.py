@@ -5,10 +5,10 @@ from __future__ import annotations
 from theory import Corollary3
 
 from .common import with_earliest
-from .suite import BC, BR, BR_FIXED, BR_RELAX_FIRST
+from .suite import BC, BR_FIXED, CONTINUATION_SPECS
 
 RESULTS = ("corollary3",)
 
 
 def run(suite, projectors=None):
-    return with_earliest(Corollary3(), suite.runs((BR, BR_RELAX_FIRST, BR_FIXED, BC)))
+    return with_earliest(Corollary3(), suite.runs(CONTINUATION_SPECS[:3] + (BR_FIXED, BC)))

@@ -11,13 +11,13 @@ from __future__ import annotations
 from theory import Theorem1Descent, Theorem1Rate, Theorem1Sum
 
 from .common import with_earliest
-from .suite import BC, BR, BR_FIXED, BR_RELAX_FIRST, BR_SGD, GD
+from .suite import BC, BR_FIXED, CONTINUATION_SPECS, GD
 
 RESULTS = ("theorem1_descent", "theorem1_sum", "theorem1_rate")
 
 
 def run(suite, projectors=None):
-    runs = suite.runs((BR, BR_RELAX_FIRST, BR_FIXED, BC, GD, BR_SGD))
+    runs = suite.runs(CONTINUATION_SPECS + (BR_FIXED, BC, GD))
     out = []
     for cls in (Theorem1Descent, Theorem1Sum, Theorem1Rate):
         out += with_earliest(cls(), runs)

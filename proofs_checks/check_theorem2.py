@@ -5,10 +5,10 @@ from __future__ import annotations
 from theory import Theorem2
 
 from .common import with_earliest
-from .suite import BR, BR_RELAX_FIRST, BR_SGD
+from .suite import CONTINUATION_SPECS
 
 RESULTS = ("theorem2",)
 
 
 def run(suite, projectors=None):
-    return with_earliest(Theorem2(), suite.runs((BR, BR_RELAX_FIRST, BR_SGD)))
+    return with_earliest(Theorem2(), suite.runs(CONTINUATION_SPECS))

@@ -91,7 +91,10 @@ def markdown(results, summary: dict) -> str:
 def aoc_by_mu(results) -> list:
     """The largest delta_t on pattern-stable and on flipping steps, per range of mu (as lam grows)."""
     out = ["### delta_t as lam grows", "",
-           "| problem | method | mu range | steps | flip steps | max delta (stable) | max delta (flip) | fraction c_t > 0 |",
+           "Steps are binned by mu_(t+1). *No flip*: no code changed; Fact C bounds delta_t by 0 there when mu "
+           "is also fixed (Phase II, fixed-mu runs); with mu still growing an O(mu_(t+1) - mu_t) term of either "
+           "sign remains. Failing steps (c_t <= 0) are flip steps with mu_(t+1) delta_t >= 1 - gL/2.", "",
+           "| problem | method | mu range | steps | flip steps | max delta (no flip) | max delta (flip) | fraction c_t > 0 |",
            "|---|---|---|---|---|---|---|---|"]
     for r in results:
         for b in r.details.get("by_mu", []):

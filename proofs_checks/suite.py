@@ -7,8 +7,9 @@ continuation and Phase II, BinaryRelax with ``lam`` fixed, BinaryConnect, GD,
 PGD and ProxQuant, plus one minibatch run. Every run is made once (cached) with
 ``record_every=1`` so Lemma A can read the iterates. ``quick`` keeps a subset.
 
-Step sizes are ``1/L`` where ``L`` is known (so ``1 - gL/2 = 1/2``) and 0.5
-for the MLP. Everything is deterministic given ``seed``.
+Step sizes are ``1/L`` where ``L`` is known (so ``1 - gL/2 = 1/2``; one
+variant uses ``1/(2L)``) and 0.5 for the MLP. Everything is deterministic
+given ``seed``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class RunSpec:
     phase2: float | None = 0.8  # fraction of the steps, or None: never
     batch_size: int | None = None
     qset: str | None = None  # None: the problem's own set
+    lr_scale: float = 1.0  # multiplies the problem's step size
 
     def kwargs(self, steps):
         p2 = None if self.phase2 is None else int(round(self.phase2 * steps))
@@ -44,9 +46,12 @@ GD = RunSpec("gd", "gd", phase2=None)
 PGD = RunSpec("pgd", "pgd", phase2=None)
 PROX = RunSpec("proxquant", "proxquant")
 BR_SGD = RunSpec("binaryrelax(batch 64)", "binaryrelax", batch_size=64)
+BR_HALF_LR = RunSpec("binaryrelax(g=1/(2L))", "binaryrelax", lr_scale=0.5)
 
 #: The lazy methods (gradient at x applied to y): the ones Lemmas A-B and the theorems are about.
-LAZY_SPECS = (BR, BR_RELAX_FIRST, BR_FIXED, BC, GD, BR_SGD)
+LAZY_SPECS = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, BR_SGD)
+#: The BinaryRelax variants with continuation (mu increasing, then Phase II).
+CONTINUATION_SPECS = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_SGD)
 
 
 @dataclass
@@ -71,10 +76,10 @@ class ProblemSpec:
 
 def default_problems(quick: bool, seed: int) -> list:
     """The problems and which runs each gets."""
-    every = (BR, BR_RELAX_FIRST, BR_FIXED, BC, GD, PGD, PROX)
-    core = (BR, BR_FIXED, BC)
+    every = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, PGD, PROX)
+    core = (BR, BR_FIXED, BC) if quick else (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC)
     out = []
-    lsq = [(100, 0.0), (50, 0.1)] if quick else [(30, 0.0), (50, 0.0), (100, 0.0), (30, 0.1), (50, 0.1), (100, 0.1)]
+    lsq = [(100, 0.0), (50, 0.1)] if quick else [(100, 0.0), (50, 0.0), (30, 0.0), (100, 0.1), (50, 0.1), (30, 0.1)]
     for i, (m, noise) in enumerate(lsq):
         specs = every if i == 0 else core
         out.append(ProblemSpec(f"lsq(m={m},n=50,noise={noise:g})",
@@ -122,7 +127,7 @@ class Suite:
             prob = pspec.problem()
             kw = spec.kwargs(pspec.steps)
             self._runs[key] = self.optimize(prob, qset=spec.qset or pspec.qset, steps=pspec.steps,
-                                            lr=pspec.step_size(), seed=self.seed, record_every=1, **kw)
+                                            lr=pspec.step_size() * spec.lr_scale, seed=self.seed, record_every=1, **kw)
         return self._runs[key]
 
     def runs(self, specs=None, kinds=None):
