@@ -86,6 +86,13 @@ def test_quantized_weights_are_in_q_per_channel_and_the_metrics_row(runs):
         w = s.param.detach()
         assert Q.contains(w, axis=0), s.name
         assert torch.equal(w, Q.project(straight.optimizer.state[s.param]["latent"], axis=0))
+    # Phase I in the checkpoint: x = y - mu (y - P(y)), mu = lam / (1 + lam), lam = 1.04**2 after two epochs.
+    ck = _load(d / "straight" / "ckpt.pt")
+    quant, lam = ck["optimizer"]["quant"], 1.04 ** 2
+    for rec in quant["plan"]:
+        y = quant["latent"][rec["index"]]
+        x = brelax.relax(y, Q.project(y, axis=0), lam / (1 + lam))
+        assert torch.allclose(ck["model"][rec["name"]], x, rtol=0, atol=1e-6), rec["name"]
     row = straight.summary["last"]
     assert row["epoch"] == 2 and row["eval_weights"] == "quantized" and row["lr"] == pytest.approx(0.01)
     assert row["lam"] == pytest.approx(1.04) and row["mu"] == pytest.approx(1.04 / 2.04)
@@ -134,7 +141,8 @@ def test_cli_exits_nonzero_on_divergence(tiny, tmp_path, capsys):
 
 def test_vgg11_binary_one_epoch_through_the_cli(tiny, tmp_path):
     rc = cli.main(["train", "--data", str(tiny), "--model", "vgg11", "--set", "binary", "--epochs", "1",
-                   "--batch-size", "16", "--out", str(tmp_path), "--no-progress", "--limit-train", "16"])
+                   "--batch-size", "16", "--out", str(tmp_path), "--no-progress", "--limit-train", "16",
+                   "--phase2-epoch", "1"])
     assert rc == 0
     ck = _load(tmp_path / "ckpt.pt")
     quant = ck["optimizer"]["quant"]
@@ -143,11 +151,12 @@ def test_vgg11_binary_one_epoch_through_the_cli(tiny, tmp_path):
     for rec in quant["plan"]:
         p = Q.project(quant["latent"][rec["index"]], axis=0)
         assert Q.contains(p, axis=0) and rec["axis"] == 0
-        # Phase I: the model holds x = y - mu (y - P(y)) with mu = 1/2 in epoch 0 -> 1.04/2.04 after it.
-        y = quant["latent"][rec["index"]]
-        assert torch.allclose(ck["model"][rec["name"]], brelax.relax(y, p, 1.04 / 2.04), atol=1e-6)
+        # Phase II from epoch 1 (step 1): x = relax(y, P(y), 1) = y - (y - P(y)), P(y) up to rounding.
+        assert Q.contains(ck["model"][rec["name"]], axis=0)
+        assert torch.allclose(ck["model"][rec["name"]], p, rtol=0, atol=1e-7)
+    assert quant["phase"] == 2 and quant["mu"] == 1.0
     row = json.loads(open(tmp_path / "metrics.jsonl").read())
-    assert row["epoch"] == 1 and len(row["layers"]) == 8
+    assert row["epoch"] == 1 and len(row["layers"]) == 8 and row["phase"] == 1 and row["mu"] == 0.5
 
 
 def test_resume_refuses_a_different_run(runs, tiny):

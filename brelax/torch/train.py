@@ -317,7 +317,8 @@ def _train(cfg, ctx, on_loss):
         loader.set_epoch(epoch)
         fwd.train()
         aoc, run = _AOC(), torch.zeros(3, dtype=torch.float64, device=ctx.device)
-        lam, t0 = opt.lam, time.perf_counter()
+        # lam, mu and phase of the epoch's first forward pass (Phase II may start mid-epoch).
+        lam, mu, phase, t0 = opt.lam, opt.mu, opt.phase, time.perf_counter()
         sizes = loader.global_batch_sizes()
         for i, (xb, yb) in enumerate(_progress(loader, cfg, ctx, f"epoch {epoch + 1}/{cfg.epochs}")):
             m = sizes[i]  # the global batch this rank's part belongs to
@@ -341,7 +342,6 @@ def _train(cfg, ctx, on_loss):
             if cfg.diagnostics:
                 aoc.add(opt.last_diagnostics)
         train_s = time.perf_counter() - t0
-        mu = opt.mu
         opt.epoch_end()
         ddp.broadcast_buffers(net, ctx)
         run_loss, run_correct, seen = ddp.all_reduce_sum(run, ctx).tolist()
@@ -349,7 +349,7 @@ def _train(cfg, ctx, on_loss):
         with quant:
             test_loss, test_acc = evaluate(net, test_loader, ctx, cfg)
             tr_loss, tr_acc = evaluate(net, train_eval, ctx, cfg) if train_eval else (None, None)
-        row = {"epoch": epoch + 1, "step": opt.step_count, "lr": lr, "lam": lam, "mu": mu, "phase": opt.phase,
+        row = {"epoch": epoch + 1, "step": opt.step_count, "lr": lr, "lam": lam, "mu": mu, "phase": phase,
                "eval_weights": "float" if cfg.method == "float" else "quantized",
                "train_loss": tr_loss, "train_acc": tr_acc, "test_loss": test_loss, "test_acc": test_acc,
                "running_loss": run_loss / seen, "running_acc": run_correct / seen,
