@@ -26,6 +26,27 @@ class TheoryResult:
         raise NotImplementedError
 
     def check(self, trajectory, **kw) -> Result:  # pragma: no cover - interface
+        """Check the result on one piece of evidence.
+
+        Parameters
+        ----------
+        trajectory : a :class:`brelax.Trajectory` or any object with its fields
+            (projection and prox results take a projector instead).
+        **kw : constants overriding the defaults: ``L``, ``f_lower``, ``t0``, ``d``,
+            and per result ``R``, ``eps``, ``kappa``, ``tol``, ``problem``, ...
+
+        Returns
+        -------
+        Result
+            ``measured``, ``bound``, ``ratio``, ``holds``, ``status`` and the
+            evaluated assumptions.
+
+        Raises
+        ------
+        ValueError
+            A required trajectory field is missing, the arrays have inconsistent
+            lengths, or ``t0`` is outside ``0..T``.
+        """
         raise NotImplementedError
 
     def context(self, trajectory, **kw) -> Context:

@@ -56,6 +56,8 @@ class LemmaA(TheoryResult):
         return 0.0
 
     def check(self, trajectory, problem=None, tol=1e-12, **kw):
+        """Parameters: ``trajectory`` with ``iterates`` (``optimize(record_every=1)``), ``problem``
+        (its ``grad``), ``tol`` on the relative error. Returns a Result (see :meth:`TheoryResult.check`)."""
         ctx = self.context(trajectory, problem=problem, **kw)
         it = getattr(trajectory, "iterates", None) or {}
         errs, fixed = [], []
@@ -106,6 +108,8 @@ class LemmaB(TheoryResult):
                 - (mn - mt) * cross / g - f[1:])
 
     def check(self, trajectory, L=None, tol=1e-10, **kw):
+        """Parameters: ``L`` (default the problem's; an estimate fails "L known"), ``tol``
+        relative to the scale of f and of the step terms. Raises ValueError without ``cross``."""
         ctx = self.context(trajectory, L=L, **kw)
         if ctx.cross is None:
             raise ValueError("Lemma B needs the trajectory field 'cross' (<r_t, D_t>)")
@@ -162,6 +166,8 @@ class AOCFraction(TheoryResult):
         return 1.0
 
     def check(self, trajectory, d=None, L=None, t0=None, **kw):
+        """Parameters: ``d`` (None: the per-step rule ``c_t > 0``), ``L``, ``t0`` (default 0).
+        Returns a Result whose ``measured`` is the fraction and ``details["by_mu"]`` the bins."""
         ctx = self.context(trajectory, L=L, t0=t0, d=d, **kw)
         w = ctx.window(ctx.t0)
         a, mu_n, g = ctx.delta[w], ctx.mu[ctx.t0 + 1:ctx.T + 1], ctx.lr[ctx.t0:ctx.T]
@@ -212,6 +218,7 @@ class FactC(TheoryResult):
         return 0.0
 
     def check(self, trajectory, tol=1e-6, t0=None, **kw):
+        """Parameters: ``tol`` on delta_t (rounding, see THEORY.md section 13), ``t0`` (default 0)."""
         ctx = self.context(trajectory, t0=t0, **kw)
         w = ctx.window(ctx.t0)
         a, fl = ctx.delta[w], ctx.flips[w]
