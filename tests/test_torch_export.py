@@ -37,6 +37,11 @@ def test_round_trip_outputs_equal_the_quantized_model(run, pack, capsys):
     assert info["quantized_tensors"] == 19
     bits = {"binary": 1, "ternary": 2}[qset] if pack else 8
     assert info["code_bytes"] <= info["float_bytes_of_those"] * bits / 32 + 8 * 19  # 32-bit floats -> bits each
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["brelax"])
+    assert (meta["model"], meta["num_classes"], meta["qset"], meta["axis"]) == ("resnet20", 10, qset, 0)
     rebuilt = load_exported(path)
     model = result.model.eval()  # finalized: it holds P(y)
     for k, v in model.state_dict().items():

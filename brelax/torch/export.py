@@ -88,7 +88,8 @@ def export_checkpoint(ckpt_path, out, pack: bool = False) -> dict:
         if k not in names:
             tensors[k] = v.contiguous()
     meta = {"format": FORMAT, "model": ck["model_name"], "num_classes": ck["num_classes"],
-            "model_kwargs": ck["model_kwargs"], "method": quant["method"], "quantized": entries}
+            "model_kwargs": ck["model_kwargs"], "method": quant["method"], "qset": ck["config"]["set"],
+            "axis": ck["config"]["axis"], "quantized": entries}
     os.makedirs(os.path.dirname(os.path.abspath(os.fspath(out))), exist_ok=True)
     save_file(tensors, os.fspath(out), metadata={"brelax": json.dumps(meta)})
     code_bytes = sum(tensors[e["name"] + ".codes"].numel() * tensors[e["name"] + ".codes"].element_size()
