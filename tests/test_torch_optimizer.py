@@ -248,3 +248,15 @@ def test_bad_arguments():
         QuantOptimizer(sgd, qset="quaternary")
     with pytest.raises(TypeError, match="axis"):
         QuantOptimizer(sgd, axis=0.5)
+
+
+def test_mu_schedule_ramp_matches_brelax_optimize():
+    prob = brelax.problems.least_squares(30, 8, "binary", noise=0.1, seed=4)
+    y0 = np.random.default_rng(1).standard_normal(8)
+    ramp = brelax.schedules.linear_mu(10)
+    traj = brelax.optimize(prob, method="binaryrelax", qset="binary", steps=14, lr=0.05, y0=y0,
+                           mu_schedule=ramp, phase2_start=12)
+    w, opt, rows = _lsq_run("binaryrelax", prob, y0, 14, 0.05, mu_schedule=ramp, phase2_start=12)
+    np.testing.assert_allclose([r["mu"] for r in rows], traj.mu[1:], rtol=1e-15)
+    opt.finalize()
+    np.testing.assert_allclose(w.detach().numpy(), traj.x, atol=1e-12)

@@ -48,7 +48,6 @@ import torch
 
 from .. import schedules
 from .._validate import check_axis, check_choice, check_nonneg
-from ..prox import relax  # noqa: F401  (the relaxation used by every step rule's init)
 from ..sets import QuantSet, get_set
 from ..steps import METHODS
 
