@@ -273,7 +273,7 @@ def _best_in_hull(a, vlo, vhi, base_s, base_t):
     obj = np.where(drop, cs * cs / tt, -1.0)
     j = np.argmax(obj, axis=1)
     r = np.arange(G)
-    ok = (obj[r, j] > 0) & (per_row > 0)
+    ok = (per_row > 0) & (cs[r, j] > 0)
     thr = np.where(ok, M[r, j], math.inf)
     return thr, np.where(ok, cs[r, j], 0.0), np.where(ok, tt[r, j], 0.0)
 
