@@ -26,8 +26,12 @@ def relax(y, p, mu):
     """The interpolation ``y - mu (y - p)`` between ``y`` and its quantization ``p``.
 
     Written as a convex combination rather than ``(y + lam p)/(1 + lam)`` so
-    that a large ``lam`` cannot overflow float16.
+    that a large ``lam`` cannot overflow float16. A scalar ``mu == 1`` returns ``p``
+    itself: ``y - (y - p)`` can be one rounding away from ``p``, and Phase II must be
+    exactly in Q.
     """
+    if isinstance(mu, (int, float)) and mu == 1:
+        return p
     return y - mu * (y - p)
 
 
