@@ -48,16 +48,21 @@ def twn(w, axis=None, group_size=None, factor: float = 0.7):
     return _finish(xp, _signed(xp, g) * keep * scale, shape, axis, w.dtype)
 
 
-def ternary_divide_by_n(w, axis=None, group_size=None):
-    """The authors' code's ternary variant: the exact support, but the kept sum divided by n. Not exact.
+def ternary_divide_by_n(w, axis=None, group_size=None, factor: float = 0.7):
+    r"""The ternary variant in the authors' code: the TWN support, the kept sum divided by n. Not exact.
 
-    The support is the exact one (``t*`` of the sort rule), the scale is
-    ``S_t* / n`` instead of ``S_t* / t*``, which shrinks every kept weight.
+    Keeps ``|w_i| >= factor * mean|w|`` (note ``>=``) with the sign of ``w_i``,
+    and uses the scale ``sum of kept |w_i| / n`` (the mean of ``|w| * keep``
+    over *all* entries) instead of dividing by the number kept, which shrinks
+    every kept weight. On standard Gaussian data its relative squared error
+    ``d^2 / ||w||^2`` is about 0.337, against about 0.19 for the exact projection.
+    (The authors' code also caps the threshold at 100, which only matters when
+    ``mean|w| > 143``; that cap is left out so the baseline stays scale-equivariant.)
     """
     xp, g, shape, axis = _prepare(w, axis, group_size)
     a = xp.abs(g)
-    idx, _ = projections.ternary_sort(xp, a, (0.0, 1.0))
-    keep = xp.astype(idx, xp.float64)
+    thr = factor * xp.mean(a, axis=1, keepdims=True)
+    keep = xp.astype(a >= thr, xp.float64)
     scale = xp.sum(a * keep, axis=1, keepdims=True) / g.shape[1]
     return _finish(xp, _signed(xp, g) * keep * scale, shape, axis, w.dtype)
 

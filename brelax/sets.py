@@ -30,7 +30,7 @@ class QuantizedTensor:
 
     Attributes
     ----------
-    codes : array of int8 (int16 for more than 127 levels), shape of the input
+    codes : array of int8 (int16 above 127 signed levels, int32 above 32767), shape of the input
         Index into ``table`` of every entry.
     scales : float64 array, shape ``(G,)``
         One scale per group (``G = 1`` per tensor, ``shape[axis]`` per axis,
@@ -123,7 +123,12 @@ class QuantSet:
         g = xp.astype(to_groups(xp, w, axis, group_size), xp.float64)
         a = xp.abs(g)
         if self.scale is None:
-            idx, scales = projections.exact_kernel(self.levels)(xp, a, self.levels)
+            # P(cy) = c P(y): rows far from magnitude 1 are rescaled by a power of
+            # two (exact), else S^2 in the kernels over/underflows for |w| beyond
+            # ~1e154 or below ~1e-154 and picks a wrong pattern. Other rows: unit = 1.
+            unit = _unit(xp, xp.max(a, axis=1))
+            idx, scales = projections.exact_kernel(self.levels)(xp, a * unit[:, None], self.levels)
+            scales = scales / unit
         else:
             idx = projections.nearest_level(xp, a / self.scale, self.levels)
             scales = xp.full((g.shape[0],), self.scale, dtype=xp.float64, device=projections._device(g))
@@ -155,7 +160,9 @@ class QuantSet:
             codes = K + xp.where(neg, -idx, idx)
         else:
             codes = xp.where(neg, K - idx, K + 1 + idx)
-        ctype = xp.int8 if len(self.table) <= 127 else xp.int16
+        # The largest code is len(table) - 1; uniform(16) has 65535 signed levels.
+        nt = len(self.table)
+        ctype = xp.int8 if nt <= 127 else (xp.int16 if nt <= 32767 else xp.int32)
         codes = xp.astype(from_groups(xp, codes, shape, axis), ctype)
         return QuantizedTensor(codes, scales, self.table, shape, axis, group_size, w.dtype)
 
@@ -171,21 +178,40 @@ class QuantSet:
         """``dist(w, Q) = ||w - P(w)||``, summed over all groups, in float64."""
         xp = namespace(w, "w")
         p = self.project(w, axis, group_size)
-        d = xp.astype(w, xp.float64) - xp.astype(p, xp.float64)
-        return math.sqrt(float(xp.sum(d * d)))
+        return _norm(xp, xp.astype(w, xp.float64) - xp.astype(p, xp.float64))
 
     def contains(self, w, axis=None, group_size=None, rtol: float = 1e-6) -> bool:
         """Whether ``w`` lies in the set, up to ``rtol`` relative to ``||w||``."""
+        d = self.distance(w, axis, group_size)  # validates w first
         xp = namespace(w, "w")
-        norm = math.sqrt(float(xp.sum(xp.astype(w, xp.float64) ** 2)))
-        return self.distance(w, axis, group_size) <= rtol * max(norm, 1e-300)
+        return d <= rtol * max(_norm(xp, xp.astype(w, xp.float64)), 1e-300)
 
     def __str__(self) -> str:
         return self.name
 
 
+def _unit(xp, top):
+    """Per row, ``2^-e`` with ``e = floor(log2 top)`` where ``top`` is beyond 2^±400, else 1."""
+    safe = xp.where(top > 0, top, 1.0)
+    e = xp.floor(xp.log2(safe))
+    e = xp.where(xp.abs(e) > 400, xp.clip(e, -1020.0, 1020.0), 0.0)
+    return xp.pow(xp.full_like(e, 2.0), -e)
+
+
+def _norm(xp, d) -> float:
+    """``||d||`` (d is float64), rescaled only where the squares would over- or underflow."""
+    m = float(xp.max(xp.abs(d)))
+    if m == 0.0:
+        return 0.0
+    if 1e-140 < m < 1e140:
+        return math.sqrt(float(xp.sum(d * d)))
+    return m * math.sqrt(float(xp.sum((d / m) ** 2)))
+
+
 def _fmt(x: float) -> str:
-    return f"{x:g}"
+    # Short form when it parses back exactly, so that get_set(Q.name) == Q.
+    short = f"{x:g}"
+    return short if float(short) == x else repr(x)
 
 
 def _make(levels, scale, name):
@@ -255,7 +281,10 @@ def get_set(spec) -> QuantSet:
     if not isinstance(spec, str):
         raise TypeError(f"qset must be a QuantSet or a name, got {type(spec).__name__}")
     body, _, sc = spec.strip().partition("@")
-    scale = float(sc) if sc else None
+    try:
+        scale = float(sc) if sc else None
+    except ValueError:
+        raise ValueError(f"bad set {spec!r}: the scale after '@' must be a number, got {sc!r}") from None
     kind, _, arg = body.partition(":")
     if kind.startswith("uniform") and not arg:
         kind, arg = "uniform", kind[len("uniform"):]
