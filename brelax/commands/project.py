@@ -1,0 +1,184 @@
+"""``brelax project``: project an array onto a set exactly and compare with the heuristics.
+
+For the exact projection and every heuristic that applies to the set it
+prints the distance ``d = ||w - P(w)||``, the relative error ``d/||w||``, the
+relative squared error ``d^2/||w||^2`` and the wall time, then the level
+counts of the exact projection. The weights come from ``--input`` (a ``.npy``
+file, loaded without pickle) or are drawn from a seeded distribution.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+
+DISTS = ("gaussian", "laplace", "student")
+DTYPES = ("float16", "float32", "float64")
+MAX_ROWS = 512  # rows of a generated 2-D weight (output channels)
+MAX_LEVEL_LINES = 31
+
+
+class InputError(Exception):
+    """A bad --input file or option; reported as a message with exit code 2."""
+
+
+def add_arguments(p):
+    p.add_argument("--set", dest="qset", default="ternary",
+                   help="binary, ternary, uniform:3, levels:1,3, ... (append @SCALE for a fixed scale)")
+    p.add_argument("--n", type=int, default=1_000_000, help="entries to generate (ignored with --input)")
+    p.add_argument("--axis", type=int, default=None,
+                   help="one scale per index along this axis; a generated weight is then 2-D")
+    p.add_argument("--group-size", type=int, default=None,
+                   help="one scale per run of this many consecutive entries")
+    p.add_argument("--input", default=None, help="a .npy file holding a float array (no pickle)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated weights")
+    p.add_argument("--dist", choices=DISTS, default="gaussian",
+                   help="distribution of the generated weights (student: t with 3 degrees of freedom)")
+    p.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype of the generated weights")
+
+
+def rows_for(n: int) -> int:
+    """Rows of the generated 2-D weight: the largest divisor of n up to min(512, sqrt(n))."""
+    limit = max(1, min(MAX_ROWS, math.isqrt(n)))
+    return next(r for r in range(limit, 0, -1) if n % r == 0)
+
+
+def generate(n: int, dist: str, seed: int, dtype: str, two_d: bool) -> np.ndarray:
+    if isinstance(n, bool) or n < 1:
+        raise InputError(f"--n must be a positive integer, got {n}")
+    rng = np.random.default_rng(seed)
+    if dist == "gaussian":
+        w = rng.standard_normal(n)
+    elif dist == "laplace":
+        w = rng.laplace(size=n)
+    else:
+        w = rng.standard_t(3, size=n)
+    w = w.astype(dtype)
+    return w.reshape(rows_for(n), -1) if two_d else w
+
+
+def load_input(path: str) -> np.ndarray:
+    """Load a float array from a .npy file, refusing pickles; InputError otherwise."""
+    try:
+        w = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise InputError(f"--input {path!r}: no such file") from None
+    except (OSError, ValueError, EOFError) as e:
+        raise InputError(f"--input {path!r}: not a readable .npy array ({e})") from None
+    if not isinstance(w, np.ndarray):
+        w.close()
+        raise InputError(f"--input {path!r}: is an .npz archive; give a single .npy array")
+    if not np.issubdtype(w.dtype, np.floating):
+        raise InputError(f"--input {path!r}: dtype is {w.dtype}; brelax projects float16/32/64 arrays")
+    return w
+
+
+def methods(Q, heuristics):
+    """``(label, function(w, axis, group_size), same_set)`` for every applicable heuristic."""
+    out = []
+    if Q.scale is not None:
+        return out
+    if Q.levels == (0.0, 1.0):
+        out.append(("twn", heuristics.twn, True))
+        out.append(("ternary_divide_by_n", heuristics.ternary_divide_by_n, True))
+    out.append(("lloyd", lambda w, axis, group_size: heuristics.lloyd(w, Q, axis, group_size), True))
+    if Q.levels[0] > 0:
+        out.append(("greedy_residual (2 terms)*",
+                    lambda w, axis, group_size: heuristics.greedy_residual(w, 2, axis, group_size), False))
+    return out
+
+
+def algorithm(Q) -> str:
+    from .. import projections
+
+    if Q.scale is not None:
+        return "nearest level"
+    kernel = projections.exact_kernel(Q.levels)
+    return {projections.single_level: "closed form", projections.ternary_sort: "sort"}.get(kernel, "breakpoint sweep")
+
+
+def _distance(w64: np.ndarray, z) -> float:
+    d = w64 - np.asarray(z, dtype=np.float64)
+    return math.sqrt(float(np.sum(d * d)))
+
+
+def compare(w, Q, axis, group_size):
+    """Rows ``(label, distance, seconds, same_set)`` and the exact QuantizedTensor."""
+    from .. import heuristics
+
+    w64 = np.asarray(w, dtype=np.float64)
+    t0 = time.perf_counter()
+    qt = Q.quantize(w, axis=axis, group_size=group_size)
+    p = qt.dequantize()
+    rows = [(f"exact ({algorithm(Q)})", _distance(w64, p), time.perf_counter() - t0, True)]
+    for label, fn, same in methods(Q, heuristics):
+        t0 = time.perf_counter()
+        z = fn(w, axis, group_size)
+        rows.append((label, _distance(w64, z), time.perf_counter() - t0, same))
+    return rows, qt
+
+
+def granularity(axis, group_size, qt) -> str:
+    if axis is not None:
+        return f"one scale per index along axis {axis} ({qt.scales.shape[0]} scales)"
+    if group_size is not None:
+        return f"one scale per group of {group_size} ({qt.scales.shape[0]} groups)"
+    return "one scale per tensor"
+
+
+def print_report(args, Q, w, source, rows, qt):
+    norm = math.sqrt(float(np.sum(np.asarray(w, dtype=np.float64) ** 2)))
+    print(f"brelax project: w of shape {tuple(w.shape)} {w.dtype} ({source}) onto {Q.name}")
+    print(f"granularity: {granularity(args.axis, args.group_size, qt)}; ||w|| = {norm:.6g}")
+    print()
+    print(f"{'method':<28}{'distance':>14}{'d/||w||':>12}{'d^2/||w||^2':>14}{'time [s]':>11}")
+    for label, d, t, _ in rows:
+        rel = d / norm if norm > 0 else 0.0
+        print(f"{label:<28}{d:>14.6g}{rel:>12.6f}{rel * rel:>14.6f}{t:>11.3f}")
+    print()
+    if Q.scale is not None:
+        print(f"fixed scale {Q.scale:g}: the projection is the elementwise nearest level; no heuristic applies.")
+    if any(not same for *_, same in rows):
+        print("* onto a different set: sum of 2 binary terms a1*sign(r1) + a2*sign(r2), i.e. 4 levels")
+        print(f"  +-a1 +- a2 with free a1, a2, so its error is not comparable with the projection onto {Q.name}.")
+    if len(rows) > 1:
+        print("The heuristics are baselines, none is exact; lloyd starts from a = max|w|/l_K (a local optimum).")
+    print_levels(qt)
+
+
+def print_levels(qt):
+    s = np.asarray(qt.scales, dtype=np.float64)
+    if s.shape[0] == 1:
+        scales = f"scale {s[0]:.6g}"
+    else:
+        scales = f"{s.shape[0]} scales: min {s.min():.6g}, median {np.median(s):.6g}, max {s.max():.6g}"
+    counts = qt.level_counts()
+    total = sum(counts.values())
+    shown = [(lev, c) for lev, c in counts.items() if c > 0 or len(counts) <= MAX_LEVEL_LINES]
+    print(f"level counts of the exact projection ({scales}):")
+    for lev, c in shown[:MAX_LEVEL_LINES]:
+        print(f"  {lev:>8g}  {c:>12,d}  {100.0 * c / total:6.2f}%")
+    if len(shown) > MAX_LEVEL_LINES:
+        print(f"  ... and {len(shown) - MAX_LEVEL_LINES} more occupied levels")
+
+
+def main(args) -> int:
+    import brelax
+
+    try:
+        Q = brelax.get_set(args.qset)
+        if args.input is not None:
+            w = load_input(args.input)
+            source = f"from {args.input}"
+        else:
+            w = generate(args.n, args.dist, args.seed, args.dtype, two_d=args.axis is not None)
+            source = f"{args.dist}, seed {args.seed}"
+        rows, qt = compare(w, Q, args.axis, args.group_size)
+    except (InputError, ValueError, TypeError) as e:
+        print(f"brelax project: error: {e}", file=sys.stderr)
+        return 2
+    print_report(args, Q, w, source, rows, qt)
+    return 0
