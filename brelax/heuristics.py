@@ -76,6 +76,10 @@ def lloyd(w, qset="ternary", axis=None, group_size=None, iters: int = 30):
     depends on the start and is not the global minimum in general.
     """
     Q = get_set(qset)
+    if Q.scale is not None:
+        raise ValueError(f"lloyd needs a free-scale set, got {Q.name}")
+    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
+        raise ValueError(f"iters must be an int >= 1, got {iters!r}")
     xp, g, shape, axis = _prepare(w, axis, group_size)
     a = xp.abs(g)
     lv = xp.asarray(Q.levels, dtype=xp.float64, device=projections._device(a))

@@ -154,3 +154,18 @@ def test_heuristics_keep_shape_dtype_and_granularity(name, dtype):
     h = fn(w, axis=0)
     for i in range(w.shape[0]):
         np.testing.assert_allclose(h[i], fn(w[i]), rtol=1e-3 if dtype == np.float16 else 1e-6)
+
+
+def test_lloyd_rejects_bad_iters_and_fixed_scale():
+    import numpy as np
+    import pytest
+
+    import brelax
+    from brelax.heuristics import lloyd
+
+    w = np.linspace(-1, 1, 10)
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ValueError, match="iters"):
+            lloyd(w, "ternary", iters=bad)
+    with pytest.raises(ValueError, match="free-scale"):
+        lloyd(w, brelax.ternary(scale=1.0))
