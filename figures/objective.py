@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _lsq
-from .style import method_style, new_figure, save_figure, save_json, script_main
+from .style import legend_below, method_style, new_figure, save_figure, save_json, script_main
 
 NAME = "objective"
 METHODS = ("gd", "binaryconnect", "pgd", "proxquant", "binaryrelax")
@@ -41,7 +41,7 @@ def compute(quick: bool = False, seed: int = 0) -> dict:
 
 
 def plot(data: dict):
-    fig, (ax_x, ax_q) = new_figure(1, 2, figsize=(7.6, 3.8), sharey=True)
+    fig, (ax_x, ax_q) = new_figure(1, 2, figsize=(7.6, 4.0), sharey=True)
     fl = data["f_lower"]
     for method, run in data["runs"].items():
         st = method_style(method)
@@ -56,12 +56,12 @@ def plot(data: dict):
         ax.set_xlabel("step t")
     ax_x.text(data["phase2_start"], 0.97, " Phase II\n (BinaryRelax)", transform=ax_x.get_xaxis_transform(),
               va="top", fontsize=7.5)
-    ax_q.text(0.02, max(data["f_star"] - fl, FLOOR) * 1.3, "planted x*", fontsize=7.5,
-              transform=ax_q.get_yaxis_transform())
+    ax_q.text(0.98, max(data["f_star"] - fl, FLOOR) * 2.0, "planted x* (values <= 1e-12 drawn at 1e-12)",
+              fontsize=7, ha="right", transform=ax_q.get_yaxis_transform())
     ax_x.set_ylabel(r"$f - f_{\rm lower}$")
     ax_x.set_title(r"(a) at the evaluation point: $f(x_t)$")
     ax_q.set_title(r"(b) at the quantized point: $f(P(y_t))$")
-    ax_q.legend(loc="upper right")
+    legend_below(fig, ax_q, ncol=5, fontsize=7.5)
     p = data["problem"]
     fig.suptitle(f"Planted least squares, {p['qset']}, m={p['m']}, n={p['n']}, noise={p['noise']:g}, "
                  f"lr=1/L (seed {data['seed']})", fontsize=10)

@@ -13,6 +13,7 @@ no creation date, so the same seed writes the same bytes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -132,7 +133,7 @@ def method_style(method: str) -> dict:
 
 # -- atomic writers ---------------------------------------------------------------------------
 
-def _atomic_write(path: str, write) -> str:
+def atomic_write(path: str, write) -> str:
     """Call ``write(fh)`` on a temp file beside ``path`` (binary mode), then rename it onto ``path``."""
     path = os.fspath(path)
     d = os.path.dirname(os.path.abspath(path))
@@ -141,6 +142,7 @@ def _atomic_write(path: str, write) -> str:
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; figures are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -149,8 +151,47 @@ def _atomic_write(path: str, write) -> str:
     return path
 
 
+#: Set by :func:`readme_copies`: ``(directory, names)`` of the figures that also get a README PNG.
+_README = None
+README_MAX_BYTES = 200_000
+
+
+@contextlib.contextmanager
+def readme_copies(directory: str, names):
+    """While active, :func:`save_figure` also writes ``directory/NAME.png`` for NAME in ``names``.
+
+    The copy is rendered at :data:`README_DPI` and reduced to a 256-colour palette
+    (lossless for these line plots to the eye, and 3-5x smaller), so it stays
+    under :data:`README_MAX_BYTES`.
+    """
+    global _README
+    old, _README = _README, (directory, frozenset(names))
+    try:
+        yield
+    finally:
+        _README = old
+
+
+def _readme_png(fig, path: str) -> str:
+    from PIL import Image  # a matplotlib dependency
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=README_DPI, metadata={"Software": "brelax figures"})
+    buf.seek(0)
+    img = Image.open(buf).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=0)
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=True)
+    data = out.getvalue()
+    if len(data) > README_MAX_BYTES:
+        raise ValueError(f"README copy {path} would be {len(data)} bytes, over {README_MAX_BYTES}")
+    return atomic_write(path, lambda fh: fh.write(data))
+
+
 def save_figure(fig, out: str, name: str, dpi: int = DPI, formats=("png", "pdf")) -> list:
-    """Write ``out/name.png`` and ``out/name.pdf`` atomically, close the figure; returns the paths."""
+    """Write ``out/name.png`` and ``out/name.pdf`` atomically, close the figure; returns the paths.
+
+    Inside :func:`readme_copies` a README PNG of the chosen figures is written as well.
+    """
     paths = []
     for ext in formats:
         meta = {"Software": "brelax figures"} if ext == "png" else {"Creator": "brelax figures",
@@ -159,7 +200,9 @@ def save_figure(fig, out: str, name: str, dpi: int = DPI, formats=("png", "pdf")
         def write(fh, ext=ext, meta=meta):
             fig.savefig(fh, format=ext, dpi=dpi, metadata=meta)
 
-        paths.append(_atomic_write(os.path.join(out, f"{name}.{ext}"), write))
+        paths.append(atomic_write(os.path.join(out, f"{name}.{ext}"), write))
+    if _README is not None and name in _README[1]:
+        paths.append(_readme_png(fig, os.path.join(_README[0], f"{name}.png")))
     plt.close(fig)
     return paths
 
@@ -172,13 +215,13 @@ def save_csv(out: str, name: str, header, rows) -> str:
     for r in rows:
         w.writerow([_cell(v) for v in r])
     data = buf.getvalue().encode()
-    return _atomic_write(os.path.join(out, f"{name}.csv"), lambda fh: fh.write(data))
+    return atomic_write(os.path.join(out, f"{name}.csv"), lambda fh: fh.write(data))
 
 
 def save_json(out: str, name: str, obj) -> str:
     """Write ``out/name.json`` atomically; NaN/inf become null (strict JSON)."""
     data = json.dumps(_finite(obj), indent=1).encode()
-    return _atomic_write(os.path.join(out, f"{name}.json"), lambda fh: fh.write(data + b"\n"))
+    return atomic_write(os.path.join(out, f"{name}.json"), lambda fh: fh.write(data + b"\n"))
 
 
 def read_csv(path) -> list:
@@ -214,6 +257,20 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     return parser
 
 
+def single_thread_blas():
+    """A context with BLAS/OpenMP limited to one thread (``threadpoolctl``; a no-op without it).
+
+    The figures' problems are small: a multi-threaded BLAS only adds overhead
+    (up to 30x slower on a loaded 2-core machine), and one thread also keeps
+    floating-point reductions in one order, so a seed gives the same bytes.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it the env defaults of figures/__init__ apply
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
 def script_main(make, description: str, argv=None, extra=None) -> int:
     """The ``python -m figures.NAME`` entry point: parse, call ``make(out, quick, seed)``, list the files."""
     parser = add_common_arguments(argparse.ArgumentParser(description=description))
@@ -221,7 +278,8 @@ def script_main(make, description: str, argv=None, extra=None) -> int:
         extra(parser)
     args = parser.parse_args(argv)
     kwargs = {k: v for k, v in vars(args).items() if k not in ("out", "quick", "seed")}
-    paths = make(args.out, quick=args.quick, seed=args.seed, **kwargs)
+    with single_thread_blas():
+        paths = make(args.out, quick=args.quick, seed=args.seed, **kwargs)
     for p in paths:
         print(p)
     return 0
