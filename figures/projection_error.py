@@ -6,7 +6,7 @@ degrees of freedom (heavy tails); one scale for the whole tensor. Sets:
 * binary ``{±a}``: exact (``brelax.binary()``), Lloyd, greedy residual with one
   term (the same closed form as the exact projection), PARQ ``b = 1``;
 * ternary ``{0, ±a}``: exact, TWN (threshold 0.7 mean|w|), Lloyd, the authors'
-  code's variant that divides the kept sum by n, PARQ ``b = 0``;
+  code's variant (TWN support, kept sum divided by n), PARQ ``b = 0``;
 * 2-bit ``{±a, ±3a}`` (``brelax.levels([1, 3])``): exact, Lloyd, and two
   quantizers onto the *larger* family ``{±a1 ± a2}`` with two free scales
   (greedy residual with two terms, PARQ ``b = 2``), which may therefore go
@@ -16,7 +16,10 @@ PARQ is torchao's ``LSBQuantizer(optimal=True).quantize(w, b)``
 (``torchao.prototype.parq``), run when it imports and runs; otherwise its
 rows say ``unavailable: <reason>`` and the figure omits it. Exact always wins
 on its own set (F4 of MATH.md section 2); the heuristics are local optima or
-fixed thresholds.
+fixed thresholds. (In torchao 0.18.0's whole-tensor ternary branch, the level
+is half the mean of the kept magnitudes with threshold half the level, while
+its per-channel branch uses twice that level; that is why its "optimal"
+ternary error is well above the exact one here.)
 
 Data: ``projection_error.csv`` (distribution, set, method, n, trials, mean
 and std of the relative error, ratio of squared errors to exact, status).

@@ -49,7 +49,7 @@ def grid(quick: bool) -> dict:
     if quick:
         return {"ratios": (0.5, 1.0, 2.0), "noises": (0.0, 0.1), "seeds": 3, "steps": 60}
     return {"ratios": (0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.5, 2.0), "noises": (0.0, 0.1), "seeds": 20,
-            "steps": 120}
+            "steps": 100}
 
 
 def run_params(method: str, lr: float, steps: int) -> dict:
@@ -115,9 +115,12 @@ def compute(quick: bool = False, seed: int = 0, jobs: int | None = None) -> list
 
 
 def _jobs(jobs, n_tasks) -> int:
+    """Worker count: as asked, or by default up to 2 when there is enough work to pay for the start-up."""
     if jobs is None:
-        jobs = min(2, os.cpu_count() or 1)
-    return max(1, min(int(jobs), n_tasks // 40 or 1))
+        return max(1, min(2, os.cpu_count() or 1, n_tasks // 40))
+    if isinstance(jobs, bool) or int(jobs) != jobs or jobs < 1:
+        raise ValueError(f"jobs must be a positive int, got {jobs!r}")
+    return min(int(jobs), n_tasks)
 
 
 def threshold(rows, method: str, noise: float):

@@ -1,0 +1,327 @@
+"""figures/: every script runs with --quick, writes valid files, and its data agree with a recomputation."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import brelax
+from figures import FIGURES, _lsq, cli, style
+
+DATA_EXT = {"recovery": "csv", "prox_map": "csv", "projection_error": "csv"}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    """Every figure script run through its own ``main`` with --quick, in one directory."""
+    d = str(tmp_path_factory.mktemp("figures"))
+    for name in FIGURES:
+        mod = importlib.import_module(f"figures.{name}")
+        argv = ["--out", d, "--quick", "--seed", "0"] + (["--jobs", "1"] if name == "recovery" else [])
+        assert mod.main(argv) == 0
+    return d
+
+
+def load(out, name):
+    ext = DATA_EXT.get(name, "json")
+    path = os.path.join(out, f"{name}.{ext}")
+    if ext == "csv":
+        return style.read_csv(path)
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def nan(a):
+    """JSON null -> NaN, as a float array."""
+    return np.array([np.nan if v is None else v for v in a], dtype=float)
+
+
+# -- files --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_file_exists_and_is_valid(out, name):
+    import matplotlib.image as mpimg
+
+    png, pdf = os.path.join(out, f"{name}.png"), os.path.join(out, f"{name}.pdf")
+    with open(png, "rb") as fh:
+        assert fh.read(8) == PNG_MAGIC
+    img = mpimg.imread(png)
+    assert img.ndim == 3 and img.shape[0] > 300 and img.shape[1] > 500
+    assert float(np.std(img[..., :3])) > 0.05, "blank image"
+    with open(pdf, "rb") as fh:
+        assert fh.read(5) == b"%PDF-"
+    assert os.path.getsize(pdf) > 5000
+    data = load(out, name)
+    assert len(data) > 0
+
+
+def test_no_temp_files_left(out):
+    assert not [f for f in os.listdir(out) if f.startswith(".fig-")]
+
+
+def test_readme_copies_are_committed_small_and_valid():
+    import matplotlib.image as mpimg
+
+    for name in cli.README_FIGURES:
+        path = os.path.join(cli.README_DIR, f"{name}.png")
+        assert os.path.getsize(path) <= style.README_MAX_BYTES, path
+        with open(path, "rb") as fh:
+            assert fh.read(8) == PNG_MAGIC
+        assert float(np.std(mpimg.imread(path)[..., :3])) > 0.05
+
+
+# -- data agree with a recomputation ---------------------------------------------------------------
+
+def test_objective_trajectories_replay_bit_for_bit(out):
+    data = load(out, "objective")
+    for method in ("binaryrelax", "proxquant"):
+        run = data["runs"][method]
+        traj = _lsq.rerun(run, data["seed"])
+        assert np.array_equal(nan(run["f"]), traj.f)
+        assert np.array_equal(nan(run["f_quant"]), traj.f_quant)
+        assert run["recovered"] == traj.meta["recovered"]
+    assert data["phase2_start"] == data["runs"]["binaryrelax"]["optimize"]["phase2_start"]
+
+
+def test_objective_is_deterministic_from_the_seed(out):
+    from figures import objective
+
+    again = json.loads(json.dumps(style._finite(objective.compute(quick=True, seed=0))))
+    assert again == load(out, "objective")
+    other = objective.compute(quick=True, seed=1)
+    assert other["runs"]["gd"]["f"] != again["runs"]["gd"]["f"]
+
+
+def test_aoc_linear_ramp_run_replays(out):
+    from figures import aoc
+
+    data = load(out, "aoc")
+    entry = data["runs"]["linear mu ramp 0 -> 1"]
+    traj = _lsq.rerun(entry, data["seed"], aoc.mu_schedule_of(entry))
+    assert np.array_equal(nan(entry["aoc"]), traj.aoc, equal_nan=True)
+    assert entry["flips"] == traj.flips.tolist()
+    # the ramp really was used: mu rises linearly before Phase II
+    assert entry["mu"][1] == pytest.approx(1.0 / entry["linear_mu_ramp"])
+    assert data["threshold"] == pytest.approx(1.0 - entry["optimize"]["lr"] * data["L"] / 2.0)
+
+
+def test_fact_c_in_the_aoc_data(out):
+    """On resolved pattern-stable steps with fixed mu, delta_t <= 0 up to round-off (Fact C)."""
+    for entry in load(out, "aoc")["runs"].values():
+        v = entry["summary"]["max_delta_stable_fixed_mu"]
+        assert v is None or v < 1e-6
+
+
+def test_rate_constant_and_theorem1_hold(out):
+    data = load(out, "rate")
+    assert any(r["t0"] is not None for r in data["runs"].values())
+    for run in data["runs"].values():
+        if run["t0"] is None:
+            continue
+        lr, mu, d = run["optimize"]["lr"], run["mu"], run["d"]
+        c = (1 - lr * data["L"] / 2 - mu * d) / lr
+        assert run["c"] == pytest.approx(c, rel=1e-12) and c > 0
+        assert run["bound"] == pytest.approx((run["f_t0"] - data["f_lower"]) / c, rel=1e-12)
+        assert max(run["rate"]) <= run["bound"] * (1 + 1e-9)
+        assert run["partial_sum"][-1] <= run["bound"] * (1 + 1e-9)
+        traj = _lsq.rerun(run, data["seed"])
+        k = np.arange(1, traj.steps - run["t0"] + 1)
+        assert np.allclose(run["rate"], k * np.minimum.accumulate(traj.step_norm2[run["t0"]:]), rtol=1e-12)
+
+
+def test_rate_first_valid_t0_is_minimal():
+    from figures.rate import first_valid_t0
+
+    # delta = 3 at step 1 breaks c > 0 for t0 <= 1 with mu = 1, lr L = 1 (threshold 1/2)
+    aoc = np.array([0.1, 3.0, -1.0, 0.2])
+    t0, d = first_valid_t0(aoc, np.ones(4), mu=1.0, lr=1.0, L=1.0)
+    assert (t0, d) == (2, 0.2)
+    assert first_valid_t0(np.array([0.9, 0.9]), np.ones(2), 1.0, 1.0, 1.0) == (None, None)
+
+
+def test_lemma_b_slack_nonnegative_and_replays(out):
+    data = load(out, "lemma_b")
+    for label, run in data["runs"].items():
+        slack = nan(run["lemma_b_slack"])
+        assert np.all(slack >= -run["summary"]["tolerance"]), label
+        traj = _lsq.rerun(run, data["seed"])
+        assert np.array_equal(slack, traj.lemma_b_slack)
+        assert np.array_equal(nan(run["descent"]), traj.descent)
+    assert data["runs"]["gd"]["summary"]["negative_descent_steps"] == 0
+
+
+def test_recovery_point_recomputes(out):
+    from figures import recovery
+
+    rows = load(out, "recovery")
+    g = recovery.grid(True)
+    assert len(rows) == len(recovery.METHODS) * len(g["noises"]) * len(g["ratios"])
+    row = next(r for r in rows if float(r["m_over_n"]) == 2.0 and float(r["noise"]) == 0.0)
+    m, n, steps, seeds = int(row["m"]), int(row["n"]), int(row["steps"]), int(row["seeds"])
+    results = [recovery.recovered_one(m, n, 0.0, int(row["seed_base"]) + k, steps) for k in range(seeds)]
+    for r in rows:
+        if float(r["m_over_n"]) == 2.0 and float(r["noise"]) == 0.0:
+            assert int(r["recovered"]) == sum(res[r["method"]] for res in results)
+            assert float(r["probability"]) == int(r["recovered"]) / seeds
+
+
+def test_recovery_same_result_in_parallel(out):
+    from figures import recovery
+
+    serial = [tuple(r.values()) for r in load(out, "recovery")]
+    parallel = recovery.compute(True, 0, jobs=2)
+    assert [tuple(str(v) for v in r) for r in parallel] == [tuple(str(v) for v in r) for r in serial]
+
+
+def test_prox_map_matches_the_formula(out):
+    rows = load(out, "prox_map")
+    assert {r["set"] for r in rows} == {"binary", "ternary"}
+    checked = 0
+    for r in rows:
+        u, lam = float(r["u"]), float(r["lam"])
+        if r["set"] == "ternary" and abs(abs(u) - 0.5) < 1e-12:
+            continue  # the tie |u| = 1/2 between levels 0 and 1: either is a nearest level
+        if r["set"] == "binary":
+            p = 1.0 if u >= 0 else -1.0  # sign(0) = +1
+        else:
+            p = 0.0 if abs(u) < 0.5 else math.copysign(1.0, u)
+        assert float(r["P_u"]) == p
+        checked += 1
+        assert float(r["prox"]) == pytest.approx((u + lam * p) / (1 + lam), abs=1e-12)
+    assert checked > 1000
+
+
+def test_projection_error_value_recomputes(out):
+    from figures import projection_error as pe
+
+    rows = load(out, "projection_error")
+    row = next(r for r in rows if r["distribution"] == "laplacian" and r["set"] == "ternary"
+               and r["method"] == "exact")
+    n, trials = int(row["n"]), int(row["trials"])
+    errs = []
+    for k in range(trials):
+        w = pe.weights("laplacian", n, 0, k)
+        errs.append(np.linalg.norm(w - brelax.ternary().project(w)) / np.linalg.norm(w))
+    assert float(row["rel_error_mean"]) == pytest.approx(np.mean(errs), rel=1e-12)
+    # F4: no method beats the exact projection on its own set (2-bit greedy/PARQ use a larger set)
+    for r in rows:
+        if r["status"] != "ok" or (r["set"] == "2-bit" and r["method"] in ("greedy residual", "PARQ LSBQ optimal")):
+            continue
+        assert float(r["sq_error_ratio_to_exact"]) >= 1 - 1e-9, r
+    parq = {r["status"] for r in rows if r["method"] == "PARQ LSBQ optimal"}
+    assert parq == {"ok"} or all(s.startswith("unavailable") for s in parq)
+
+
+def test_digits_accuracy_replays(out):
+    from brelax.problems import digits_mlp
+    from figures import _digits
+
+    data = load(out, "digits_mlp")
+    run = data["runs"]["BR ternary"]
+    kw = dict(run["optimize"])
+    lr = brelax.schedules.multistep(data["lr"]["lr0"], [int(m * kw["steps"]) for m in data["lr"]["milestones"]],
+                                    data["lr"]["gamma"])
+    prob = digits_mlp(hidden=_digits.HIDDEN, seed=data["seed"])
+    traj = brelax.optimize(prob, y0=prob.init(np.random.default_rng(data["seed"] + 1)), lr=lr, seed=data["seed"],
+                           **kw)
+    assert run["flips"] == traj.flips.tolist()
+    assert run["t"] == traj.iterates["t"].tolist()
+    assert run["test_accuracy"][-1] == prob.test_accuracy(traj.iterates["p"][-1])
+    assert run["test_accuracy"][0] == prob.test_accuracy(traj.iterates["p"][0])
+
+
+def test_weight_histograms_recompute(out):
+    from figures import _digits, weight_histograms as wh
+
+    data = load(out, "weight_histograms")
+    prob = _digits.problem(data["seed"])
+    traj = _digits.run("binaryrelax", "binary", True, data["seed"])
+    last = data["panels"][-1]
+    i = traj.iterates["t"].tolist().index(last["t"])
+    xs = wh.normalized(prob, traj.iterates["x"][i], traj.iterates["p"][i])
+    edges = np.asarray(data["edges"])
+    assert last["x_counts"] == np.histogram(np.clip(xs, edges[0], edges[-1]), edges)[0].tolist()
+    # Phase II: x_t = P(y_t), so every weight sits at exactly ±a
+    assert last["mu"] == 1.0 and last["x_mass_near_pm1"] == 1.0
+    assert data["panels"][0]["x_mass_near_pm1"] < 1.0
+
+
+def _log_rows():
+    rows = []
+    for e in range(1, 4):
+        rows.append({"epoch": e, "lr": 0.1, "lam": 1.04 ** (e - 1), "mu": 1.0 if e == 3 else 0.5, "phase":
+                     "II" if e == 3 else "I", "train_loss": None, "train_acc": None, "test_loss": 2.0 / e,
+                     "test_acc": 0.3 * e, "running_loss": 2.1 / e, "running_acc": 0.25 * e, "aoc_mean": -0.1 * e,
+                     "aoc_max": 0.5, "aoc_nonpos_frac": 0.9, "flips": 100 // e,
+                     "layers": {"conv1": {"aoc_mean": -0.2, "aoc_max": 0.4, "aoc_nonpos_frac": 0.9, "flips": 10,
+                                          "dist_y": 1.0},
+                                "conv2": {"aoc_mean": 0.1 * e, "aoc_max": 0.5, "aoc_nonpos_frac": 0.8, "flips": 20,
+                                          "dist_y": None}},
+                     "seconds": 1.0, "images_per_s": 50.0})
+    return rows
+
+
+def test_cifar_curves_from_a_generated_log(tmp_path):
+    from figures import cifar_curves
+
+    log = tmp_path / "metrics.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in _log_rows()) + "\n")
+    d = str(tmp_path / "fig")
+    assert cifar_curves.main(["--metrics", str(log), "--out", d]) == 0
+    data = json.loads((tmp_path / "fig" / "cifar_curves.json").read_text())
+    assert data["synthetic"] is False
+    s = data["series"]
+    assert s["test_acc"] == pytest.approx([0.3, 0.6, 0.9])
+    assert s["train_acc"] == [None, None, None]
+    assert s["layers"]["conv2"]["aoc_mean"] == pytest.approx([0.1, 0.2, 0.3])
+    assert s["phase"] == ["I", "I", "II"]
+    assert not os.path.exists(os.path.join(d, cifar_curves.EXAMPLE_LOG))
+
+
+def test_cifar_curves_example_is_labelled(out):
+    data = load(out, "cifar_curves")
+    assert data["synthetic"] is True
+    assert data["source"].endswith("cifar_curves_example_metrics.jsonl")
+
+
+def test_cifar_curves_bad_log_names_the_line(tmp_path):
+    from figures import cifar_curves
+
+    log = tmp_path / "metrics.jsonl"
+    log.write_text(json.dumps(_log_rows()[0]) + "\n{not json\n")
+    with pytest.raises(ValueError, match=r"metrics.jsonl:2"):
+        cifar_curves.read_metrics(log)
+    log.write_text(json.dumps({"test_acc": 0.5}) + "\n")
+    with pytest.raises(ValueError, match="epoch"):
+        cifar_curves.read_metrics(log)
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+def test_brelax_figures_subset_and_bad_name(tmp_path, capsys):
+    from brelax.cli import main
+
+    assert main(["figures", "--out", str(tmp_path), "--quick", "--only", "prox_map,cifar_curves"]) == 0
+    assert sorted(os.listdir(tmp_path)) == sorted(["prox_map.png", "prox_map.pdf", "prox_map.csv", "cifar_curves.png",
+                                                   "cifar_curves.pdf", "cifar_curves.json",
+                                                   "cifar_curves_example_metrics.jsonl"])
+    assert main(["figures", "--out", str(tmp_path), "--only", "nope"]) == 2
+    assert "nope" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="nope"):
+        cli.selected("prox_map,nope")
+
+
+def test_script_runs_alone_as_a_module(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "figures.prox_map", "--out", str(tmp_path), "--quick"], cwd=REPO,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "prox_map.png").exists() and (tmp_path / "prox_map.csv").exists()
