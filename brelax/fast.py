@@ -9,7 +9,7 @@ return the same minimum distance as the reference on every input.
   histogram of ``a`` by the bits of its floats gives bounds on the objective
   ``S_t^2 / t`` over every bin; only the bins that can still hold the optimum
   are sorted. Vectorised over the rows.
-* :func:`level_refine` -- any level set with ``K >= 2`` steps (or no zero):
+* :func:`level_refine` (in :mod:`brelax.fast_levels`) -- any other level set:
   one sort of ``|y|`` and the breakpoint sweep of :func:`level_sweep`
   evaluated only where interval bounds say the optimum can be, instead of a
   sort of all ``nK`` breakpoints. One row at a time.
@@ -24,6 +24,15 @@ then both are optimal to rounding.
 
 Use :func:`fast_kernel` to get the kernel for a level set, or None where the
 reference should run (another namespace than NumPy, or the closed-form binary).
+
+**Range.** As for the reference kernels, the squares of the row sums must not
+overflow or underflow float64: :class:`~brelax.sets.QuantSet` rescales rows
+beyond ``2^±400`` before calling a kernel. float32 magnitudes never need it
+(``S^2 <= (n 2^128)^2`` and ``>= 2^-298``).
+
+:func:`signed_codes` and :func:`lookup` are the NumPy fast path of
+``QuantSet.quantize`` / ``dequantize``: signed codes straight from the
+thresholds in the input's dtype, and a per-group table lookup.
 """
 
 from __future__ import annotations
@@ -32,7 +41,11 @@ import math
 
 import numpy as np
 
-_U = 2.0**-53  # unit roundoff of float64
+from .fast_levels import _U, level_refine, level_thresholds
+from .fast_levels import magnitudes as _magnitudes
+
+__all__ = ["fast_kernel", "ternary_hist", "ternary_threshold", "level_refine", "level_thresholds",
+           "signed_codes", "lookup"]
 
 
 def fast_kernel(xp, levels):
@@ -61,16 +74,6 @@ def fast_kernel(xp, levels):
     if len(levels) == 2 and levels[0] == 0:
         return ternary_hist
     return level_refine
-
-
-def _magnitudes(a):
-    """``a`` as a 2-D float32 or float64 NumPy array (other floats go to float64)."""
-    a = np.asarray(a)
-    if a.ndim != 2:
-        raise ValueError(f"a must be a (G, n) array of magnitudes, got shape {a.shape}")
-    if a.dtype not in (np.float32, np.float64):
-        a = a.astype(np.float64)
-    return a
 
 
 def _bin_bits(n: int, R: int) -> int:
@@ -130,6 +133,17 @@ def ternary_hist(xp, a, levels):
     of everything: O(n log n), never wrong.
     """
     a = _magnitudes(a)
+    thr, scale = ternary_threshold(a, levels)
+    # Thresholds are values of a's dtype: compare in it (no float64 promotion of a).
+    return (a >= thr.astype(a.dtype)[:, None]).astype(np.int64), scale
+
+
+def ternary_threshold(a, levels):
+    """Per row the smallest kept magnitude (inf: nothing kept) and the scale of :func:`ternary_hist`.
+
+    Entry ``i`` of row ``g`` is kept (level ``l_1``) iff ``a[g, i] >= thr[g]``.
+    """
+    a = _magnitudes(a)
     G, n = a.shape
     l1 = float(levels[1])
     ity, mant = (np.int32, 23) if a.dtype == np.float32 else (np.int64, 52)
@@ -138,50 +152,31 @@ def ternary_hist(xp, a, levels):
     rough = a.sum(axis=1, dtype=a.dtype).astype(np.float64) / n
     tau_est = np.maximum(rough / 2, rowmax / (2 * math.sqrt(n)))
     ratio = float(np.max(rowmax / np.where(tau_est > 0, tau_est, rowmax + 1)))
-    R = int(min(max(2, math.ceil(math.log2(max(ratio, 1.0))) + 2), mant + 8))
+    R = int(min(max(2, math.ceil(math.log2(max(ratio, 1.0))) + 1), mant + 8))
     m = _bin_bits(n, R)
     sh = mant - m
     B = (R << m) + 1
     maxbits = rowmax.astype(a.dtype).view(ity).astype(np.int64)
     floorbits = np.maximum(maxbits - (R << mant), 1)
-    cnt, sm = _histogram(a, floorbits.astype(ity).view(a.dtype), floorbits, ity, sh, B)
+    cnt, sm = _histogram(a, floorbits.astype(ity).view(a.dtype), floorbits, maxbits, ity, sh, B)
     rows = np.arange(G)
 
     # Bin b holds [lo_b, hi_b): bit patterns floorbits + b 2^sh (inf past the largest float).
     infbits = int(np.array(np.inf, dtype=a.dtype).view(ity))
     ebits = np.minimum(floorbits[:, None] + (np.arange(B + 1, dtype=np.int64) << sh), infbits)
     edges = ebits.astype(ity).view(a.dtype).astype(np.float64)
-    lo = edges[:, :-1].copy()
-    lo[:, 0] = 0.0
-    hi = np.minimum(edges[:, 1:], rowmax[:, None])
-    C = _above(cnt)
-    A = _above(sm)
-    n_full = C + cnt
-    full = np.where(cnt > 0, (A + sm) ** 2 / np.maximum(n_full, 1.0), 0.0)
-    L = full.max(axis=1)
-    width = hi - lo
-    k0 = (sm - cnt * lo) / np.where(width > 0, width, 1.0)
-    k0 = np.clip(np.where(width > 0, k0, cnt), 1.0, np.maximum(cnt, 1.0))
-    U = np.maximum((A + hi) ** 2 / (C + 1.0), (A + k0 * hi) ** 2 / (C + k0))
     delta = 8.0 * (n + B + 16) * _U
-    total = A[:, 0] + sm[:, 0]
-    tau_lo = np.maximum(total / (2 * n), rowmax / (2 * math.sqrt(n))) * (1.0 - delta)
-    keep = (cnt > 0) & (np.maximum(U, full) >= (L * (1.0 - delta))[:, None])
-    keep &= (hi >= tau_lo[:, None]) & (rowmax > 0)[:, None]
-
+    keep, b0, C, A = _surviving_bins(cnt, sm, edges, rowmax, n, delta)
     live = keep.any(axis=1)
-    blo = np.argmax(keep, axis=1)
+    blo = b0 + np.argmax(keep, axis=1)
     bhi = B - 1 - np.argmax(keep[:, ::-1], axis=1)
     vlo = np.where(blo > 0, edges[rows, blo], -1.0)
     vhi = np.where((bhi < B - 1) & live, edges[rows, np.minimum(bhi + 1, B)], math.inf)
     vlo = np.where(live, vlo, math.inf)
-    base_s = A[rows, bhi]
-    base_t = C[rows, bhi]
+    base_s = A[rows, bhi - b0]
+    base_t = C[rows, bhi - b0]
     thr, best, tstar = _best_in_hull(a, vlo, vhi, base_s, base_t)
-    # Thresholds and edges are values of a's dtype: compare in it (no float64 promotion of a).
-    idx = (a >= thr.astype(a.dtype)[:, None]).astype(np.int64)
-    scale = np.where(tstar > 0, best / (np.maximum(tstar, 1.0) * l1), 0.0)
-    return idx, scale
+    return thr, np.where(tstar > 0, best / (np.maximum(tstar, 1.0) * l1), 0.0)
 
 
 _CHUNK = 1 << 16  # entries per block: the int64 bin indices of a block stay in cache
@@ -199,7 +194,7 @@ def _blocks(G, n):
             yield r0, min(G, r0 + step), 0, n
 
 
-def _histogram(a, floor, floorbits, ity, sh, B):
+def _histogram(a, floor, floorbits, maxbits, ity, sh, B):
     """Per row, count and float64 sum of the entries in each bin ``(bits(max(v, floor)) - floorbits) >> sh``.
 
     Done block by block: the index array never leaves the cache, which
@@ -208,42 +203,115 @@ def _histogram(a, floor, floorbits, ity, sh, B):
     G, n = a.shape
     cnt = np.zeros((G, B), dtype=np.int64)
     sm = np.zeros((G, B))
-    tbuf = np.empty(min(G * n, _CHUNK + n), dtype=a.dtype)
+    tbuf = np.empty(min(G * n, _CHUNK), dtype=a.dtype)
     ibuf = np.empty(tbuf.size, dtype=np.int64)
+    # The block's row offset folds into the subtraction, (bits - floorbits + ((r - r0) B << sh)) >> sh
+    # = bin + (r - r0) B, done in int32 when it fits (bits - floorbits <= maxbits - floorbits).
+    span = int(np.max(maxbits - floorbits)) if G else 0
+    per_block = min(G, max(1, _CHUNK // n))
+    small = ity is np.int32 and span + ((per_block * B) << sh) < 2**31
+    jbuf = np.empty(tbuf.size, dtype=np.int32) if small else None
     for r0, r1, c0, c1 in _blocks(G, n):
         x = a[r0:r1, c0:c1]
         t = tbuf[: x.size].reshape(x.shape)
         idx = ibuf[: x.size].reshape(x.shape)
+        rows = np.arange(r1 - r0, dtype=np.int64) * B
         np.maximum(x, floor[r0:r1, None], out=t)
-        np.subtract(t.view(ity), floorbits[r0:r1, None], out=idx)
-        np.right_shift(idx, sh, out=idx)
-        if r1 - r0 > 1:
-            idx += (np.arange(r1 - r0, dtype=np.int64) * B)[:, None]
+        if small:
+            j = jbuf[: x.size].reshape(x.shape)
+            np.subtract(t.view(np.int32), (floorbits[r0:r1] - (rows << sh)).astype(np.int32)[:, None], out=j)
+            np.right_shift(j, sh, out=j)
+            idx[...] = j
+        else:
+            np.subtract(t.view(ity), floorbits[r0:r1, None], out=idx)
+            np.right_shift(idx, sh, out=idx)
+            if r1 - r0 > 1:
+                idx += rows[:, None]
         flat = idx.reshape(-1)
         size = (r1 - r0) * B
-        cnt[r0:r1] += np.bincount(flat, minlength=size).reshape(r1 - r0, B)
-        sm[r0:r1] += np.bincount(flat, weights=x.reshape(-1), minlength=size).reshape(r1 - r0, B)
+        c = np.bincount(flat, minlength=size).reshape(r1 - r0, B)
+        w = np.bincount(flat, weights=x.reshape(-1), minlength=size).reshape(r1 - r0, B)
+        if c1 - c0 == n:  # whole rows: this block is their only one
+            cnt[r0:r1], sm[r0:r1] = c, w
+        else:
+            cnt[r0:r1] += c
+            sm[r0:r1] += w
     return cnt.astype(np.float64), sm
 
 
 def _hull_entries(a, vlo, vhi):
-    """Row index and float64 value of every entry with ``vlo[row] <= a < vhi[row]``, in row order."""
+    """Row index and value of every entry with ``vlo[row] <= a < vhi[row]``, in row order."""
     G, n = a.shape
-    mbuf = np.empty(min(G * n, _CHUNK + n), dtype=bool)
-    tbuf = np.empty_like(mbuf)
+    size = min(G * n, _CHUNK)
+    mbuf, tbuf = np.empty(size, dtype=bool), np.empty(size, dtype=bool)
+    # float32 magnitudes with vlo > 0: one unsigned test on the bit patterns, bits - lo < hi - lo
+    # (non-negative floats order like their patterns; -0.0 falls outside as a huge difference).
+    bits = a.dtype == np.float32 and bool(np.all(vlo > 0))
+    if bits:
+        lo = vlo.astype(np.float32).view(np.uint32)
+        span = np.where(vhi > vlo, vhi.astype(np.float32).view(np.uint32) - lo, 0).astype(np.uint32)
+        ubuf = np.empty(size, dtype=np.uint32)
     rows, vals = [], []
     for r0, r1, c0, c1 in _blocks(G, n):
         x = a[r0:r1, c0:c1]
         m = mbuf[: x.size].reshape(x.shape)
-        np.greater_equal(x, vlo[r0:r1, None], out=m)
-        m &= np.less(x, vhi[r0:r1, None], out=tbuf[: x.size].reshape(x.shape))
+        if bits:
+            u = ubuf[: x.size].reshape(x.shape)
+            np.subtract(x.view(np.uint32), lo[r0:r1, None], out=u)
+            np.less(u, span[r0:r1, None], out=m)
+        else:
+            np.greater_equal(x, vlo[r0:r1, None], out=m)
+            m &= np.less(x, vhi[r0:r1, None], out=tbuf[: x.size].reshape(x.shape))
         nz = np.flatnonzero(m)
         if nz.size:
             rows.append(r0 + nz // (c1 - c0))
             vals.append(x.reshape(-1)[nz])
     if not rows:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
-    return np.concatenate(rows), np.concatenate(vals).astype(np.float64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=a.dtype)
+    return np.concatenate(rows), np.concatenate(vals)
+
+
+def _surviving_bins(cnt, sm, edges, rowmax, n, delta):
+    """The bins that may hold the optimal threshold (the bounds of :func:`ternary_hist`).
+
+    ``cnt``, ``sm``: ``(G, B)``; ``edges``: ``(G, B + 1)``. Every bin below
+    ``b0`` is under ``tau_lo`` in every row; returns ``keep`` for the bins
+    ``b0, b0 + 1, ...``, ``b0``, and the count and sum above each of them.
+    """
+    tau_lo = np.maximum(sm.sum(axis=1) / (2 * n), rowmax / (2 * math.sqrt(n))) * (1.0 - delta)
+    b0 = int(np.min(np.sum(edges[:, 1:] < tau_lo[:, None], axis=1)))
+    c, s = cnt[:, b0:], sm[:, b0:]
+    C, A = _above(c), _above(s)
+    lo = edges[:, b0:-1].copy()
+    if b0 == 0:
+        lo[:, 0] = 0.0  # bin 0 also holds the entries below the floor
+    hi = np.minimum(edges[:, b0 + 1 :], rowmax[:, None])
+    full = A + s
+    full *= full
+    full /= np.maximum(C + c, 1.0)
+    L = full.max(axis=1)
+    width = hi - lo
+    flat = width <= 0  # all entries of the bin equal: only k = n_b
+    width[flat] = 1.0
+    k0 = s - c * lo
+    k0 /= width
+    k0[flat] = c[flat]
+    np.minimum(k0, np.maximum(c, 1.0), out=k0)
+    np.maximum(k0, 1.0, out=k0)
+    U = A + hi
+    U *= U
+    U /= C + 1.0
+    g = k0 * hi
+    g += A
+    g *= g
+    g /= C + k0
+    np.maximum(U, g, out=U)
+    np.maximum(U, full, out=U)
+    keep = U >= (L * (1.0 - delta))[:, None]
+    keep &= c > 0
+    keep &= hi >= tau_lo[:, None]
+    keep &= (rowmax > 0)[:, None]
+    return keep, b0, C, A
 
 
 def _above(x):
@@ -264,9 +332,11 @@ def _best_in_hull(a, vlo, vhi, base_s, base_t):
     per_row = np.bincount(rows, minlength=G)
     width = max(int(per_row.max()) if G else 0, 1)
     start = np.cumsum(per_row) - per_row
-    M = np.full((G, width + 1), -1.0)
-    M.reshape(-1)[rows * (width + 1) + (np.arange(rows.size) - start[rows])] = vals
-    M[:, :width] = -np.sort(-M[:, :width], axis=1)
+    P = np.full((G, width), -1, dtype=a.dtype)  # padding -1 sorts after every magnitude
+    P.reshape(-1)[rows * width + (np.arange(rows.size) - start[rows])] = vals
+    M = np.empty((G, width + 1))
+    M[:, :width] = np.sort(P, axis=1)[:, ::-1]
+    M[:, width] = -1.0
     cs = base_s[:, None] + np.cumsum(np.maximum(M[:, :width], 0.0), axis=1)
     tt = base_t[:, None] + np.arange(1, width + 1, dtype=np.float64)
     drop = (M[:, :width] > M[:, 1:]) & (np.arange(width) < per_row[:, None])
@@ -278,166 +348,68 @@ def _best_in_hull(a, vlo, vhi, base_s, base_t):
     return thr, np.where(ok, cs[r, j], 0.0), np.where(ok, tt[r, j], 0.0)
 
 
-def level_refine(xp, a, levels):
-    r"""Exact projection for any level set, by the breakpoint sweep evaluated only where it can win.
+# ------------------------------------------------- the NumPy fast path of QuantSet
 
-    With ``s`` the sorted magnitudes and the keys ``k_{ij} = fl(s_i / m_j)``
-    of :func:`~brelax.projections.level_sweep` (``m_j`` the midpoints), the
-    sweep visits, for every key value ``v``, the state
-    ``c_j(v) = #{i : k_{ij} >= v}`` (entries at level ``> l_j``), whose
-    objective is ``f(v) = S(v)^2 / N(v)`` with
 
-    .. math::  S(v) = l_0 D_n + \sum_j (l_{j+1} - l_j) D_{c_j(v)}, \qquad
-               N(v) = n l_0^2 + \sum_j (l_{j+1}^2 - l_j^2) c_j(v),
+def signed_codes(g, levels):
+    """Codes into the signed table and scales of the exact projection of the grouped ``g``, in one go.
 
-    ``D_c`` the sum of the ``c`` largest magnitudes. Each ``c_j(v)`` is one
-    binary search (``fl(s / m_j)`` is non-decreasing in ``s``, so the keys of
-    level ``j`` are sorted with ``s``), so ``f`` costs ``O(K log n)`` at any
-    key, without sorting the ``nK`` keys.
+    The same codes as :meth:`brelax.sets.QuantSet.quantize` computes from a
+    kernel's level indices (``K + sign * idx`` with a zero level,
+    ``K - idx`` / ``K + 1 + idx`` for negative / non-negative entries without
+    one, ``K = len(levels) - 1``, ``sign(0) = +1``), without the float64 copy
+    of ``g`` or an int64 index array.
 
-    **Pruning.** ``c_j(v)`` is non-increasing in ``v`` and ``S``, ``N`` are
-    non-decreasing in every ``c_j``, so every key ``v`` strictly between two
-    evaluated keys ``lo < v < hi`` has ``f(v) <= S(lo)^2 / N(hi)`` (and
-    ``N(hi) > 0`` because ``hi`` is a key of some level). Start from every
-    ``r``-th key of each level, evaluate ``f`` there, drop the intervals whose
-    bound is below the best evaluated value ``L`` (an attained objective), and
-    refine the others with a 16 times smaller stride, down to every key.
-    Every key is then either evaluated or inside a dropped interval, whose keys
-    all have ``f < L``, so the best evaluated key is the sweep's optimum. As
-    in the sweep, the tie rule is the largest key among equal objectives, and
-    ``v = +inf`` (all entries at ``l_0``) is a candidate. A relative margin
-    ``δ = 8 (n + K + 16) 2^-53`` keeps rounding from dropping the optimum.
+    Parameters
+    ----------
+    g : (G, n) float32 or float64 NumPy array, finite
+        The signed values, one row per scale group.
+    levels : sequence of float
+        The non-negative levels (at least two) of a free-scale set.
 
-    The pattern is ``q_i = #{j : |y_i| >= θ_j}`` with ``θ_j`` the smallest
-    magnitude whose key of level ``j`` is ``>= v*``: the reference's
-    ``#{j : fl(|y_i| / m_j) >= v*}``, by the same monotonicity.
-
-    Cost: one sort per row, ``O(nK)`` memory-free passes for the pattern, and
-    ``O(K log n)`` per evaluated key; a few thousand keys are evaluated in
-    practice. Rows are done one at a time.
+    Returns
+    -------
+    codes : (G, n) int8 (int16 above 127 signed levels, int32 above 32767)
+    scales : (G,) float64
     """
-    a = _magnitudes(a)
-    G, n = a.shape
-    lv = np.asarray(levels, dtype=np.float64)
-    mids = (lv[:-1] + lv[1:]) / 2
-    steps = (lv[1:] - lv[:-1], lv[1:] ** 2 - lv[:-1] ** 2)
-    srt = np.sort(a, axis=1)
-    idx = np.empty((G, n), dtype=np.int64)
-    scale = np.zeros(G)
-    for g in range(G):
-        s = srt[g].astype(np.float64)
-        D = np.concatenate(([0.0], np.cumsum(s[::-1])))
-        c, S, N = _best_key(s, D, lv, mids, steps)
-        theta = np.where(c > 0, s[np.minimum(n - c, n - 1)], math.inf)
-        idx[g] = np.searchsorted(theta, a[g], side="right")
-        scale[g] = S / N if N > 0 else 0.0
-    return idx, scale
+    g = np.asarray(g)
+    if g.ndim != 2 or g.dtype not in (np.float32, np.float64):
+        raise ValueError(f"g must be a (G, n) float32/float64 array, got {g.dtype} of shape {g.shape}")
+    K = len(levels) - 1
+    has_zero = levels[0] == 0
+    n_table = 2 * K + (1 if has_zero else 2)
+    ctype = np.int8 if n_table <= 127 else (np.int16 if n_table <= 32767 else np.int32)
+    a = np.abs(g)
+    if K == 1 and has_zero:
+        thr, scales = ternary_threshold(a, levels)
+        t = thr.astype(g.dtype)[:, None]  # > 0: the smallest kept magnitude, or inf
+        codes = np.greater_equal(g, t).view(np.int8)  # 1 where kept and positive
+        codes += 1
+        codes -= np.less_equal(g, -t).view(np.int8)
+        return codes, scales
+    theta, scales = level_thresholds(a, levels)
+    idx = np.empty(g.shape, dtype=ctype)
+    for r in range(g.shape[0]):
+        idx[r] = np.searchsorted(theta[r], a[r], side="right")
+    neg = g < 0
+    if has_zero:
+        codes = np.where(neg, K - idx, K + idx)
+    else:
+        codes = np.where(neg, K - idx, K + 1 + idx)
+    return codes.astype(ctype, copy=False), scales
 
 
-def _count_ge(s, m, v):
-    """``#{i : fl(s_i / m) >= v}`` for each query ``v`` (``s`` ascending), exactly."""
-    n = s.size
-    p = np.searchsorted(s, v * m, side="left")
-    # The float product can miss by a block of equal values or two; move p to the exact boundary.
-    while True:
-        down = (p > 0) & (s[np.maximum(p - 1, 0)] / m >= v)
-        up = (p < n) & (s[np.minimum(p, n - 1)] / m < v)
-        if not (down.any() or up.any()):
-            return n - p
-        p = np.where(down, np.searchsorted(s, s[np.maximum(p - 1, 0)], side="left"), p)
-        p = np.where(up, np.searchsorted(s, s[np.minimum(p, n - 1)], side="right"), p)
+def lookup(codes, scales, table, dtype):
+    """``dtype(scales[g] * table[codes[g, i]])`` for grouped ``(G, n)`` codes: what ``dequantize`` returns.
 
-
-def _evaluate(s, D, lv, mids, steps, v):
-    """States ``c`` (K, len(v)), and ``S``, ``N``, ``f`` at the keys ``v``."""
-    n = s.size
-    c = np.stack([_count_ge(s, m, v) for m in mids])
-    S = lv[0] * D[n] + steps[0] @ D[c]
-    N = n * lv[0] ** 2 + steps[1] @ c
-    f = np.where(N > 0, S * S / np.where(N > 0, N, 1.0), 0.0)
-    return c, S, N, f
-
-
-def _best_key(s, D, lv, mids, steps):
-    """The state ``c`` (K,) of the best key of the sweep, with its ``S`` and ``N``."""
-    n, K = s.size, mids.size
-    delta = 8.0 * (n + K + 16) * _U
-    S0 = lv[0] * D[n]
-    N0 = n * lv[0] ** 2
-    seen_v = [np.array([math.inf])]
-    seen = [(np.zeros((K, 1), dtype=np.int64), np.array([S0]), np.array([float(N0)]))]
-    best = S0 * S0 / N0 if N0 > 0 else 0.0
-    # One interval per level-0 gap; start from the whole key range of every level.
-    stride = max(1, -(-n // 256))
-    p = np.zeros((K, 1), dtype=np.int64)  # key index ranges [p, q) per level and interval
-    q = np.full((K, 1), n, dtype=np.int64)
-    hi_v = np.array([math.inf])
-    lo_v = np.array([-math.inf])
-    while hi_v.size:
-        ids, vals = [], []
-        for j in range(K):
-            length = q[j] - p[j]
-            k = -(-length // stride)
-            tot = int(k.sum())
-            first = np.repeat(q[j] - 1, k)
-            rank = np.arange(tot) - np.repeat(np.cumsum(k) - k, k)
-            take = np.maximum(first - rank * stride, np.repeat(p[j], k))
-            # Every r-th key from the top, and the lowest key of the range, of each interval.
-            has = np.flatnonzero(length > 0)
-            ids += [np.repeat(np.arange(hi_v.size), k), has]
-            vals += [s[take] / mids[j], s[p[j][has]] / mids[j]]
-        ids = np.concatenate(ids + [np.arange(hi_v.size)] * 2)
-        vals = np.concatenate(vals + [hi_v, lo_v])
-        order = np.lexsort((-vals, ids))
-        ids, vals = ids[order], vals[order]
-        fresh = np.ones(ids.size, dtype=bool)
-        fresh[1:] = (ids[1:] != ids[:-1]) | (vals[1:] != vals[:-1])
-        ids, vals = ids[fresh], vals[fresh]
-        finite = np.isfinite(vals)
-        c, S, N, f = _evaluate(s, D, lv, mids, steps, np.where(finite, vals, 0.0))
-        seen_v.append(vals[finite])
-        seen.append((c[:, finite], S[finite], N[finite]))
-        best = max(best, float(f[finite].max(initial=0.0)))
-        if stride == 1:
-            break
-        # Sub-intervals between consecutive points of the same parent interval.
-        same = ids[1:] == ids[:-1]
-        a_hi, a_lo = np.flatnonzero(same), np.flatnonzero(same) + 1
-        ok = finite[a_hi] & finite[a_lo]
-        a_hi, a_lo = a_hi[ok], a_lo[ok]
-        ub = _interval_bound(vals[a_hi], S[a_hi], N[a_hi], vals[a_lo], S[a_lo], N[a_lo])
-        # Keys strictly inside (lo, hi): indices [n - #{key > lo}, n - #{key >= hi}) per level.
-        gt_lo = np.stack([_count_ge(s, m, np.nextafter(vals[a_lo], math.inf)) for m in mids])
-        inside = (gt_lo - c[:, a_hi]).sum(axis=0)
-        live = (ub >= best * (1.0 - delta)) & (inside > 0)
-        hi_v, lo_v = vals[a_hi][live], vals[a_lo][live]
-        p, q = n - gt_lo[:, live], n - c[:, a_hi][:, live]
-        stride = max(1, stride // 16)
-    v = np.concatenate(seen_v)
-    c = np.concatenate([x[0] for x in seen], axis=1)
-    S = np.concatenate([x[1] for x in seen])
-    N = np.concatenate([x[2] for x in seen])
-    f = np.where(N > 0, S * S / np.where(N > 0, N, 1.0), 0.0)
-    order = np.argsort(-v, kind="stable")
-    k = order[np.argmax(f[order])]
-    return c[:, k], S[k], N[k]
-
-
-def _interval_bound(hi, S_hi, N_hi, lo, S_lo, N_lo):
-    r"""Upper bound on ``f`` at the keys strictly between ``lo < hi`` (see :func:`level_refine`).
-
-    Going from the state at ``hi`` to a state at ``v`` in between moves
-    entries of magnitude ``x`` with key ``x / m_j`` in ``(lo, hi)`` up one
-    level, each adding ``x (l_{j+1} - l_j)`` to ``S`` and ``l_{j+1}^2 - l_j^2``
-    to ``N``: a ratio ``x / (2 m_j)`` in ``(lo/2, hi/2)``. So at ``N = N(v)``,
-    ``S(v) <= U(N) = min(S_hi + hi/2 (N - N_hi), S_lo - lo/2 (N_lo - N))``.
-    Each piece is ``P + cN``, and ``max(P + cN, 0)^2 / N`` has at most one
-    minimum and no interior maximum on an interval of ``N > 0``, so the bound
-    is the larger of its values at ``N_hi``, ``N_lo`` (``f(hi)``, ``f(lo)``)
-    and the crossing point of the two lines.
+    Each row looks its codes up in its own table of ``len(table)`` values,
+    computed in float64 and rounded once to ``dtype``: the same numbers as
+    ``astype(scales[:, None] * take(table, codes), dtype)``.
     """
-    Nx = (S_lo - S_hi + (hi * N_hi - lo * N_lo) / 2) / np.maximum((hi - lo) / 2, 1e-300)
-    Nx = np.clip(Nx, N_hi, N_lo)
-    Ux = np.maximum(np.minimum(S_hi + hi / 2 * (Nx - N_hi), S_lo - lo / 2 * (N_lo - Nx)), 0.0)
-    both = np.maximum(S_hi * S_hi / N_hi, S_lo * S_lo / N_lo)
-    return np.maximum(both, Ux * Ux / np.maximum(Nx, 1e-300))
+    codes = np.asarray(codes)
+    lut = (np.asarray(scales, dtype=np.float64)[:, None] * np.asarray(table, dtype=np.float64)[None, :])
+    lut = lut.astype(dtype)
+    if codes.shape[0] == 1:
+        return lut[0][codes]
+    flat = codes.astype(np.intp) + (np.arange(codes.shape[0], dtype=np.intp) * lut.shape[1])[:, None]
+    return lut.reshape(-1)[flat]

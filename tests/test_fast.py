@@ -15,6 +15,7 @@ from array_api_compat import numpy as xnp
 from hypothesis import given
 from hypothesis import strategies as st
 
+import brelax
 from brelax import fast, projections
 
 # Overflow, underflow or invalid values inside a kernel are bugs, not noise.
@@ -212,6 +213,42 @@ def test_candidate_enumeration_is_the_sweep():
         state = (a[0][:, None] / mids[None, :] >= vs[int(np.argmax(obj))]).sum(axis=1)
         assert np.array_equal(state, idx[0])
         assert np.isclose(obj.max(), np.sum(a * a) - sq_distance(a, idx, scale, levels)[0], rtol=1e-12)
+
+
+# ------------------------------------------------ the NumPy fast path of QuantSet
+
+
+@pytest.mark.parametrize("spec", ["ternary", "uniform:3", "levels:1,3", "levels:0,1,3,7"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@given(a=cases(max_n=300), sign_seed=st.integers(0, 2**32 - 1))
+def test_signed_codes_and_lookup_match_quantset(spec, dtype, a, sign_seed):
+    Q = brelax.get_set(spec)
+    signs = np.random.default_rng(sign_seed).choice([-1.0, 1.0], a.shape)
+    g = (signs * a).astype(dtype)  # zeros keep a random sign: -0.0 must code as non-negative
+    qt = Q.quantize(g, axis=0)  # the reference path: one scale per row
+    codes, scales = fast.signed_codes(g, Q.levels)
+    assert codes.dtype == qt.codes.dtype and codes.shape == g.shape
+    g64 = g.astype(np.float64)
+    table = np.asarray(Q.table)
+    d_fast = np.sum((g64 - scales[:, None] * table[codes]) ** 2, axis=1)
+    d_ref = np.sum((g64 - qt.scales[:, None] * table[qt.codes]) ** 2, axis=1)
+    assert np.all(np.abs(d_fast - d_ref) <= 1e-12 * np.sum(g64 * g64, axis=1) + 1e-300)
+    for r in range(g.shape[0]):
+        if np.array_equal(codes[r], qt.codes[r]):
+            assert np.isclose(scales[r], qt.scales[r], rtol=1e-12, atol=0)
+        else:
+            assert near_tie(np.abs(g64[r]), Q.levels), (spec, g[r], codes[r], qt.codes[r])
+    # lookup is exactly dequantize, for any codes and scales.
+    assert np.array_equal(fast.lookup(qt.codes, qt.scales, Q.table, g.dtype), qt.dequantize())
+    assert fast.lookup(qt.codes, qt.scales, Q.table, g.dtype).dtype == g.dtype
+
+
+def test_lookup_single_group_and_bad_input():
+    codes = np.array([[0, 1, 2, 1]], dtype=np.int8)
+    out = fast.lookup(codes, np.array([0.5]), (-1.0, 0.0, 1.0), np.float32)
+    assert out.dtype == np.float32 and np.array_equal(out, [[-0.5, 0.0, 0.5, 0.0]])
+    with pytest.raises(ValueError, match="g must be"):
+        fast.signed_codes(np.ones(4), (0.0, 1.0))
 
 
 # ----------------------------------------------------------------- dispatch
