@@ -41,10 +41,10 @@ import math
 
 import numpy as np
 
-from .fast_levels import _U, level_refine, level_thresholds
+from .fast_levels import _U, level_kernel, level_refine, level_thresholds
 from .fast_levels import magnitudes as _magnitudes
 
-__all__ = ["fast_kernel", "ternary_hist", "ternary_threshold", "level_refine", "level_thresholds",
+__all__ = ["fast_kernel", "ternary_hist", "ternary_threshold", "level_kernel", "level_refine", "level_thresholds",
            "signed_codes", "lookup"]
 
 
@@ -61,7 +61,8 @@ def fast_kernel(xp, levels):
     Returns
     -------
     callable or None
-        :func:`ternary_hist` for ``{0, l_1}``, :func:`level_refine` for every
+        :func:`ternary_hist` for ``{0, l_1}``, :func:`level_kernel` (the
+        pruned sweep on long rows, the reference sweep on short ones) for every
         other set with two or more levels, None for one level (the closed
         form is already O(n)) or a non-NumPy namespace.
     """
@@ -73,7 +74,7 @@ def fast_kernel(xp, levels):
         return None
     if len(levels) == 2 and levels[0] == 0:
         return ternary_hist
-    return level_refine
+    return level_kernel
 
 
 def _bin_bits(n: int, R: int) -> int:
@@ -96,6 +97,8 @@ def ternary_hist(xp, a, levels):
     ``2^-m`` (``f = max 2^-R`` is a floor, bin 0 is ``[0, e_1)``). One pass
     gives each bin its count ``n_b`` and exact float64 sum ``Σ_b``, and
     cumulative sums give ``C_b, A_b``: the count and sum of all bins above b.
+    (R and m only set the speed: ``f`` about half the lower bound ``tau_lo``
+    below, about ``min(n, 2^16) / 16`` bins per row.)
 
     **Bounds.** A candidate whose threshold (smallest kept value) lies in bin
     ``b`` keeps all bins above ``b`` and the top ``k`` entries of bin ``b``,
@@ -115,10 +118,12 @@ def ternary_hist(xp, a, levels):
     drop, since lower bins hold strictly smaller values. So
     ``L = max_b (A_b + Σ_b)^2 / (C_b + n_b)`` is attained, and **a bin with
     ``U_b < L`` cannot hold the optimal threshold**. Bins with
-    ``hi_b < max / (2 sqrt n)`` cannot either: at the optimum ``a* = S/t``,
-    every kept entry is ``>= a*/2`` (dropping one below ``a*/2`` would lower
-    the distance), and ``a*^2 t* >= max^2`` (keeping the maxima alone is a
-    candidate), so ``a* >= max / sqrt n``.
+    ``hi_b < tau_lo = max(mean / 2, max / (2 sqrt n))`` cannot either: at the
+    optimum ``a* = S/t``, every kept entry is ``>= a*/2`` (dropping one below
+    ``a*/2`` would lower the distance), and the objective ``a*^2 t*`` is at
+    least that of two candidates, keeping everything (``S_n^2 / n``, so
+    ``a* >= S_n / sqrt(n t*) >= mean``) and keeping the maxima alone
+    (``>= max^2``, so ``a* >= max / sqrt n``).
 
     **Exact step.** The entries of the hull of the surviving bins are sorted
     and every candidate in it is evaluated exactly (offsets ``A, C`` of the
@@ -387,10 +392,8 @@ def signed_codes(g, levels):
         codes += 1
         codes -= np.less_equal(g, -t).view(np.int8)
         return codes, scales
-    theta, scales = level_thresholds(a, levels)
-    idx = np.empty(g.shape, dtype=ctype)
-    for r in range(g.shape[0]):
-        idx[r] = np.searchsorted(theta[r], a[r], side="right")
+    idx, scales = level_kernel(np, a, levels)
+    idx = idx.astype(ctype)
     neg = g < 0
     if has_zero:
         codes = np.where(neg, K - idx, K + idx)

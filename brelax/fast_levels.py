@@ -24,6 +24,28 @@ def magnitudes(a):
     return a
 
 
+#: Below this many keys per row (n K) the per-row work of :func:`level_refine` costs more
+#: than the reference sweep, which is vectorised over rows.
+MIN_KEYS_PER_ROW = 16384
+
+
+def level_kernel(xp, a, levels):
+    """Exact kernel for a level set: :func:`level_refine` on long rows, the reference sweep on short ones.
+
+    Both are exact with the same tie rule; the choice is only about speed
+    (``n K >= MIN_KEYS_PER_ROW``). The reference runs on float64 magnitudes,
+    as :class:`~brelax.sets.QuantSet` feeds it.
+    """
+    a = magnitudes(a)
+    if a.shape[1] * (len(levels) - 1) >= MIN_KEYS_PER_ROW:
+        return level_refine(xp, a, levels)
+    from array_api_compat import numpy as xnp
+
+    from .projections import level_sweep
+
+    return level_sweep(xnp, a.astype(np.float64, copy=False), levels)
+
+
 def level_refine(xp, a, levels):
     r"""Exact projection for any level set, by the breakpoint sweep evaluated only where it can win.
 

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import brelax
-from brelax import fast, projections
+from brelax import fast, fast_levels, projections
 
 # Overflow, underflow or invalid values inside a kernel are bugs, not noise.
 pytestmark = pytest.mark.filterwarnings("error")
@@ -186,6 +186,19 @@ def test_level_refine_on_float32_magnitudes(levels, a):
     assert_same_projection(a32.astype(np.float64), ref, got, levels)
 
 
+def test_level_kernel_routes_by_row_length(monkeypatch):
+    calls = []
+    monkeypatch.setattr(fast_levels, "level_refine", lambda xp, a, lv: calls.append(a.shape) or (None, None))
+    lv = (0.0, 1.0, 2.0, 3.0)
+    long_rows = magnitudes("gauss", 2, fast_levels.MIN_KEYS_PER_ROW // 3 + 1, seed=1)
+    fast_levels.level_kernel(xnp, long_rows, lv)
+    assert calls == [long_rows.shape]
+    short = magnitudes("gauss", 5, 100, seed=1).astype(np.float32)
+    idx, scale = fast_levels.level_kernel(xnp, short, lv)  # the reference, on float64
+    ref = projections.level_sweep(xnp, short.astype(np.float64), lv)
+    assert np.array_equal(idx, ref[0]) and np.array_equal(scale, ref[1])
+
+
 def test_level_refine_ternary_levels_agree_with_ternary_kernels():
     a = magnitudes("exponential", 3, 500, seed=11)
     i1, s1 = fast.level_refine(xnp, a, (0.0, 1.0))
@@ -257,8 +270,8 @@ def test_lookup_single_group_and_bad_input():
 def test_fast_kernel_dispatch():
     assert fast.fast_kernel(xnp, (0.0, 1.0)) is fast.ternary_hist
     assert fast.fast_kernel(np, (0.0, 1.0)) is fast.ternary_hist
-    assert fast.fast_kernel(xnp, (0.0, 1.0, 2.0, 3.0)) is fast.level_refine
-    assert fast.fast_kernel(xnp, (1.0, 3.0)) is fast.level_refine
+    assert fast.fast_kernel(xnp, (0.0, 1.0, 2.0, 3.0)) is fast.level_kernel
+    assert fast.fast_kernel(xnp, (1.0, 3.0)) is fast.level_kernel
     assert fast.fast_kernel(xnp, (1.0,)) is None  # the closed form is already O(n)
 
 
