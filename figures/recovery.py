@@ -47,7 +47,7 @@ HEADER = ("method", "noise", "m_over_n", "m", "n", "steps", "seeds", "recovered"
 
 def grid(quick: bool) -> dict:
     if quick:
-        return {"ratios": (0.5, 1.0, 2.0), "noises": (0.0, 0.1), "seeds": 3, "steps": 60}
+        return {"ratios": (0.5, 1.0, 2.0), "noises": (0.0, 0.1), "seeds": 2, "steps": 40}
     return {"ratios": (0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.5, 2.0), "noises": (0.0, 0.1), "seeds": 20,
             "steps": 100}
 

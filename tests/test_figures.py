@@ -325,3 +325,12 @@ def test_script_runs_alone_as_a_module(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "prox_map.png").exists() and (tmp_path / "prox_map.csv").exists()
+
+
+def test_same_seed_same_bytes(out, tmp_path):
+    from figures import prox_map
+
+    assert prox_map.main(["--out", str(tmp_path), "--quick", "--seed", "0"]) == 0
+    for f in ("prox_map.png", "prox_map.pdf", "prox_map.csv"):
+        with open(os.path.join(out, f), "rb") as fh:
+            assert (tmp_path / f).read_bytes() == fh.read(), f
