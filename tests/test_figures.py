@@ -310,10 +310,11 @@ def test_cifar_curves_bad_log_names_the_line(tmp_path):
 def test_brelax_figures_subset_and_bad_name(tmp_path, capsys):
     from brelax.cli import main
 
-    assert main(["figures", "--out", str(tmp_path), "--quick", "--only", "prox_map,cifar_curves"]) == 0
-    assert sorted(os.listdir(tmp_path)) == sorted(["prox_map.png", "prox_map.pdf", "prox_map.csv", "cifar_curves.png",
-                                                   "cifar_curves.pdf", "cifar_curves.json",
-                                                   "cifar_curves_example_metrics.jsonl"])
+    assert main(["figures", "--out", str(tmp_path), "--quick", "--only", "prox_map"]) == 0
+    assert sorted(os.listdir(tmp_path)) == ["prox_map.csv", "prox_map.pdf", "prox_map.png"]
+    assert "1 figures, 3 files" in capsys.readouterr().out
+    assert cli.selected("prox_map, cifar_curves") == ["prox_map", "cifar_curves"]
+    assert cli.selected(None) == list(FIGURES)
     assert main(["figures", "--out", str(tmp_path), "--only", "nope"]) == 2
     assert "nope" in capsys.readouterr().out
     with pytest.raises(ValueError, match="nope"):
