@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _digits
-from .style import legend_below, new_figure, save_figure, save_json, script_main
+from .style import new_figure, save_figure, save_json, script_main
 
 NAME = "digits_mlp"
 SMOOTH = 5

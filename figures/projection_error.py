@@ -38,7 +38,7 @@ import numpy as np
 import brelax
 from brelax import heuristics as H
 
-from .style import CYCLE, legend_below, new_figure, save_csv, save_figure, script_main
+from .style import CYCLE, new_figure, save_csv, save_figure, script_main
 
 NAME = "projection_error"
 DISTRIBUTIONS = ("gaussian", "laplacian", "student-t (3 dof)")
