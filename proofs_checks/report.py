@@ -31,14 +31,25 @@ def _cut(s: str, width: int) -> str:
     return s if len(s) <= width else s[: width - 1] + "~"
 
 
+def fmt_bound(r) -> str:
+    """The bound, with the rounding tolerance the comparison allowed (``0 +1e-12``)."""
+    b = fmt(r.bound)
+    if r.tolerance and r.bound is not None:
+        sign = "+" if r.relation == "<=" else "-"
+        b += f" {sign}{r.tolerance:.0e}"
+    return b
+
+
 def table(results, widths=None) -> str:
     """A fixed-width text table of the results, one row each."""
     widths = widths or {"name": 18, "statement": 34, "problem": 26, "method": 34, "measured": 10, "bound": 10,
                         "ratio": 9, "status": 18}
+    widths.setdefault("bound", 10)
+    widths["bound"] = max(widths["bound"], 16)
     head = "  ".join(c.ljust(widths[c]) for c in COLUMNS)
     lines = [head, "-" * len(head)]
     for r in results:
-        cells = [r.name, r.statement, r.problem, r.method, fmt(r.measured), fmt(r.bound), fmt(r.ratio), r.status]
+        cells = [r.name, r.statement, r.problem, r.method, fmt(r.measured), fmt_bound(r), fmt(r.ratio), r.status]
         lines.append("  ".join(_cut(str(c), widths[k]).ljust(widths[k]) for c, k in zip(cells, COLUMNS)))
     return "\n".join(lines)
 
@@ -80,7 +91,7 @@ def markdown(results, summary: dict) -> str:
                 "|---|---|---|---|---|---|---|"]
         for r in rs:
             failed = "; ".join(f"{k} ({r.assumptions[k]['detail']})" for k in r.failed_assumptions) or ""
-            out.append(f"| {r.problem} | {r.method} | {fmt(r.measured)} | {fmt(r.bound)} | {fmt(r.ratio)} | "
+            out.append(f"| {r.problem} | {r.method} | {fmt(r.measured)} | {fmt_bound(r)} | {fmt(r.ratio)} | "
                        f"{r.status} | {failed.replace('|', '/')} |")
         out.append("")
         if n == "aoc":
