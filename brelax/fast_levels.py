@@ -27,17 +27,21 @@ def magnitudes(a):
 #: Below this many keys per row (n K) the per-row work of :func:`level_refine` costs more
 #: than the reference sweep, which is vectorised over rows.
 MIN_KEYS_PER_ROW = 16384
+#: Above this many steps K, evaluating a key (K searches, at K 256 starting keys) costs more than
+#: sorting all n K keys.
+MAX_STEPS = 32
 
 
 def level_kernel(xp, a, levels):
-    """Exact kernel for a level set: :func:`level_refine` on long rows, the reference sweep on short ones.
+    """Exact kernel for a level set: :func:`level_refine` on long rows, the reference sweep otherwise.
 
     Both are exact with the same tie rule; the choice is only about speed
-    (``n K >= MIN_KEYS_PER_ROW``). The reference runs on float64 magnitudes,
-    as :class:`~brelax.sets.QuantSet` feeds it.
+    (``n K >= MIN_KEYS_PER_ROW`` and ``K <= MAX_STEPS``). The reference runs
+    on float64 magnitudes, as :class:`~brelax.sets.QuantSet` feeds it.
     """
     a = magnitudes(a)
-    if a.shape[1] * (len(levels) - 1) >= MIN_KEYS_PER_ROW:
+    K = len(levels) - 1
+    if K <= MAX_STEPS and a.shape[1] * K >= MIN_KEYS_PER_ROW:
         return level_refine(xp, a, levels)
     from array_api_compat import numpy as xnp
 

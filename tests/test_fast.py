@@ -193,6 +193,9 @@ def test_level_kernel_routes_by_row_length(monkeypatch):
     long_rows = magnitudes("gauss", 2, fast_levels.MIN_KEYS_PER_ROW // 3 + 1, seed=1)
     fast_levels.level_kernel(xnp, long_rows, lv)
     assert calls == [long_rows.shape]
+    wide = magnitudes("gauss", 1, 4 * fast_levels.MIN_KEYS_PER_ROW, seed=1)[:, :1000]
+    fast_levels.level_kernel(xnp, wide, tuple(range(fast_levels.MAX_STEPS + 2)))  # K too large: reference
+    assert calls == [long_rows.shape]
     short = magnitudes("gauss", 5, 100, seed=1).astype(np.float32)
     idx, scale = fast_levels.level_kernel(xnp, short, lv)  # the reference, on float64
     ref = projections.level_sweep(xnp, short.astype(np.float64), lv)
