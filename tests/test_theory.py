@@ -3,6 +3,8 @@
 import json
 import math
 
+import types
+
 import numpy as np
 import pytest
 
@@ -307,10 +309,7 @@ def test_real_run_gradient_at_y_breaks_lemma_a(lsq_run):
         P[t + 1] = brelax.binary().project(Y[t + 1])
         X[t + 1] = Y[t + 1] - mu[t + 1] * (Y[t + 1] - P[t + 1])
 
-    class T2:
-        pass
-
-    t2 = T2()
+    t2 = types.SimpleNamespace()
     for k in ("f", "mu", "lr", "step_norm2", "aoc", "inner", "flips", "meta"):
         setattr(t2, k, getattr(tr, k))
     t2.iterates = broken
