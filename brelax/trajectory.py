@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import numpy as np
+
+from ._atomic import atomic_write
 
 #: Arrays indexed by t = 0..steps.
 POINT_FIELDS = ("f", "f_quant", "mu", "lr", "dist_x", "dist_y", "r_norm", "scale_min")
@@ -74,17 +75,7 @@ class Trajectory:
         payload["x"] = self.x
         payload["y"] = self.y
         payload["meta"] = np.asarray(json.dumps(self.meta, default=_json_default))
-        path = os.fspath(path)
-        d = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".traj-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **payload)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(path, lambda fh: np.savez(fh, **payload))
 
     @classmethod
     def load(cls, path) -> "Trajectory":

@@ -19,7 +19,6 @@ import io
 import json
 import math
 import os
-import tempfile
 
 import matplotlib
 
@@ -27,6 +26,8 @@ matplotlib.use("Agg")  # headless and deterministic; set before pyplot is import
 
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
+
+from brelax._atomic import atomic_write as _atomic_write  # noqa: E402
 
 #: Figure size in inches and PNG resolution: readable when shown ~640 px wide in a README.
 FIGSIZE = (6.4, 4.0)
@@ -135,20 +136,7 @@ def method_style(method: str) -> dict:
 
 def atomic_write(path: str, write) -> str:
     """Call ``write(fh)`` on a temp file beside ``path`` (binary mode), then rename it onto ``path``."""
-    path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".fig-", suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; figures are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return _atomic_write(path, write)
 
 
 #: Set by :func:`readme_copies`: ``(directory, names)`` of the figures that also get a README PNG.

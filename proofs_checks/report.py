@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 
+from brelax._atomic import atomic_write_text
 from theory import summarize
 
 COLUMNS = ("name", "statement", "problem", "method", "measured", "bound", "ratio", "status")
@@ -120,17 +120,7 @@ def payload(results, summary: dict) -> dict:
 
 def atomic_write(path: str, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".verify-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, text)
 
 
 def write_reports(results, summary: dict, out_dir: str) -> tuple:

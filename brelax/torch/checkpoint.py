@@ -15,10 +15,11 @@ import math
 import numbers
 import os
 import random
-import tempfile
 
 import numpy as np
 import torch
+
+from .._atomic import atomic_write, atomic_write_text
 
 FORMAT = "brelax-train-1"
 
@@ -60,20 +61,7 @@ def save_atomic(obj, path) -> None:
         ``obj`` holds something other than tensors and primitive containers.
     """
     check_plain(obj)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def load(path, map_location="cpu") -> dict:
@@ -148,10 +136,7 @@ def float_init_state(path) -> dict:
 
 def write_text_atomic(path, text: str) -> None:
     """Write a text file through a temporary file and :func:`os.replace`."""
-    tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
 
 
 def json_safe(v):
