@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+
+from brelax._atomic import atomic_write_text
 
 SCHEMA = 1
 
@@ -40,25 +41,10 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write(results: dict, out: str) -> tuple[str, str]:
-    """Write ``latest.json`` and ``latest.md`` into ``out`` (each by temp file + ``os.replace``)."""
+    """Write ``latest.json`` and ``latest.md`` into ``out`` (each by temp file + ``os.replace``, fsynced)."""
     os.makedirs(out, exist_ok=True)
     js, md = os.path.join(out, "latest.json"), os.path.join(out, "latest.md")
-    _atomic_write(js, json.dumps(results, indent=1, sort_keys=False) + "\n")
-    _atomic_write(md, markdown(results) + "\n")
+    atomic_write_text(js, json.dumps(results, indent=1, sort_keys=False) + "\n")
+    atomic_write_text(md, markdown(results) + "\n")
     return js, md
