@@ -37,7 +37,8 @@ def check_float_array(w, name: str = "w", finite: bool = True):
         raise TypeError(f"{name} must have a real floating dtype (float16/32/64), got {w.dtype}")
     if _size(w) == 0:
         raise ValueError(f"{name} is empty (shape {tuple(w.shape)}); a projection needs at least one entry")
-    if finite and not bool(xp.all(xp.isfinite(w))):
+    # max and min propagate NaN and expose +-inf: two reductions, no boolean temporary.
+    if finite and not (bool(xp.isfinite(xp.max(w))) and bool(xp.isfinite(xp.min(w)))):
         raise ValueError(f"{name} contains NaN or inf; refusing to project a non-finite array")
     return xp
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from . import projections
+import numpy as np
+
+from . import fast, projections
 from ._validate import check_axis, check_float_array, check_group_size, check_positive, namespace
 
 
@@ -49,6 +51,9 @@ class QuantizedTensor:
 
     def dequantize(self):
         xp = namespace(self.codes, "codes")
+        if isinstance(self.codes, np.ndarray):  # one table lookup per group, no float64 temporaries
+            g = to_groups(xp, self.codes, self.axis, self.group_size)
+            return from_groups(xp, fast.lookup(g, self.scales, self.table, self.dtype), self.shape, self.axis)
         tab = xp.asarray(self.table, dtype=xp.float64, device=projections._device(self.codes))
         vals = xp.take(tab, xp.reshape(xp.astype(self.codes, xp.int64), (-1,)))
         g = to_groups(xp, xp.reshape(vals, self.shape), self.axis, self.group_size)
@@ -112,14 +117,17 @@ class QuantSet:
     def has_zero(self) -> bool:
         return self.levels[0] == 0
 
-    def _solve(self, w, axis, group_size):
+    def _check(self, w, axis, group_size):
         xp = check_float_array(w, "w")
         shape = tuple(int(s) for s in w.shape)
         axis = check_axis(axis, len(shape))
-        size = math.prod(shape)
-        group_size = check_group_size(group_size, size)
+        group_size = check_group_size(group_size, math.prod(shape))
         if axis is not None and group_size is not None:
             raise ValueError("give at most one of axis and group_size, not both")
+        return xp, shape, axis, group_size
+
+    def _solve(self, w, axis, group_size):
+        xp, shape, axis, group_size = self._check(w, axis, group_size)
         g = xp.astype(to_groups(xp, w, axis, group_size), xp.float64)
         a = xp.abs(g)
         if self.scale is None:
@@ -127,7 +135,9 @@ class QuantSet:
             # two (exact), else S^2 in the kernels over/underflows for |w| beyond
             # ~1e154 or below ~1e-154 and picks a wrong pattern. Other rows: unit = 1.
             unit = _unit(xp, xp.max(a, axis=1))
-            idx, scales = projections.exact_kernel(self.levels)(xp, a * unit[:, None], self.levels)
+            # NumPy fast path (brelax.fast, pinned to the reference by tests/test_fast.py).
+            kernel = fast.fast_kernel(xp, self.levels) or projections.exact_kernel(self.levels)
+            idx, scales = kernel(xp, a * unit[:, None], self.levels)
             scales = scales / unit
         else:
             idx = projections.nearest_level(xp, a / self.scale, self.levels)
@@ -153,6 +163,13 @@ class QuantSet:
             ``w`` is empty or non-finite, ``axis`` is out of range, ``group_size``
             does not divide ``w.size``, or both are given.
         """
+        if self.scale is None and len(self.levels) > 1 and isinstance(w, np.ndarray) and w.dtype == np.float32:
+            # float32 needs no float64 copy (its S^2 cannot over/underflow float64 sums) and the
+            # codes come straight from the fast kernels' thresholds (brelax.fast.signed_codes).
+            xp, shape, axis, group_size = self._check(w, axis, group_size)
+            codes, scales = fast.signed_codes(to_groups(xp, w, axis, group_size), self.levels)
+            codes = from_groups(xp, codes, shape, axis)
+            return QuantizedTensor(codes, scales, self.table, shape, axis, group_size, w.dtype)
         xp, g, idx, scales, shape, axis, group_size = self._solve(w, axis, group_size)
         K = len(self.levels) - 1
         neg = g < 0
