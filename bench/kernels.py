@@ -15,7 +15,6 @@ from array_api_compat import numpy as xnp
 import brelax
 from brelax import fast, heuristics, projections
 
-from .paths import kernel_wiring, proposed_project
 from .timing import peak_bytes, row, section, timed_row
 
 TERNARY = (0.0, 1.0)
@@ -69,17 +68,15 @@ def ternary_per_tensor(cfg, rng) -> dict:
                       "np.abs(w).sum()", cfg.repeats, n=n),
             row(f"exact fast / sort-based (the two rows above), {tag}", fast_row["value"] / sort_row["value"], "x",
                 "sort-based reference", n=n),
-            timed_row(f"Q.project(w) as wired in brelax.sets, {tag}", lambda: Q.project(w), base,
-                      "np.abs(w).sum()", cfg.slow_repeats, n=n),
+            timed_row(f"Q.project(w), the whole public call, {tag}", lambda: Q.project(w), base,
+                      "np.abs(w).sum()", cfg.repeats, target=target, n=n),
         ]
-        with kernel_wiring():
-            rows.append(timed_row(f"Q.project(w), fast kernels wired in (proposal 1), {tag}", lambda: Q.project(w),
-                                  base, "np.abs(w).sum()", cfg.repeats, n=n))
-        rows.append(timed_row(f"Q.project(w), float32 fast path (proposal 2), {tag}", lambda: proposed_project(Q, w),
-                              base, "np.abs(w).sum()", cfg.repeats, target=target, n=n))
+        w64 = w.astype(np.float64)
+        rows.append(timed_row(f"Q.project(w) on float64 input, {tag}", lambda: Q.project(w64), one_pass(w64),
+                              "np.abs(w64).sum()", cfg.repeats, n=n))
     notes = ["w ~ N(0, 1) float32, one scale per tensor; 'exact' includes np.abs(w).",
-             "Q.project includes validation, the float64 copy, codes and dequantization.",
-             "Proposals 1 and 2 are the changes to brelax.sets described in bench/paths.py, simulated here."]
+             "Q.project includes validation, codes and dequantization; float32 input takes the NumPy fast path "
+             "(no float64 copy), float64 input the float64 path with the same fast kernel."]
     return section("Exact ternary, NumPy, per tensor", rows, notes)
 
 
@@ -94,8 +91,8 @@ def ternary_per_channel(cfg, rng) -> dict:
         timed_row(f"exact fast per channel, {tag}", fast_ternary(W), one_pass(W), "np.abs(W).sum()", cfg.repeats),
         timed_row(f"sort-based per channel / per tensor, {tag}", sort_ternary(W), sort_ternary(flat),
                   "sort-based per tensor, same data", cfg.repeats),
-        timed_row(f"Q.project float32 fast path (proposal 2), axis=0 / per tensor, {tag}",
-                  lambda: proposed_project(brelax.ternary(), W, axis=0), lambda: proposed_project(brelax.ternary(), W),
+        timed_row(f"Q.project(W, axis=0) / Q.project(W), {tag}",
+                  lambda: brelax.ternary().project(W, axis=0), lambda: brelax.ternary().project(W),
                   "the same path per tensor", cfg.repeats),
     ]
     return section("Exact ternary, NumPy, per channel", rows, ["Rows of W have scales drawn from U(0.5, 2)."])
@@ -135,8 +132,7 @@ def memory(cfg, rng) -> dict:
     measured = {
         "exact fast ternary": peak_bytes(fast_ternary(w2)),
         "sort-based ternary": peak_bytes(sort_ternary(w2)),
-        "Q.project ternary as wired": peak_bytes(lambda: brelax.ternary().project(w)),
-        "Q.project ternary, float32 fast path (proposal 2)": peak_bytes(lambda: proposed_project(brelax.ternary(), w)),
+        "Q.project ternary (float32 input)": peak_bytes(lambda: brelax.ternary().project(w)),
         "exact fast uniform:3 (n/10)": peak_bytes(lambda: fast.level_refine(xnp, np.abs(small), u3)),
         "reference sweep uniform:3 (n/10)": peak_bytes(
             lambda: projections.level_sweep(xnp, np.abs(small.astype(np.float64)), u3)),

@@ -290,3 +290,18 @@ def test_bad_shape_names_the_argument():
         fast.ternary_hist(xnp, np.ones(3), (0.0, 1.0))
     with pytest.raises(ValueError, match="a must be a"):
         fast.level_refine(xnp, np.ones((2, 2, 2)), (0.0, 1.0, 2.0))
+
+
+@pytest.mark.parametrize("spec", ["ternary", "uniform:3", "levels:1,3", "levels:0,1,3,7", "binary", "ternary@0.5"])
+@pytest.mark.parametrize("kw", [{}, {"axis": 0}, {"axis": 1}, {"group_size": 24}])
+def test_float32_fast_path_in_project_equals_the_float64_path(spec, kw):
+    """QuantSet.quantize takes a NumPy float32 shortcut; it must give the float64 path's codes."""
+    Q = brelax.get_set(spec)
+    w = np.random.default_rng(7).standard_t(3, (6, 40)).astype(np.float32)
+    fast_q = Q.quantize(w, **kw)
+    ref_q = Q.quantize(w.astype(np.float64), **kw)
+    assert np.array_equal(fast_q.codes, ref_q.codes)
+    np.testing.assert_allclose(fast_q.scales, ref_q.scales, rtol=1e-12)
+    got = Q.project(w, **kw)
+    assert got.dtype == np.float32 and got.shape == w.shape
+    np.testing.assert_allclose(got, ref_q.dequantize().astype(np.float32), rtol=1e-6)
