@@ -92,12 +92,15 @@ def methods(Q, heuristics):
 
 
 def algorithm(Q) -> str:
-    from .. import projections
+    from array_api_compat import numpy as xnp
+
+    from .. import fast, projections
 
     if Q.scale is not None:
         return "nearest level"
-    kernel = projections.exact_kernel(Q.levels)
-    return {projections.single_level: "closed form", projections.ternary_sort: "sort"}.get(kernel, "breakpoint sweep")
+    kernel = fast.fast_kernel(xnp, Q.levels) or projections.exact_kernel(Q.levels)
+    return {projections.single_level: "closed form", projections.ternary_sort: "sort",
+            fast.ternary_hist: "histogram-pruned sort"}.get(kernel, "pruned breakpoint sweep")
 
 
 def _distance(w64: np.ndarray, z) -> float:
