@@ -184,11 +184,9 @@ class _Recorder:
         r = s.y - s.p
         a["f"][t], a["mu"][t], a["lr"][t] = f, mu, lr
         a["f_quant"][t] = self.problem.f(s.p)
+        a["scale_min"][t] = P.scale_min(s.y)  # before P(x): y's quantization is still remembered
         a["dist_x"][t] = float(np.linalg.norm(s.x - P(s.x)))
         a["dist_y"][t] = a["r_norm"][t] = float(np.linalg.norm(r))
-        a["scale_min"][t] = min(
-            (float(np.min(np.asarray(P.qset.quantize(b.view(s.y), axis=P.axis_of(b)).scales)))
-             for b in self.problem.layout if b.quantize), default=math.nan)
         for b in self.blocks:
             self.layers[b.name]["dist_y"][t] = float(np.linalg.norm(r[b.start:b.stop]))
 

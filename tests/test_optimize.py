@@ -228,3 +228,19 @@ def test_lr_schedule_recorded():
     traj = brelax.optimize(prob, "binaryrelax", "binary", steps=10, lr=sched)
     np.testing.assert_allclose(traj.lr[:10], [sched(t) for t in range(10)])
     assert math.isclose(traj.lr[9], 0.05)
+
+
+def test_projector_memo_never_serves_a_stale_answer():
+    from brelax.problems import Projector, make_layout
+
+    layout = make_layout([("W", (3, 4), True, 0), ("b", (3,), False)])
+    P = Projector(layout, brelax.ternary())
+    x = np.random.default_rng(0).standard_normal(15)
+    first = P(x).copy()
+    x[:12] *= -1.0  # changed in place: the same object, a different vector
+    again = P(x)
+    np.testing.assert_array_equal(again[:12], -first[:12])
+    np.testing.assert_array_equal(again[12:], x[12:])  # float block untouched
+    np.testing.assert_array_equal(P.codes(x), np.asarray(brelax.ternary().quantize(x[:12].reshape(3, 4), axis=0).codes,
+                                                         dtype=np.int32).reshape(-1))
+    assert P.scale_min(x) == pytest.approx(float(np.min(brelax.ternary().quantize(x[:12].reshape(3, 4), axis=0).scales)))
