@@ -20,7 +20,7 @@ COMMANDS = {
     "verify": ("proofs_checks.cli", "check every theorem along real trajectories (the main job)"),
     "figures": ("figures.cli", "regenerate every figure"),
     "bench": ("bench.cli", "speed and memory benchmarks, as ratios to in-run baselines"),
-    "train": ("brelax.torch.train", "train a quantized network on CIFAR-10/100 (torch)"),
+    "train": ("brelax.torch.train_cli", "train a quantized network on CIFAR-10/100 (torch)"),
     "export": ("brelax.torch.export", "export a checkpoint's codes and scales to safetensors"),
 }
 
