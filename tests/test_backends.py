@@ -138,3 +138,18 @@ def test_bad_tensors_raise(t, exc, match):
         brelax.ternary().project(torch.ones(3), axis=1)
     with pytest.raises(ValueError, match=r"^group_size=2 does not divide"):
         brelax.ternary().project(torch.ones(3), group_size=2)
+
+
+@pytest.mark.parametrize("spec", ["binary", "ternary", "uniform:3", "levels:1,3"])
+@settings(max_examples=60)
+@given(y=vectors(40))
+def test_torch_float32_matches_numpy_float32(spec, y):
+    """NumPy float32 takes the fast path, torch float32 the reference kernels: same codes, scales to 1e-6."""
+    Q = brelax.get_set(spec)
+    y32 = y.astype(np.float32)
+    qn, qt = Q.quantize(y32), Q.quantize(torch.from_numpy(y32.copy()))
+    assert qt.codes.dtype == torch.int8 and qn.codes.dtype == np.int8
+    np.testing.assert_array_equal(qt.codes.numpy(), qn.codes)
+    np.testing.assert_allclose(qt.scales.numpy(), qn.scales, rtol=1e-6)
+    p = Q.project(torch.from_numpy(y32.copy()))
+    assert p.dtype == torch.float32
