@@ -9,21 +9,13 @@ and returns an array of the input's shape, dtype and backend.
 
 from __future__ import annotations
 
-import math
-
 from . import projections
-from ._validate import check_axis, check_float_array, check_group_size
-from .sets import from_groups, get_set, to_groups
+from .sets import check_granularity, from_groups, get_set, to_groups
 
 
 def _prepare(w, axis, group_size):
     """The same argument checks and grouping as ``QuantSet.project``."""
-    xp = check_float_array(w, "w")
-    shape = tuple(int(s) for s in w.shape)
-    axis = check_axis(axis, len(shape))
-    group_size = check_group_size(group_size, math.prod(shape))
-    if axis is not None and group_size is not None:
-        raise ValueError("give at most one of axis and group_size, not both")
+    xp, shape, axis, group_size = check_granularity(w, axis, group_size)
     g = xp.astype(to_groups(xp, w, axis, group_size), xp.float64)
     return xp, g, shape, axis
 

@@ -66,6 +66,17 @@ class QuantizedTensor:
         return {lev: int(xp.sum(xp.astype(flat == k, xp.int64))) for k, lev in enumerate(self.table)}
 
 
+def check_granularity(w, axis, group_size):
+    """Validate ``w`` and its granularity; returns ``(xp, shape, axis, group_size)`` normalised."""
+    xp = check_float_array(w, "w")
+    shape = tuple(int(s) for s in w.shape)
+    axis = check_axis(axis, len(shape))
+    group_size = check_group_size(group_size, math.prod(shape))
+    if axis is not None and group_size is not None:
+        raise ValueError("give at most one of axis and group_size, not both")
+    return xp, shape, axis, group_size
+
+
 def to_groups(xp, w, axis, group_size):
     """Reshape ``w`` to ``(G, n)``, one row per scale group."""
     if axis is not None:
@@ -118,13 +129,7 @@ class QuantSet:
         return self.levels[0] == 0
 
     def _check(self, w, axis, group_size):
-        xp = check_float_array(w, "w")
-        shape = tuple(int(s) for s in w.shape)
-        axis = check_axis(axis, len(shape))
-        group_size = check_group_size(group_size, math.prod(shape))
-        if axis is not None and group_size is not None:
-            raise ValueError("give at most one of axis and group_size, not both")
-        return xp, shape, axis, group_size
+        return check_granularity(w, axis, group_size)
 
     def _solve(self, w, axis, group_size):
         xp, shape, axis, group_size = self._check(w, axis, group_size)
