@@ -17,6 +17,8 @@ import torch
 from brelax.torch import build_model
 from brelax.torch.train import TrainConfig, train
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
 ARGS = dict(synthetic=True, synthetic_n=16, model="vgg11", bn=False, set="binary", epochs=1, batch_size=8,
             eval_batch_size=8, limit_test=8, eval_train=False, lr=0.01, seed=5, progress=False)
 
@@ -31,14 +33,6 @@ def _free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_two_gloo_processes_match_one_process(tmp_path):

@@ -10,13 +10,7 @@ from brelax import cli
 from brelax.torch.export import load_exported, pack_codes, unpack_codes
 from brelax.torch.train import TrainConfig, train
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module", params=["binary", "ternary"])

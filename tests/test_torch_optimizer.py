@@ -12,14 +12,8 @@ import brelax
 from brelax import steps
 from brelax.torch import QuantOptimizer
 
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: tiny tensors gain nothing from more, and a shared CI box thrashes."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 METHOD_PAIRS = [("binaryrelax", "binaryrelax"), ("binaryconnect", "binaryconnect"), ("pgd", "pgd"),
                 ("proxquant", "proxquant"), ("float", "gd")]

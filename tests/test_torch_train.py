@@ -15,14 +15,7 @@ from brelax.torch import write_tiny_cifar
 from brelax.torch.checkpoint import check_plain, save_atomic
 from brelax.torch.train import TrainConfig, TrainingStopped, train
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: tiny tensors gain nothing from more, and a shared CI box thrashes."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
