@@ -26,7 +26,7 @@ import numpy as np
 from brelax.schedules import linear_mu
 
 from . import _lsq
-from .style import CYCLE, legend_below, new_figure, symlog_y, save_figure, save_json, script_main
+from .style import CYCLE, figure_maker, legend_below, new_figure, script_main, symlog_y
 
 NAME = "aoc"
 #: delta_t is a ratio of round-off once ||D_t|| falls below this fraction of the run's largest step
@@ -120,9 +120,7 @@ def plot(data: dict):
     return fig
 
 
-def make(out: str, quick: bool = False, seed: int = 0) -> list:
-    data = compute(quick, seed)
-    return save_figure(plot(data), out, NAME) + [save_json(out, NAME, data)]
+make = figure_maker(compute, plot, NAME)
 
 
 def main(argv=None) -> int:

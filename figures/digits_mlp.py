@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _digits
-from .style import new_figure, save_figure, save_json, script_main
+from .style import figure_maker, new_figure, script_main
 
 NAME = "digits_mlp"
 SMOOTH = 5
@@ -77,9 +77,7 @@ def plot(data: dict):
     return fig
 
 
-def make(out: str, quick: bool = False, seed: int = 0) -> list:
-    data = compute(quick, seed)
-    return save_figure(plot(data), out, NAME) + [save_json(out, NAME, data)]
+make = figure_maker(compute, plot, NAME)
 
 
 def main(argv=None) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _lsq
-from .style import legend_below, method_style, new_figure, save_figure, save_json, script_main
+from .style import figure_maker, legend_below, method_style, new_figure, script_main
 
 NAME = "objective"
 METHODS = ("gd", "binaryconnect", "pgd", "proxquant", "binaryrelax")
@@ -68,9 +68,7 @@ def plot(data: dict):
     return fig
 
 
-def make(out: str, quick: bool = False, seed: int = 0) -> list:
-    data = compute(quick, seed)
-    return save_figure(plot(data), out, NAME) + [save_json(out, NAME, data)]
+make = figure_maker(compute, plot, NAME)
 
 
 def main(argv=None) -> int:

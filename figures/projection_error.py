@@ -38,7 +38,7 @@ import numpy as np
 import brelax
 from brelax import heuristics as H
 
-from .style import CYCLE, new_figure, save_csv, save_figure, script_main
+from .style import CYCLE, figure_maker, new_figure, script_main
 
 NAME = "projection_error"
 DISTRIBUTIONS = ("gaussian", "laplacian", "student-t (3 dof)")
@@ -178,9 +178,7 @@ def _seen(ax):
     return set(ax.get_legend_handles_labels()[1])
 
 
-def make(out: str, quick: bool = False, seed: int = 0) -> list:
-    rows = compute(quick, seed)
-    return save_figure(plot(rows), out, NAME) + [save_csv(out, NAME, HEADER, rows)]
+make = figure_maker(compute, plot, NAME, HEADER)
 
 
 def main(argv=None) -> int:

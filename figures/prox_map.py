@@ -20,7 +20,7 @@ import numpy as np
 
 import brelax
 
-from .style import CYCLE, legend_below, new_figure, save_csv, save_figure, script_main
+from .style import CYCLE, figure_maker, legend_below, new_figure, script_main
 
 NAME = "prox_map"
 LAMS = (0.0, 0.25, 1.0, 4.0, 16.0)
@@ -72,9 +72,7 @@ def _break_at_jumps(u, v, p):
     return np.insert(u, jumps, np.nan), np.insert(v, jumps, np.nan)
 
 
-def make(out: str, quick: bool = False, seed: int = 0) -> list:
-    rows = compute(quick, seed)
-    return save_figure(plot(rows), out, NAME) + [save_csv(out, NAME, HEADER, rows)]
+make = figure_maker(compute, plot, NAME, HEADER)
 
 
 def main(argv=None) -> int:

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import _lsq
 from .aoc import resolved
-from .style import legend_below, new_figure, save_figure, save_json, script_main
+from .style import figure_maker, legend_below, new_figure, script_main
 
 NAME = "rate"
 PROBLEM = {"m": 60}  # overrides of _lsq.PROBLEM: overdetermined, so the fixed-mu runs settle early
@@ -136,9 +136,7 @@ def plot(data: dict):
     return fig
 
 
-def make(out: str, quick: bool = False, seed: int = 0) -> list:
-    data = compute(quick, seed)
-    return save_figure(plot(data), out, NAME) + [save_json(out, NAME, data)]
+make = figure_maker(compute, plot, NAME)
 
 
 def main(argv=None) -> int:

@@ -259,6 +259,21 @@ def single_thread_blas():
     return threadpool_limits(1)
 
 
+def figure_maker(compute, plot, name: str, header=None):
+    """The ``make(out, quick, seed)`` of a figure: ``compute``, ``plot``, then save the figure and its data.
+
+    The data go to ``NAME.json``, or to ``NAME.csv`` when a CSV ``header`` is given
+    (``compute`` then returns the rows).
+    """
+
+    def make(out: str, quick: bool = False, seed: int = 0) -> list:
+        data = compute(quick, seed)
+        saved = save_json(out, name, data) if header is None else save_csv(out, name, header, data)
+        return save_figure(plot(data), out, name) + [saved]
+
+    return make
+
+
 def script_main(make, description: str, argv=None, extra=None) -> int:
     """The ``python -m figures.NAME`` entry point: parse, call ``make(out, quick, seed)``, list the files."""
     parser = add_common_arguments(argparse.ArgumentParser(description=description))

@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.ticker import NullLocator
 
 from . import _digits
-from .style import new_figure, save_figure, save_json, script_main
+from .style import figure_maker, new_figure, script_main
 
 NAME = "weight_histograms"
 EDGES = np.linspace(-2.5, 2.5, 81)
@@ -95,9 +95,7 @@ def plot(data: dict):
     return fig
 
 
-def make(out: str, quick: bool = False, seed: int = 0) -> list:
-    data = compute(quick, seed)
-    return save_figure(plot(data), out, NAME) + [save_json(out, NAME, data)]
+make = figure_maker(compute, plot, NAME)
 
 
 def main(argv=None) -> int:
