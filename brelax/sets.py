@@ -128,11 +128,8 @@ class QuantSet:
     def has_zero(self) -> bool:
         return self.levels[0] == 0
 
-    def _check(self, w, axis, group_size):
-        return check_granularity(w, axis, group_size)
-
     def _solve(self, w, axis, group_size):
-        xp, shape, axis, group_size = self._check(w, axis, group_size)
+        xp, shape, axis, group_size = check_granularity(w, axis, group_size)
         g = xp.astype(to_groups(xp, w, axis, group_size), xp.float64)
         a = xp.abs(g)
         if self.scale is None:
@@ -171,7 +168,7 @@ class QuantSet:
         if self.scale is None and len(self.levels) > 1 and isinstance(w, np.ndarray) and w.dtype == np.float32:
             # float32 needs no float64 copy (its S^2 cannot over/underflow float64 sums) and the
             # codes come straight from the fast kernels' thresholds (brelax.fast.signed_codes).
-            xp, shape, axis, group_size = self._check(w, axis, group_size)
+            xp, shape, axis, group_size = check_granularity(w, axis, group_size)
             codes, scales = fast.signed_codes(to_groups(xp, w, axis, group_size), self.levels)
             codes = from_groups(xp, codes, shape, axis)
             return QuantizedTensor(codes, scales, self.table, shape, axis, group_size, w.dtype)
