@@ -1,10 +1,18 @@
 """``brelax verify``: check every result of ``theory/`` along real trajectories and write the reports.
 
-Runs every check module on the embedded default problems (:mod:`proofs_checks.suite`),
-prints a table (name, statement, problem, method, measured, bound, ratio, status),
-and writes ``verify-report.md`` and ``verify-report.json`` into ``--out``.
+``brelax verify`` runs every check module on the embedded default problems
+(:mod:`proofs_checks.suite`); ``brelax verify PATH [PATH ...]`` checks saved runs
+instead (a NumPy trajectory ``.npz`` from ``brelax run --out`` or a ``brelax train``
+run directory, :func:`proofs_checks.run_file.verify_run`); ``brelax verify
+--mutants`` runs seeded defects and reports which ones the checks catch
+(:mod:`proofs_checks.mutants`).
+
+stdout gets the per-result counts, the coverage of every trajectory and the
+disclaimer; the per-row table only with ``--verbose``. ``verify-report.md`` and
+``verify-report.json`` (with the top-level ``"coverage"`` list) go into ``--out``.
 Exit status 0 when no result is ``violated`` (``assumption-not-met`` does not
-fail the run), 1 otherwise, 2 on a bad ``--only``.
+fail the run), 1 otherwise (with ``--mutants``: 1 when a defect is missed),
+2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ import importlib
 import os
 import sys
 import time
+
+from . import coverage
 
 MODULES = ("check_projection", "check_orthogonality", "check_prox", "check_moreau", "check_prox_distance",
            "check_lemma_a", "check_lemma_b", "check_aoc", "check_fact_c", "check_theorem1", "check_theorem2",
@@ -29,6 +39,11 @@ def add_arguments(p):
                    help="only these results (comma-separated names or prefixes, e.g. lemma_b,theorem1)")
     p.add_argument("--seed", type=int, default=0, help="seed of every problem, run and test input (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--verbose", action="store_true", help="also print the per-row table (always in the .md/.json)")
+    p.add_argument("--mutants", action="store_true",
+                   help="run seeded defects and report each as caught or missed (exit 0 only if all are caught)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="saved runs to verify (trajectory .npz or training run directory); default: embedded problems")
 
 
 def load_modules():
@@ -98,6 +113,10 @@ def main(args) -> int:
     from . import report
     from .suite import Suite
 
+    if getattr(args, "mutants", False):
+        return _main_mutants(args)
+    if getattr(args, "paths", None):
+        return _main_paths(args)
     modules = load_modules()
     try:
         selection = select(modules, args.only)
@@ -109,16 +128,53 @@ def main(args) -> int:
         suite = Suite(quick=args.quick, seed=args.seed)
         results = verify(suite, selection, progress=not args.no_progress)
     elapsed = time.perf_counter() - t0
+    cov = coverage.coverage(results, suite.made())
     summary = report.make_summary(results, seed=args.seed, quick=bool(args.quick), only=args.only,
                                   elapsed_s=round(elapsed, 2))
-    print(report.table(results))
-    print()
-    print(report.summary_table(results))
-    md, js = report.write_reports(results, summary, args.out)
-    c = summary["counts"]
-    print(f"\n{c['holds']} hold, {c['violated']} violated, {c['assumption-not-met']} assumption-not-met "
-          f"({summary['distinct_results']} distinct results, {elapsed:.1f} s). Reports: {md}, {js}")
+    return _finish(results, summary, cov, args)
+
+
+def _finish(results, summary, cov, args) -> int:
+    """Print the summary (the row table with --verbose), write the reports; the exit status."""
+    from . import report
+
+    if getattr(args, "verbose", False):
+        print(report.table(results))
+        print()
+    md, js = report.write_reports(results, summary, args.out, coverage=cov)
+    print(report.stdout_summary(results, summary, cov))
+    print(f"Reports: {md}, {js}")
     return 0 if summary["ok"] else 1
+
+
+def _main_paths(args) -> int:
+    """``brelax verify PATH [PATH ...]``: every result whose inputs the saved runs provide."""
+    from . import report
+    from .run_file import verify_paths
+
+    t0 = time.perf_counter()
+    with _one_blas_thread():
+        results, runs = verify_paths(args.paths, seed=args.seed)
+    elapsed = time.perf_counter() - t0
+    cov = coverage.coverage(results, runs)
+    summary = report.make_summary(results, seed=args.seed, paths=list(args.paths), elapsed_s=round(elapsed, 2))
+    return _finish(results, summary, cov, args)
+
+
+def _main_mutants(args) -> int:
+    """``brelax verify --mutants``: each seeded defect must make some result "violated"."""
+    from . import mutants
+
+    t0 = time.perf_counter()
+    with _one_blas_thread():
+        rows = mutants.run_all(seed=args.seed, quick=bool(args.quick))
+    elapsed = time.perf_counter() - t0
+    print(mutants.table(rows))
+    path = mutants.write_report(rows, args.out, elapsed_s=round(elapsed, 2))
+    missed = [r["name"] for r in rows if not r["caught"]]
+    print(f"\n{len(rows) - len(missed)} of {len(rows)} defects caught ({elapsed:.1f} s)"
+          + (f"; MISSED: {', '.join(missed)}" if missed else "") + f". Report: {path}")
+    return 0 if not missed else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

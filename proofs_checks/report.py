@@ -9,6 +9,8 @@ import os
 from brelax._atomic import atomic_write_text
 from theory import summarize
 
+from . import coverage as _coverage
+
 COLUMNS = ("name", "statement", "problem", "method", "measured", "bound", "ratio", "status")
 DISCLAIMER = ("The statements are the brelax project's reconstruction (theory/THEORY.md), made without the "
               "full text of Yin et al. (2018), whose abstract proves convergence \"under an approximate "
@@ -70,7 +72,17 @@ def summary_table(results) -> str:
     return "\n".join(lines)
 
 
-def markdown(results, summary: dict) -> str:
+def stdout_summary(results, summary: dict, cov) -> str:
+    """What ``brelax verify`` prints: per-result counts, per-run coverage, the disclaimer and the totals."""
+    c = summary["counts"]
+    lines = [summary_table(results), "", "Coverage (steps on which some trajectory result holds with a finite bound):",
+             _coverage.table(cov), "", _coverage.short(cov), "", DISCLAIMER, "",
+             f"{c['holds']} hold, {c['violated']} violated, {c['assumption-not-met']} assumption-not-met "
+             f"({summary['distinct_results']} distinct results, {summary.get('elapsed_s', 0):.1f} s)."]
+    return "\n".join(lines)
+
+
+def markdown(results, summary: dict, cov=None) -> str:
     s = summary
     out = ["# brelax verify report", "", DISCLAIMER, "",
            f"**{s['counts']['holds']} hold, {s['counts']['violated']} violated, "
@@ -79,7 +91,17 @@ def markdown(results, summary: dict) -> str:
            f"{'quick' if s.get('quick') else 'full'} run, {s.get('elapsed_s', 0):.1f} s).", "",
            "`violated` means every assumption held and the bound failed (a bug); `assumption-not-met` names the "
            "hypothesis that failed, and the theory then claims nothing about the numbers.", "",
-           "## Summary", "", "```", summary_table(results), "```", ""]
+           "## Summary", "", "```", summary_table(results), "```", "",
+           "## Coverage", "",
+           "A step of a trajectory is covered when some trajectory result with status `holds` lists it in "
+           "`covered` (its assumptions held there and its per-step inequality held with a finite bound). "
+           + _coverage.short(cov or []) + ".", "",
+           "| problem | method | steps | covered | fraction | by result |", "|---|---|---|---|---|---|"]
+    for e in cov or []:
+        by = ", ".join(f"{k} {v}" for k, v in sorted(e["by"].items(), key=lambda kv: -kv[1]))
+        out.append(f"| {e['problem']} | {e['method']} | {e['steps']} | {e['covered_steps']} | "
+                   f"{e['fraction']:.3f} | {by} |")
+    out.append("")
     names = []
     for r in results:
         if r.name not in names:
@@ -87,16 +109,29 @@ def markdown(results, summary: dict) -> str:
     for n in names:
         rs = [r for r in results if r.name == n]
         out += [f"## `{n}`", "", f"*{rs[0].statement}* (relation: measured {rs[0].relation} bound)", "",
-                "| problem | method | measured | bound | ratio | status | assumptions not met |",
-                "|---|---|---|---|---|---|---|"]
+                "| problem | method | measured | bound | ratio | status | assumptions not met | window | constants |",
+                "|---|---|---|---|---|---|---|---|---|"]
         for r in rs:
             failed = "; ".join(f"{k} ({r.assumptions[k]['detail']})" for k in r.failed_assumptions) or ""
             out.append(f"| {r.problem} | {r.method} | {fmt(r.measured)} | {fmt_bound(r)} | {fmt(r.ratio)} | "
-                       f"{r.status} | {failed.replace('|', '/')} |")
+                       f"{r.status} | {failed.replace('|', '/')} | {_window_cell(r)} | {_calibration_cell(r)} |")
         out.append("")
         if n == "aoc":
             out += aoc_by_mu(rs)
     return "\n".join(out) + "\n"
+
+
+def _window_cell(r) -> str:
+    w = r.details.get("window")
+    return "" if w is None else str(w).replace("|", "/")
+
+
+def _calibration_cell(r) -> str:
+    c = r.details.get("calibration")
+    if not c:
+        return ""
+    vals = ", ".join(f"{k} = {fmt(v)}" for k, v in (c.get("constants") or {}).items())
+    return f"{vals} ({c.get('source', '')})".replace("|", "/")
 
 
 def aoc_by_mu(results) -> list:
@@ -114,8 +149,10 @@ def aoc_by_mu(results) -> list:
     return out + [""]
 
 
-def payload(results, summary: dict) -> dict:
-    return {"results": [r.to_dict() for r in results], "summary": summary}
+def payload(results, summary: dict, cov=None) -> dict:
+    """The JSON report: the disclaimer, the coverage per trajectory, the summary and every row."""
+    return {"disclaimer": DISCLAIMER, "coverage": list(cov or []), "summary": summary,
+            "results": [r.to_dict() for r in results]}
 
 
 def atomic_write(path: str, text: str) -> None:
@@ -123,11 +160,12 @@ def atomic_write(path: str, text: str) -> None:
     atomic_write_text(path, text)
 
 
-def write_reports(results, summary: dict, out_dir: str) -> tuple:
+def write_reports(results, summary: dict, out_dir: str, coverage=None) -> tuple:
+    """Write ``verify-report.md`` and ``verify-report.json`` into ``out_dir`` (atomically); returns both paths."""
     md = os.path.join(out_dir, "verify-report.md")
     js = os.path.join(out_dir, "verify-report.json")
-    atomic_write(md, markdown(results, summary))
-    atomic_write(js, json.dumps(payload(results, summary), indent=1, allow_nan=False) + "\n")
+    atomic_write(md, markdown(results, summary, coverage))
+    atomic_write(js, json.dumps(payload(results, summary, coverage), indent=1, allow_nan=False) + "\n")
     return md, js
 
 

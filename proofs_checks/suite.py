@@ -110,6 +110,9 @@ class Suite:
     optimize : callable, default :func:`brelax.optimize` (tests inject broken drivers here)
     """
 
+    #: The calibration run of a spec uses the run's seed plus this (same problem, another start and sampler).
+    CALIBRATION_OFFSET = 1000
+
     def __init__(self, quick: bool = False, seed: int = 0, problems=None, optimize=None):
         self.quick, self.seed = bool(quick), int(seed)
         self.problems = list(default_problems(self.quick, self.seed) if problems is None else problems)
@@ -120,15 +123,36 @@ class Suite:
         """Every (problem spec, run spec) pair of the suite."""
         return [(p, s) for p in self.problems for s in p.specs]
 
-    def run(self, pspec: ProblemSpec, spec: RunSpec):
-        """The trajectory of ``spec`` on ``pspec`` (made once)."""
-        key = (pspec.key, spec)
+    def run(self, pspec: ProblemSpec, spec: RunSpec, calibration: bool = False):
+        """The trajectory of ``spec`` on ``pspec`` (made once).
+
+        With ``calibration=True``: the same run from another seed (another starting point and, for
+        minibatch runs, another sampler) on the same problem. Constants that a bound needs and the
+        theory does not give (d, kappa, R, a local L, sigma^2) are estimated on it, never on the
+        run they are checked on.
+        """
+        seed = self.seed + (self.CALIBRATION_OFFSET if calibration else 0)
+        key = (pspec.key, spec, seed)
         if key not in self._runs:
             prob = pspec.problem()
             kw = spec.kwargs(pspec.steps)
             self._runs[key] = self.optimize(prob, qset=spec.qset or pspec.qset, steps=pspec.steps,
-                                            lr=pspec.step_size() * spec.lr_scale, seed=self.seed, record_every=1, **kw)
+                                            lr=pspec.step_size() * spec.lr_scale, seed=seed, record_every=1, **kw)
         return self._runs[key]
+
+    def calibration(self, pspec: ProblemSpec, spec: RunSpec):
+        """The calibration run of ``spec`` on ``pspec`` (see :meth:`run`)."""
+        return self.run(pspec, spec, calibration=True)
+
+    def made(self) -> list:
+        """``{"key", "problem", "method", "steps"}`` of every checked (non-calibration) run made so far."""
+        out = []
+        for p, s in self.all_runs():
+            traj = self._runs.get((p.key, s, self.seed))
+            if traj is not None:
+                out.append({"key": run_key(p, s), "problem": p.key, "method": s.label,
+                            "steps": int(len(traj.step_norm2))})
+        return out
 
     def runs(self, specs=None, kinds=None):
         """``[(problem, trajectory, pspec, spec)]`` for the runs whose spec is in ``specs``."""
@@ -139,8 +163,14 @@ class Suite:
         return out
 
 
+def run_key(pspec, spec) -> str:
+    """The name of one trajectory of the suite (what coverage is counted per)."""
+    return f"{pspec.key} | {spec.label}"
+
+
 def label(result, pspec, spec, window=None):
-    """Put the suite's names on a Result (the problem's key, the run's label, the window)."""
+    """Put the suite's names on a Result (the problem's key, the run's label, the window, ``details["run"]``)."""
     result.problem = pspec.key
     result.method = spec.label if window is None else f"{spec.label}, {window}"
+    result.details["run"] = run_key(pspec, spec)
     return result
