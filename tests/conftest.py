@@ -12,6 +12,25 @@ settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
+# Markers for the fast inner loop (`make test-fast` = -m "not slow and not torch"); CI runs everything.
+# `torch`: a test in a tests/test_torch_*.py file, in a module that imports torch at the top, or using a torch fixture.
+# `slow`: the files below run whole pipelines (verify, figures, bench, an install, the README's commands);
+# single slow tests elsewhere carry an explicit @pytest.mark.slow.
+TORCH_FIXTURES = {"torch_one_thread"}
+SLOW_FILES = {"test_verify.py", "test_figures.py", "test_bench.py", "test_cli.py", "test_readme.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = item.path.name
+        module = getattr(item, "module", None)
+        if (name.startswith("test_torch_") or TORCH_FIXTURES & set(getattr(item, "fixturenames", ()))
+                or (module is not None and "torch" in vars(module))):
+            item.add_marker(pytest.mark.torch)
+        if name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="module")
 def torch_one_thread():
     """One intra-op thread for the torch tests: tiny tensors gain nothing from more, and a shared CI box thrashes."""

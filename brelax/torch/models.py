@@ -54,14 +54,17 @@ class VGG(nn.Module):
         Output size of the classifier.
     bn : bool
         Put a BatchNorm2d between each conv and its ReLU (the authors' setting).
+    conv_bias : bool
+        Give every conv a bias (the authors' code does, the default). Biases
+        stay float and, with SGD's ``weight_decay``, are decayed like every parameter.
 
     Notes
     -----
-    The convs keep their bias, as in the authors' code, and PyTorch's default
-    initialisation is used (the authors start from a pretrained float model).
+    PyTorch's default initialisation is used (the authors start from a
+    pretrained float model).
     """
 
-    def __init__(self, cfg=VGG11_CFG, num_classes: int = 10, bn: bool = True):
+    def __init__(self, cfg=VGG11_CFG, num_classes: int = 10, bn: bool = True, conv_bias: bool = True):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3
@@ -69,7 +72,7 @@ class VGG(nn.Module):
             if item == "M":
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
                 continue
-            layers.append(nn.Conv2d(c_in, int(item), kernel_size=3, padding=1))
+            layers.append(nn.Conv2d(c_in, int(item), kernel_size=3, padding=1, bias=bool(conv_bias)))
             if bn:
                 layers.append(nn.BatchNorm2d(int(item)))
             layers.append(nn.ReLU(inplace=True))
@@ -187,12 +190,13 @@ def _check_classes(num_classes) -> int:
     return num_classes
 
 
-def vgg11(num_classes: int = 10, bn: bool = True) -> VGG:
+def vgg11(num_classes: int = 10, bn: bool = True, conv_bias: bool = True) -> VGG:
     """VGG-11 for CIFAR, as in the authors' code: 8 convs (+BN) and one Linear 512 -> classes.
 
-    About 9.23M parameters with 10 classes (9.22M of them conv weights).
+    About 9.23M parameters with 10 classes (9.22M of them conv weights). ``bn``
+    and ``conv_bias`` (both True in the authors' code): see :class:`VGG`.
     """
-    return VGG(VGG11_CFG, _check_classes(num_classes), bn=bool(bn))
+    return VGG(VGG11_CFG, _check_classes(num_classes), bn=bool(bn), conv_bias=bool(conv_bias))
 
 
 def resnet20(num_classes: int = 10, shortcut: str = "A") -> CifarResNet:
@@ -227,7 +231,7 @@ def build_model(name: str, num_classes: int = 10, seed: int | None = None, **kwa
         inside a forked RNG, so the global torch RNG is left untouched and the
         same seed gives the same weights bit for bit.
     **kwargs
-        Passed to the builder (``bn`` for VGG, ``shortcut`` for the ResNets).
+        Passed to the builder (``bn`` and ``conv_bias`` for VGG, ``shortcut`` for the ResNets).
 
     Raises
     ------
