@@ -153,8 +153,12 @@ def _main_paths(args) -> int:
     from .run_file import verify_paths
 
     t0 = time.perf_counter()
-    with _one_blas_thread():
-        results, runs = verify_paths(args.paths, seed=args.seed)
+    try:
+        with _one_blas_thread():
+            results, runs = verify_paths(args.paths, seed=args.seed)
+    except ValueError as e:
+        print(f"brelax verify: {e}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - t0
     cov = coverage.coverage(results, runs)
     summary = report.make_summary(results, seed=args.seed, paths=list(args.paths), elapsed_s=round(elapsed, 2))

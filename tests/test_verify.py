@@ -97,7 +97,13 @@ def test_verify_quick_writes_both_reports_and_exits_zero(tmp_path):
     assert rc == 0
     assert sorted(os.listdir(out)) == ["verify-report.json", "verify-report.md"]  # no temp files left
     data = json.loads((out / "verify-report.json").read_text())
-    assert set(data) == {"results", "summary"}
+    assert set(data) == {"disclaimer", "coverage", "results", "summary"}
+    assert "reconstruction" in data["disclaimer"]
+    # one coverage entry per checked trajectory, each with the agreed keys
+    runs = {(r["problem"], r["method"].split(", ")[0]) for r in data["results"] if "run" in r["details"]}
+    assert {(c["problem"], c["method"]) for c in data["coverage"]} == runs
+    for c in data["coverage"]:
+        assert {"problem", "method", "steps", "covered_steps"} <= set(c) and 0 <= c["covered_steps"] <= c["steps"]
     for r in data["results"]:
         assert {"name", "statement", "problem", "method", "measured", "bound", "status"} <= set(r)
         assert r["status"] in STATUSES
@@ -106,11 +112,33 @@ def test_verify_quick_writes_both_reports_and_exits_zero(tmp_path):
     kinds = {r["problem"].split("(")[0] for r in data["results"]}
     assert {"lsq", "digits_logistic", "digits_mlp"} <= kinds
     md = (out / "verify-report.md").read_text()
-    assert "reconstruction" in md and "## `theorem2`" in md and "delta_t as lam grows" in md
+    assert "reconstruction" in md and "## Coverage" in md and "delta_t as lam grows" in md
     # Where L is unknown (the MLP) the status says so instead of passing silently.
     mlp_b = [r for r in data["results"] if r["name"] == "lemma_b" and r["problem"].startswith("digits_mlp")]
     assert mlp_b and mlp_b[0]["status"] == "assumption-not-met"
     assert not mlp_b[0]["assumptions"]["L known (exact smoothness constant)"]["ok"]
+
+
+def test_stdout_is_the_summary_and_the_row_table_only_with_verbose(tmp_path, capsys):
+    args = ["verify", "--quick", "--no-progress", "--only", "lemma_b", "--out", str(tmp_path)]
+    assert brelax_main(args) == 0
+    short = capsys.readouterr().out
+    assert "Coverage" in short and "reconstruction" in short and "measured" not in short
+    assert brelax_main(args + ["--verbose"]) == 0
+    long = capsys.readouterr().out
+    assert "measured" in long.splitlines()[0] and len(long.splitlines()) > len(short.splitlines())
+
+
+def test_theorem_constants_come_from_the_calibration_run_not_the_checked_one():
+    from proofs_checks import check_theorem1
+
+    prob = least_squares(40, 20, "binary", seed=2)
+    suite = tiny_suite(prob, specs=(S.BR_FIXED,))
+    [r, *_] = check_theorem1.run(suite)
+    cal = suite.calibration(*suite.all_runs()[0])
+    assert r.details["calibration"]["constants"]["d"] == r.details["d"]
+    assert "seed 1000" in r.details["calibration"]["source"]
+    assert not np.array_equal(cal.f, suite.run(*suite.all_runs()[0]).f)  # another run, same problem
 
 
 def test_only_selects_by_name_or_prefix_and_rejects_unknown_names(tmp_path, capsys):

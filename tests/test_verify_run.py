@@ -1,0 +1,81 @@
+"""``brelax verify PATH`` and ``proofs_checks.verify_run`` on saved runs; coverage in every report."""
+
+import json
+
+import numpy as np
+import pytest
+
+import brelax
+from brelax.cli import main as brelax_main
+from brelax.problems import least_squares
+from proofs_checks import coverage, verify_run
+from theory import TRAJECTORY_RESULTS, Result
+
+
+def test_brelax_run_then_verify_the_saved_trajectory(tmp_path, capsys):
+    npz = tmp_path / "run.npz"
+    assert brelax_main(["run", "lsq", "--m", "60", "--n", "30", "--steps", "150", "--seed", "3",
+                        "--out", str(npz)]) == 0
+    capsys.readouterr()
+    assert brelax_main(["verify", str(npz), "--out", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    data = json.loads((tmp_path / "rep" / "verify-report.json").read_text())
+    assert "reconstruction" in data["disclaimer"] and "reconstruction" in out
+    [cov] = data["coverage"]
+    assert cov["steps"] == 150 and 0 <= cov["covered_steps"] <= 150 and cov["method"] == "binaryrelax"
+    names = {r["name"] for r in data["results"]}
+    assert names == set(TRAJECTORY_RESULTS)
+    assert all(r["details"]["run"] == str(npz) for r in data["results"])
+    # without the problem Lemma A cannot recompute grad f: it says so instead of passing
+    la = next(r for r in data["results"] if r["name"] == "lemma_a")
+    assert la["status"] == "assumption-not-met" and not la["assumptions"]["problem available"]["ok"]
+    # constants of the theorems come from the burn-in window, checked after it
+    t1 = next(r for r in data["results"] if r["name"] == "theorem1_sum")
+    assert t1["details"]["calibration"]["source"].startswith("burn-in window: steps 0..29")
+    assert t1["details"]["window"].startswith("steps 30..150")
+
+
+def test_verify_run_accepts_a_trajectory_and_estimates_L_when_unknown():
+    prob = least_squares(40, 20, "binary", seed=1)
+    traj = brelax.optimize(prob, steps=80, lr=1 / prob.L, seed=0)
+    traj.meta["L"] = None  # as for a network: L unknown
+    res = verify_run(traj)
+    lb = next(r for r in res if r.name == "lemma_b")
+    assert "estimate" in lb.details["L_source"] and "[L estimate]" in lb.method
+    assert lb.details["calibration"]["constants"]["L"] == pytest.approx(np.nanmax(traj.L_local[:16]))
+
+
+def test_a_run_missing_fields_gives_assumption_not_met_naming_them():
+    prob = least_squares(40, 20, "binary", seed=1)
+    traj = brelax.optimize(prob, steps=40, lr=1 / prob.L, seed=0)
+    del traj.arrays["cross"]
+    res = verify_run(traj, key="broken")
+    assert {r.name for r in res} == set(TRAJECTORY_RESULTS)
+    assert all(isinstance(r, Result) and r.details["run"] == "broken" for r in res)
+    lb = next(r for r in res if r.name == "lemma_b")
+    assert lb.status == "assumption-not-met" and "cross" in lb.details["missing"]
+    assert "missing" not in next(r for r in res if r.name == "prox_distance").details  # the others still run
+    del traj.arrays["aoc"]
+    t1 = next(r for r in verify_run(traj) if r.name == "theorem1_sum")
+    assert t1.status == "assumption-not-met" and "aoc" in t1.details["missing"]
+
+
+def test_a_path_that_is_not_a_run_is_one_line_exit_2(tmp_path, capsys):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    assert brelax_main(["verify", str(bad), "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert "not a saved trajectory" in err and len(err.strip().splitlines()) == 1
+
+
+def test_coverage_counts_only_holding_trajectory_results():
+    def r(name, status, cov, run="k"):
+        res = Result(name=name, statement="", status=status, details={"run": run})
+        res.covered = cov
+        return res
+
+    results = [r("lemma_b", "holds", [[0, 5], [8, 10]]), r("theorem2", "violated", [[0, 10]]),
+               r("projection_optimality", "holds", [[0, 10]]), r("fact_c", "holds", [[4, 6]]),
+               r("lemma_b", "holds", [[0, 10]], run="other")]
+    [c] = coverage.coverage(results, [{"key": "k", "problem": "p", "method": "m", "steps": 10}])
+    assert (c["steps"], c["covered_steps"]) == (10, 8) and c["by"] == {"lemma_b": 7, "fact_c": 2}
