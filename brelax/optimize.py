@@ -1,10 +1,11 @@
-r"""The reference driver: one loop for every method, with the diagnostics of MATH.md section 5.
+r"""The reference driver: one loop for every method, recording the diagnostics of :mod:`brelax.diagnostics`.
 
 Semantics (the same in every tool that claims to run BinaryRelax here):
 
-* ``lam_t = lam0 * rho**(t // lam_every)`` and ``mu_t = lam_t / (1 + lam_t)`` for
-  ``t < phase2_start``; ``mu_t = 1`` from ``phase2_start`` on (None: never).
-  BinaryConnect is ``mu_t = 1`` for every t; PGD ignores mu; GD has ``mu = 0``.
+* mu comes from :class:`brelax.schedules.RelaxSchedule`: ``lam_t = lam0 * rho**(t // lam_every)``
+  and ``mu_t = lam_t / (1 + lam_t)`` for ``t < phase2_start``; ``mu_t = 1`` from
+  ``phase2_start`` on (None: never). BinaryConnect is ``mu_t = 1`` for every t; PGD
+  ignores mu (recorded as 1); gd has ``mu = 0``.
 * binaryrelax / binaryconnect: ``x_t = y_t - mu_t (y_t - P(y_t))``,
   ``y_{t+1} = y_t - lr_t grad f(x_t)``, ``y_0 = y0``; output ``P(y_steps)``.
 * pgd: ``x_0 = P(y0)``, ``x_{t+1} = P(x_t - lr_t grad f(x_t))``.
@@ -23,12 +24,14 @@ import numbers
 
 import numpy as np
 
-from . import schedules
+from . import diagnostics, schedules
 from ._validate import check_nonneg
+from .diagnostics import POINT_OUT, STEP_OUT
 from .problems.base import Projector
+from .prox import relax
 from .sets import get_set
 from .steps import get_method
-from .trajectory import LAYER_FIELDS, POINT_FIELDS, STEP_FIELDS, Trajectory
+from .trajectory import LAYER_FIELDS, LAYER_POINT_FIELDS, LAYER_STEP_FIELDS, POINT_FIELDS, STEP_FIELDS, Trajectory
 
 
 class NonFiniteError(FloatingPointError):
@@ -39,15 +42,10 @@ class NonFiniteError(FloatingPointError):
         self.trajectory = trajectory
 
 
-def mu_schedule_for(method: str, lam0=1.0, rho=1.0, phase2_start=None, lam_every=1, mu_schedule=None):
-    """The mu schedule a method runs with (see the module docstring)."""
-    if method in ("binaryconnect", "pgd"):
-        return lambda t: 1.0
-    if method == "gd":
-        return lambda t: 0.0
-    base = mu_schedule if mu_schedule is not None else schedules.mu_of_lam(
-        schedules.geometric_lam(lam0, rho, lam_every))
-    return schedules.phase2(base, phase2_start)
+def mu_schedule_for(method: str, lam0=1.0, rho=1.0, phase2_start=None, lam_every=1,
+                    mu_schedule=None) -> schedules.RelaxSchedule:
+    """The :class:`~brelax.schedules.RelaxSchedule` a method runs with (callable ``t -> mu_t``)."""
+    return schedules.RelaxSchedule(get_method(method).name, lam0, rho, lam_every, phase2_start, mu_schedule)
 
 
 def _check_int(v, name, low):
@@ -60,7 +58,12 @@ def optimize(problem, method: str = "binaryrelax", qset="binary", steps: int = 5
              lam0: float = 1.0, rho: float = 1.02, phase2_start=None, y0=None, batch_size=None,
              seed: int = 0, granularity: str = "block", mu_schedule=None, lam_every: int = 1,
              progress: bool = False, record_every=None) -> Trajectory:
-    """Run ``method`` on ``problem`` and record every diagnostic of MATH.md section 5.
+    """Run ``method`` on ``problem`` and record the per-step diagnostics (:mod:`brelax.diagnostics`).
+
+    Besides the measured quantities of :class:`~brelax.trajectory.Trajectory`, the
+    lazy methods record the pattern-stable comparison, which costs one more
+    evaluation of ``f`` per step; the full gradient is evaluated at every ``x_t``
+    (also in minibatch runs, for ``noise_norm2`` and ``g_dot_D``).
 
     Parameters
     ----------
@@ -118,25 +121,25 @@ def optimize(problem, method: str = "binaryrelax", qset="binary", steps: int = 5
 
         sampler = MinibatchSampler(problem.n_samples, batch_size, seed=rng.integers(2**63))
     proj = Projector(problem.layout, Q, granularity)
-    rec = _Recorder(problem, proj, steps)
+    rec = _Recorder(problem, proj, steps, m.lazy)
     keep = None if record_every is None else _check_int(record_every, "record_every", 1)
     its = {"t": [], "x": [], "y": [], "p": []}
     L = getattr(problem, "L", None)
-    lemma_b = (m.lazy or m.name == "gd") and sampler is None and L is not None
 
     state = m.init(y0, mu_sched(0), proj)
     f_t, g_full = problem.f(state.x), problem.grad(state.x)
-    rec.point(0, state, f_t, mu_sched(0), lr_sched(0))
+    rec.start(state, f_t, mu_sched(0), lr_sched(0), g_full)
     _keep(its, keep, 0, steps, state)
     codes = proj.codes(state.y)
     meta = dict(method=m.name, qset=Q.name, steps=steps, lr=lr if not callable(lr) else "schedule",
                 lam0=lam0, rho=rho, phase2_start=phase2_start, lam_every=lam_every, seed=seed,
-                batch_size=batch_size, granularity=granularity, problem=problem.describe(), L=L,
-                f_lower=getattr(problem, "f_lower", None), stopped=None)
+                batch_size=batch_size, stochastic=sampler is not None, granularity=granularity,
+                problem=problem.describe(), L=L, f_lower=getattr(problem, "f_lower", None), stopped=None,
+                **diagnostics.quant_meta(Q, [(b.shape, proj.axis_of(b)) for b in problem.layout if b.quantize]))
     bar = _progress(steps, progress, m.name)
     for t in range(steps):
         g = g_full if sampler is None else problem.grad(state.x, sampler.next())
-        lr_t, mu_t, mu_n = lr_sched(t), mu_sched(t), mu_sched(t + 1)
+        lr_t, mu_n = lr_sched(t), mu_sched(t + 1)
         new = m.update(state, g, lr_t, mu_n, proj)
         f_n = problem.f(new.x) if np.all(np.isfinite(new.x)) else math.nan
         g_n = problem.grad(new.x) if math.isfinite(f_n) else None
@@ -145,8 +148,7 @@ def optimize(problem, method: str = "binaryrelax", qset="binary", steps: int = 5
             traj = rec.trajectory(t, state, proj, m, meta)
             raise NonFiniteError(meta["stopped"], traj)
         codes_n = proj.codes(new.y)
-        rec.step(t, state, new, f_t, f_n, g_full, g_n, codes, codes_n, lr_t, mu_t, mu_n, L if lemma_b else None)
-        rec.point(t + 1, new, f_n, mu_n, lr_sched(t + 1))
+        rec.step(t, state, new, f_t, f_n, g, g_full, g_n, codes, codes_n, lr_sched(t + 1), mu_n)
         state, f_t, g_full, codes = new, f_n, g_n, codes_n
         _keep(its, keep, t + 1, steps, state)
         if bar is not None:
@@ -168,51 +170,82 @@ def _keep(its, every, t, steps, state):
 
 
 class _Recorder:
-    def __init__(self, problem, proj, steps):
-        self.problem, self.proj = problem, proj
+    """Fills the Trajectory arrays from the per-block sums of :mod:`brelax.diagnostics`."""
+
+    def __init__(self, problem, proj, steps, lazy):
+        self.problem, self.proj, self.lazy = problem, proj, lazy
         self.a = {k: np.full(steps + 1, np.nan) for k in POINT_FIELDS}
         self.a.update({k: np.full(steps, np.nan) for k in STEP_FIELDS})
         self.a["flips"] = np.zeros(steps, dtype=np.int64)
-        self.blocks = [b for b in problem.layout if b.quantize] if len(problem.layout) > 1 else []
-        self.layers = {b.name: {k: np.full(steps + (k == "dist_y"), np.nan) for k in LAYER_FIELDS}
-                       for b in self.blocks}
-        for b in self.blocks:
-            self.layers[b.name]["flips"] = np.zeros(steps, dtype=np.int64)
+        self.blocks = problem.layout
+        multi = len(self.blocks) > 1
+        self.names = [b.name if (multi and b.quantize) else None for b in self.blocks]
+        self.layers = {n: {k: np.full(steps + (k in LAYER_POINT_FIELDS), np.nan) for k in LAYER_FIELDS}
+                       for n in self.names if n is not None}
+        for d in self.layers.values():
+            d["flips"] = np.zeros(steps, dtype=np.int64)
 
-    def point(self, t, s, f, mu, lr):
-        a, P = self.a, self.proj
-        r = s.y - s.p
+    def _views(self, v):
+        return [v[b.start:b.stop].reshape(b.shape) for b in self.blocks]
+
+    def _point_rows(self, s, g_full):
+        scales = iter(self.proj.scales(s.y))
+        r, g = self._views(s.y - s.p), self._views(g_full)
+        return np.stack([diagnostics.point_sums(r[i], g[i], next(scales) if b.quantize else None)
+                         for i, b in enumerate(self.blocks)])
+
+    def stable(self, s, n, mu_n):
+        """``x^s_{t+1}`` and ``P^s_{t+1}`` (flat): the step with the pattern of ``P(y_t)`` kept."""
+        ps = n.y.copy()
+        for b, yv, pv in zip(self.blocks, self._views(n.y), self._views(s.p)):
+            if b.quantize:
+                ps[b.start:b.stop] = diagnostics.stable_projection(yv, pv, self.proj.axis_of(b)).reshape(-1)
+        return relax(n.y, ps, mu_n), ps
+
+    def start(self, s, f, mu, lr, g_full):
+        _, pt, lay = diagnostics.combine(None, self._point_rows(s, g_full), mu, self.names)
+        self._point(0, s, f, mu, lr, pt, lay)
+
+    def _point(self, t, s, f, mu, lr, pt, lay):
+        a = self.a
         a["f"][t], a["mu"][t], a["lr"][t] = f, mu, lr
         a["f_quant"][t] = self.problem.f(s.p)
-        a["scale_min"][t] = P.scale_min(s.y)  # before P(x): y's quantization is still remembered
-        a["dist_x"][t] = float(np.linalg.norm(s.x - P(s.x)))
-        a["dist_y"][t] = a["r_norm"][t] = float(np.linalg.norm(r))
-        for b in self.blocks:
-            self.layers[b.name]["dist_y"][t] = float(np.linalg.norm(r[b.start:b.stop]))
+        for k in POINT_OUT:
+            a[k][t] = pt[k]
+        a["r_norm"][t] = pt["dist_y"]
+        for n, d in lay.items():
+            for k in LAYER_POINT_FIELDS:
+                self.layers[n][k][t] = d[k]
 
-    def step(self, t, s, n, f_t, f_n, g_t, g_n, c_t, c_n, lr, mu_t, mu_n, L):
-        a = self.a
-        D = n.x - s.x
-        dr = (s.y - s.p) - (n.y - n.p)
-        nd = float(D @ D)
-        inner, cross = float(dr @ D), float((s.y - s.p) @ D)
-        a["step_norm2"][t], a["inner"][t], a["cross"][t] = nd, inner, cross
-        a["aoc"][t] = inner / nd if nd > 0 else math.nan
-        a["flips"][t] = int(np.count_nonzero(c_t != c_n))
-        a["L_local"][t] = float(np.linalg.norm(g_n - g_t)) / math.sqrt(nd) if nd > 0 else math.nan
+    def step(self, t, s, n, f_t, f_n, g, g_full, g_n, c_t, c_n, lr_n, mu_n):
+        """Record step t (``s`` -> ``n``) and the point t + 1."""
+        a, views = self.a, self._views
+        xs = ps = None
+        if self.lazy:
+            xs, ps = self.stable(s, n, mu_n)
+            a["f_stable"][t] = self.problem.f(xs)
+        cs, cn = self._codes(c_t), self._codes(c_n)
+        parts = [views(v) if v is not None else [None] * len(self.blocks)
+                 for v in (s.x, n.x, s.y - s.p, n.y - n.p, g, g_full, xs, n.p, ps)]
+        rows = np.stack([diagnostics.step_sums(*(p[i] for p in parts[:4]), cs[i], cn[i], *(p[i] for p in parts[4:]))
+                         for i in range(len(self.blocks))])
+        st, pt, lay = diagnostics.combine(rows, self._point_rows(n, g_n), mu_n, self.names)
+        for k in STEP_OUT:
+            a[k][t] = st[k]
+        nd = st["step_norm2"]
+        a["L_local"][t] = float(np.linalg.norm(g_n - g_full)) / math.sqrt(nd) if nd > 0 else math.nan
         a["descent"][t] = f_t - f_n
-        if L is not None:
-            rhs = f_t - (1.0 - lr * L / 2.0) * nd / lr + mu_n * inner / lr - (mu_n - mu_t) * cross / lr
-            a["lemma_b_slack"][t] = rhs - f_n
-        off = 0
+        for name, d in lay.items():
+            for k in LAYER_STEP_FIELDS:
+                self.layers[name][k][t] = d[k]
+        self._point(t + 1, n, f_n, mu_n, lr_n, pt, lay)
+
+    def _codes(self, codes):
+        out, off = [], 0
         for b in self.blocks:
-            sl = slice(b.start, b.stop)
-            d2 = float(D[sl] @ D[sl])
-            lay = self.layers[b.name]
-            lay["step_norm2"][t] = d2
-            lay["aoc"][t] = float(dr[sl] @ D[sl]) / d2 if d2 > 0 else math.nan
-            lay["flips"][t] = int(np.count_nonzero(c_t[off:off + b.size] != c_n[off:off + b.size]))
-            off += b.size
+            out.append(codes[off:off + b.size] if b.quantize else None)
+            off += b.size if b.quantize else 0
+        return out
 
     def trajectory(self, done, state, proj, m, meta):
         x_final = state.p if m.lazy else proj(state.x)

@@ -2,11 +2,15 @@
 
 lam and mu schedules return ``mu_t = lam_t / (1 + lam_t)`` in ``[0, 1]``;
 ``phase2`` wraps any of them so that ``mu_t = 1`` from a given step on.
+:class:`RelaxSchedule` is *the* mu schedule of a method: :func:`brelax.optimize`
+and :class:`brelax.torch.QuantOptimizer` both read mu from one.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+from dataclasses import dataclass
 from typing import Callable
 
 from ._validate import check_nonneg, check_positive
@@ -106,3 +110,87 @@ def as_schedule(value, name: str = "lr") -> Schedule:
     if callable(value):
         return value
     return constant(check_positive(value, name))
+
+
+#: mu of the methods whose mu does not follow lam: BinaryConnect and PGD project (1), gd never does (0).
+FIXED_MU = {"binaryconnect": 1.0, "pgd": 1.0, "gd": 0.0}
+RELAX_METHODS = ("gd", "binaryconnect", "pgd", "proxquant", "binaryrelax")
+
+
+@dataclass(frozen=True)
+class RelaxSchedule:
+    r"""The mu schedule of one run: one object for the NumPy driver and the torch optimizer.
+
+    .. math::
+
+        \lambda_k = \lambda_0 \rho^k,\quad \mu_t = \frac{\lambda_k}{1 + \lambda_k}\ (t < t_2),
+        \qquad \mu_t = 1\ (t \ge t_2),
+
+    with ``k = t // every`` (per step: ``every = 1``; per epoch: ``every`` = steps per
+    epoch, or the epoch count passed as ``k``), ``t_2 = phase2_start`` (None: never).
+    ``mu_ramp`` (a schedule ``t -> mu``, e.g. :func:`linear_mu`) replaces the lam
+    schedule. BinaryConnect and PGD have ``mu = 1``, gd ``mu = 0``, for every t.
+
+    Parameters
+    ----------
+    method : "gd", "binaryconnect", "pgd", "proxquant" or "binaryrelax"
+    lam0 : float >= 0
+    rho : float >= 1
+    every : int >= 1
+    phase2_start : int >= 0 or None, in steps
+    mu_ramp : callable ``t -> mu`` or None
+
+    Raises
+    ------
+    ValueError
+        An unknown method, ``lam0 < 0``, ``rho < 1``, ``every < 1``, a negative ``phase2_start``.
+    TypeError
+        ``mu_ramp`` is not callable.
+    """
+
+    method: str = "binaryrelax"
+    lam0: float = 1.0
+    rho: float = 1.0
+    every: int = 1
+    phase2_start: int | None = None
+    mu_ramp: Callable | None = None
+
+    def __post_init__(self):
+        if self.method not in RELAX_METHODS:
+            raise ValueError(f"unknown method {self.method!r}; valid: {', '.join(RELAX_METHODS)}")
+        object.__setattr__(self, "lam0", check_nonneg(self.lam0, "lam0"))
+        rho = check_nonneg(self.rho, "rho")
+        if rho < 1:
+            raise ValueError(f"rho must be >= 1 (lam must not shrink), got {self.rho}")
+        object.__setattr__(self, "rho", rho)
+        for name, low in (("every", 1), ("phase2_start", 0)):
+            v = getattr(self, name)
+            if v is None and name == "phase2_start":
+                continue
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
+                raise ValueError(f"{name} must be an int >= {low}{' or None' if name == 'phase2_start' else ''}, "
+                                 f"got {v!r}")
+            object.__setattr__(self, name, int(v))
+        if self.mu_ramp is not None and not callable(self.mu_ramp):
+            raise TypeError(f"mu_ramp must be callable t -> mu, got {type(self.mu_ramp).__name__}")
+
+    def lam(self, k: int) -> float:
+        """``lam0 * rho**k`` (inf once it overflows)."""
+        try:
+            return self.lam0 * self.rho ** k
+        except OverflowError:
+            return math.inf
+
+    def mu(self, t: int, k: int | None = None) -> float:
+        """``mu_t``; ``k`` is the lam index (default ``t // every``)."""
+        if self.method in FIXED_MU:
+            return FIXED_MU[self.method]
+        if self.phase2_start is not None and t >= self.phase2_start:
+            return 1.0
+        if self.mu_ramp is not None:
+            return float(self.mu_ramp(t))
+        lam = self.lam(t // self.every if k is None else k)
+        return 1.0 if math.isinf(lam) else lam / (1.0 + lam)
+
+    def __call__(self, t: int) -> float:
+        return self.mu(t)

@@ -10,30 +10,45 @@ import numpy as np
 from ._atomic import atomic_write
 
 #: Arrays indexed by t = 0..steps.
-POINT_FIELDS = ("f", "f_quant", "mu", "lr", "dist_x", "dist_y", "r_norm", "scale_min")
+POINT_FIELDS = ("f", "f_quant", "mu", "lr", "dist_x", "dist_y", "r_norm", "scale_min", "scale_max", "grad_norm2")
 #: Arrays indexed by the step t = 0..steps-1 (from x_t to x_{t+1}).
-STEP_FIELDS = ("step_norm2", "aoc", "inner", "cross", "flips", "L_local", "lemma_b_slack", "descent")
-LAYER_FIELDS = ("aoc", "flips", "dist_y", "step_norm2")
+STEP_FIELDS = ("step_norm2", "aoc", "inner", "cross", "flips", "L_local", "descent", "sgrad_norm2", "noise_norm2",
+               "g_dot_D", "sg_dot_D", "sg_dot_r", "f_stable", "stable_g_dot_D", "stable_norm2", "pattern_gap")
+#: Per-layer arrays: point fields (length steps + 1) and step fields (length steps).
+LAYER_POINT_FIELDS = ("dist_x", "dist_y", "grad_norm2", "scale_min", "scale_max")
+LAYER_STEP_FIELDS = ("step_norm2", "inner", "cross", "aoc", "flips", "sgrad_norm2", "sg_dot_D", "sg_dot_r",
+                     "noise_norm2", "g_dot_D", "stable_norm2", "stable_g_dot_D", "pattern_gap")
+LAYER_FIELDS = LAYER_POINT_FIELDS + LAYER_STEP_FIELDS
 
 
 class Trajectory:
-    """Diagnostics of one run of :func:`brelax.optimize`.
+    """Diagnostics of one run of :func:`brelax.optimize` (or of a torch run, :func:`brelax.torch.steplog.load_run`).
+
+    All arrays are float64 (``flips`` int64), NaN where a quantity is not defined or not known.
+    With ``g_t`` the gradient the step used, ``G_t = grad f(x_t)``, ``r_t = y_t - P(y_t)``,
+    ``D_t = x_{t+1} - x_t`` (see :mod:`brelax.diagnostics` for the exact definitions):
 
     Point arrays (length ``steps + 1``, index t): ``f`` = f(x_t), ``f_quant`` =
     f(P(y_t)), ``mu``, ``lr``, ``dist_x`` = d_Q(x_t), ``dist_y`` = d_Q(y_t),
-    ``r_norm`` = ||y_t - P(y_t)||, ``scale_min`` = the smallest scale of P(y_t).
+    ``r_norm`` = ||r_t||, ``scale_min`` / ``scale_max`` = the smallest / largest scale
+    of P(y_t) over all scale rows, ``grad_norm2`` = ||G_t||^2.
 
     Step arrays (length ``steps``, index t for the step x_t -> x_{t+1}):
     ``step_norm2`` = ||D_t||^2, ``aoc`` = delta_t = <r_t - r_{t+1}, D_t> / ||D_t||^2
     (NaN where D_t = 0), ``inner`` = <r_t - r_{t+1}, D_t>, ``cross`` = <r_t, D_t>,
-    ``flips`` (entries whose code changed), ``L_local`` = ||grad f(x_{t+1}) -
-    grad f(x_t)|| / ||D_t||, ``lemma_b_slack`` (right side minus left side of
-    Lemma B with the problem's L; NaN when it does not apply), ``descent`` =
-    f(x_t) - f(x_{t+1}).
+    ``flips`` (entries whose code changed), ``L_local`` = ||G_{t+1} - G_t|| / ||D_t||,
+    ``descent`` = f(x_t) - f(x_{t+1}), ``sgrad_norm2`` = ||g_t||^2, ``noise_norm2`` =
+    ||g_t - G_t||^2, ``g_dot_D`` = <G_t, D_t>, ``sg_dot_D`` = <g_t, D_t>, ``sg_dot_r`` =
+    <g_t, r_t>; for the lazy methods the pattern-stable comparison ``f_stable`` =
+    f(x^s_{t+1}), ``stable_g_dot_D`` = <G_t, D^s_t>, ``stable_norm2`` = ||D^s_t||^2,
+    ``pattern_gap`` = ||P(y_{t+1}) - P^s_{t+1}|| (NaN for the other methods).
 
-    ``layers`` maps a block name to its own ``aoc``, ``flips``, ``dist_y`` and
-    ``step_norm2`` (multi-tensor problems only). ``x`` is the final point (in Q),
-    ``y`` the final anchor, ``meta`` a JSON-serialisable dict.
+    ``layers`` maps a quantized block name to its own :data:`LAYER_FIELDS`
+    (multi-tensor problems only). ``x`` is the final point (in Q), ``y`` the final
+    anchor, ``meta`` a JSON-serialisable dict (method, qset, schedule, ``row_min``,
+    ``levels``, ``n_quantized``, ``stochastic``, ...).
+
+    Files written before a field existed load with that field all NaN.
     """
 
     def __init__(self, arrays: dict, x, y, meta: dict, layers: dict | None = None):
@@ -62,7 +77,7 @@ class Trajectory:
     def truncated(self, steps: int) -> "Trajectory":
         """The first ``steps`` steps (used when a run stops early)."""
         arrays = {k: v[: steps + 1] if k in POINT_FIELDS else v[:steps] for k, v in self.arrays.items()}
-        layers = {n: {k: (v[: steps + 1] if k == "dist_y" else v[:steps]) for k, v in d.items()}
+        layers = {n: {k: (v[: steps + 1] if k in LAYER_POINT_FIELDS else v[:steps]) for k, v in d.items()}
                   for n, d in self.layers.items()}
         return Trajectory(arrays, self.x, self.y, self.meta, layers)
 
@@ -89,7 +104,9 @@ class Trajectory:
                     _, n, f = k.split("__", 2)
                     layers.setdefault(n, {})[f] = z[k]
             meta = json.loads(str(z["meta"]))
-            return cls(arrays, z["x"], z["y"], meta, layers)
+            x, y = z["x"], z["y"]
+        fill_missing(arrays, layers)
+        return cls(arrays, x, y, meta, layers)
 
     def summary(self) -> dict:
         """A few headline numbers (JSON friendly)."""
@@ -107,6 +124,23 @@ class Trajectory:
             "aoc_positive_steps": int((finite > 0).sum()),
             "stopped": self.meta.get("stopped"),
         }
+
+
+def fill_missing(arrays: dict, layers: dict) -> None:
+    """Add every field of the current format missing from ``arrays`` / ``layers`` as NaN (in place).
+
+    The number of steps is read from ``step_norm2`` (or any step field present).
+    """
+    steps = next((len(arrays[k]) for k in STEP_FIELDS if k in arrays), None)
+    if steps is None:
+        steps = max(len(arrays.get("f", [0])) - 1, 0)
+    for k in POINT_FIELDS + STEP_FIELDS:
+        if k not in arrays:
+            arrays[k] = np.full(steps + (k in POINT_FIELDS), np.nan)
+    for d in layers.values():
+        for k in LAYER_FIELDS:
+            if k not in d:
+                d[k] = np.full(steps + (k in LAYER_POINT_FIELDS), np.nan)
 
 
 def _json_default(o):

@@ -1,4 +1,4 @@
-"""The reference driver: step rules, exact semantics, the identities of MATH.md section 5."""
+"""The reference driver: step rules, exact semantics, the identities the diagnostics rest on."""
 
 import math
 
@@ -102,22 +102,6 @@ def test_lemma_a_iterate_identity(qset):
         assert np.max(np.abs(lhs - rhs)) <= 1e-12 * max(1.0, np.max(np.abs(x[t])))
 
 
-@pytest.mark.parametrize("method,rho,p2", [("binaryrelax", 1.05, 100), ("binaryrelax", 1.0, None),
-                                           ("binaryconnect", 1.0, None), ("gd", 1.0, None)])
-def test_lemma_b_slack_nonnegative_with_true_L(method, rho, p2):
-    _, _, traj = run_with_iterates(method=method, rho=rho, phase2_start=p2, steps=200)
-    slack = traj.lemma_b_slack
-    assert np.all(np.isfinite(slack))
-    assert slack.min() >= -1e-10
-
-
-def test_lemma_b_detects_a_too_small_L():
-    prob = least_squares(60, 30, "binary", noise=0.2, seed=0)
-    prob.L = prob.L / 10  # a wrong constant must show up as negative slack
-    traj = brelax.optimize(prob, "binaryrelax", "binary", steps=100, lr=1.5 / (10 * prob.L), rho=1.0, seed=0)
-    assert traj.lemma_b_slack.min() < -1e-8
-
-
 def test_fact_c_pattern_stable_steps_have_nonpositive_delta():
     n_stable, flip_max = 0, -np.inf
     for seed in range(4):
@@ -139,7 +123,7 @@ def test_same_seed_same_trajectory_minibatch():
     for k in a.arrays:
         np.testing.assert_array_equal(a.arrays[k], b.arrays[k])
     assert not np.array_equal(a.f, c.f)
-    assert np.all(np.isnan(a.lemma_b_slack))  # Lemma B needs the full gradient
+    assert a.meta["stochastic"] and np.all(a.noise_norm2 > 0)  # minibatch gradients differ from the full one
 
 
 def test_save_load_round_trip(tmp_path):

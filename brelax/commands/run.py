@@ -76,11 +76,12 @@ def main(args) -> int:
         print(line)
     print(f"flips        {s['flips_total']} in all, {int(np.count_nonzero(traj.flips))} steps with a flip")
     print(f"AOC          delta_t > 0 on {int((aoc > 0).sum())} of {aoc.size} steps, max {aoc.max() if aoc.size else math.nan:.3g}")
-    slack = traj.lemma_b_slack[np.isfinite(traj.lemma_b_slack)]
-    if slack.size:
-        print(f"Lemma B      min slack {slack.min():.3g} ({'holds' if slack.min() >= -1e-10 else 'VIOLATED'})")
+    nd = traj.step_norm2[np.isfinite(traj.step_norm2)]
+    print(f"steps        ||D_t||^2 min {nd.min() if nd.size else math.nan:.3g}, max {nd.max() if nd.size else math.nan:.3g};"
+          f" d_Q(y_T) {traj.dist_y[-1]:.3g}")
     _save(traj, args.out)
     print(f"trajectory   {args.out}")
+    print(f"check it     brelax verify {args.out}")
     return 0
 
 

@@ -98,7 +98,9 @@ class Projector:
         return b.axis
 
     def solve(self, x):
-        """``(P(x), codes, smallest scale)`` from one quantization of each block.
+        """``(P(x), codes, smallest scale, scales)`` from one quantization of each block.
+
+        ``scales`` is a list with the scales of each quantized block (layout order).
 
         The driver asks for the projection, the codes and the scales of the same
         vector; the two last inputs are remembered (by value: a copy is compared, so an
@@ -109,15 +111,16 @@ class Projector:
             if ref.shape == x.shape and np.array_equal(ref, x):
                 return result
         out = x.copy()
-        parts, smin = [], float("inf")
+        parts, smin, scales = [], float("inf"), []
         for b in self.layout:
             if b.quantize:
                 qt = self.qset.quantize(b.view(x), axis=self.axis_of(b))
                 out[b.start:b.stop] = qt.dequantize().reshape(-1)
                 parts.append(np.asarray(qt.codes, dtype=np.int32).reshape(-1))
-                smin = min(smin, float(np.min(np.asarray(qt.scales))))
+                scales.append(np.asarray(qt.scales, dtype=np.float64))
+                smin = min(smin, float(np.min(scales[-1])))
         codes = np.concatenate(parts) if parts else np.zeros(0, np.int32)
-        result = (out, codes, smin if parts else float("nan"))
+        result = (out, codes, smin if parts else float("nan"), scales)
         self._memo = [(x.copy(), result)] + self._memo[:1]
         return result
 
@@ -131,6 +134,10 @@ class Projector:
     def scale_min(self, x) -> float:
         """The smallest scale of ``P(x)`` over all quantized groups (NaN without quantized blocks)."""
         return self.solve(x)[2]
+
+    def scales(self, x) -> list:
+        """The scales of ``P(x)``, one array per quantized block (layout order)."""
+        return self.solve(x)[3]
 
     def quantized_mask(self):
         m = np.zeros(self.layout[-1].stop if self.layout else 0, dtype=bool)
