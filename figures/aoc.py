@@ -1,6 +1,6 @@
 r"""Figure 2: the AOC ratio delta_t along BinaryRelax runs, for several lam schedules.
 
-``delta_t = <r_t - r_{t+1}, D_t> / ||D_t||^2`` (MATH.md section 5 **[R]**), with
+``delta_t = <r_t - r_{t+1}, D_t> / ||D_t||^2`` (THEORY.md section 8 **[R]**), with
 ``r_t = y_t - P(y_t)`` and ``D_t = x_{t+1} - x_t``. (a) delta_t on a symlog
 axis; the steps where the quantization pattern changes (sign flips) are the
 filled markers. Fact C: with mu fixed, delta_t <= 0 on every pattern-stable
@@ -8,8 +8,9 @@ step. (b) ``mu_{t+1} delta_t``, the coefficient of Lemma B's AOC term, against
 Theorem 1's threshold ``1 - lr L / 2``: Theorem 1 (fixed mu) needs
 ``mu delta < 1 - lr L/2`` on every step after t0. Where mu grows, the extra
 cross term of Lemma B (Theorem 2) carries the change of mu, so panel (b) is
-the fixed-mu condition only. Steps with ``||D_t||`` below 1e-8 of the run's
-largest step (converged to machine precision, delta_t is round-off) are not drawn.
+the fixed-mu condition only. Unresolved steps (the one definition of the theory,
+:func:`theory.resolution.resolved`: ``||D_t||`` below ``RESOLUTION`` times the run's
+largest ``||D_s||`` or ``||r_s||``, where delta_t is round-off) are not drawn.
 
 Schedules: lam fixed (rho = 1) at two values, geometric lam (lam0 = 0.1,
 rho = 1.03 per step) and a linear ramp of mu from 0 to 1
@@ -25,19 +26,17 @@ import numpy as np
 
 from brelax.schedules import linear_mu
 
+from theory.resolution import resolved as _resolved
+
 from . import _lsq
 from .style import CYCLE, figure_maker, legend_below, new_figure, script_main, symlog_y
 
 NAME = "aoc"
-#: delta_t is a ratio of round-off once ||D_t|| falls below this fraction of the run's largest step
-#: (the iterates have converged to machine precision); such steps are left out of plots and summaries.
-RESOLVED = 1e-8
 
 
-def resolved(step_norm2) -> np.ndarray:
-    """True where ``||D_t|| > RESOLVED * max_t ||D_t||`` (delta_t is then a meaningful number)."""
-    d2 = np.asarray(step_norm2, dtype=float)
-    return d2 > RESOLVED**2 * np.nanmax(d2)
+def resolved(step_norm2, r_norm=None) -> np.ndarray:
+    """Where delta_t is a meaningful number: :func:`theory.resolution.resolved` (one definition for all)."""
+    return _resolved(step_norm2, r_norm)
 
 
 def schedules(quick: bool) -> dict:
@@ -66,10 +65,10 @@ def compute(quick: bool = False, seed: int = 0) -> dict:
         params = _lsq.run_params(problem, "binaryrelax", quick, **overrides)
         entry = {"problem": {}, "optimize": params, "linear_mu_ramp": ramp}
         traj = _lsq.run(problem, y0, params, mu_schedule_of(entry))
-        entry.update(_lsq.series(traj, ("aoc", "flips", "mu", "step_norm2")))
+        entry.update(_lsq.series(traj, ("aoc", "flips", "mu", "step_norm2", "r_norm")))
         entry["recovered"] = traj.meta["recovered"]
         aoc, flips = traj.aoc, traj.flips
-        stable = (flips == 0) & np.isfinite(aoc) & resolved(traj.step_norm2)
+        stable = (flips == 0) & np.isfinite(aoc) & resolved(traj.step_norm2, traj.r_norm)
         fixed_mu = np.asarray(traj.mu[1:]) == np.asarray(traj.mu[:-1])
         entry["summary"] = {
             "flip_steps": int(np.count_nonzero(flips)),
@@ -92,7 +91,7 @@ def _nanmax(a):
 def plot(data: dict):
     fig, (ax_d, ax_m) = new_figure(2, 1, figsize=(6.4, 6.0), sharex=True)
     for color, (label, run) in zip(CYCLE, data["runs"].items()):
-        aoc = np.where(resolved(run["step_norm2"]), np.asarray(run["aoc"], dtype=float), np.nan)
+        aoc = np.where(resolved(run["step_norm2"], run["r_norm"]), np.asarray(run["aoc"], dtype=float), np.nan)
         flips = np.asarray(run["flips"])
         mu_next = np.asarray(run["mu"], dtype=float)[1:]
         t = np.arange(len(aoc))

@@ -1,6 +1,6 @@
 r"""Figure 4: Lemma B's slack and the per-step descent along planted least-squares runs.
 
-Lemma B **[R]** (MATH.md section 5) is exact for an L-smooth f:
+Lemma B **[R]** (THEORY.md section 7) is exact for an L-smooth f:
 
     f(x_{t+1}) <= f(x_t) - (1/g)(1 - gL/2)||D_t||^2 + (mu_{t+1}/g)<r_t - r_{t+1}, D_t>
                  - ((mu_{t+1} - mu_t)/g)<r_t, D_t>,

@@ -15,7 +15,7 @@ degrees of freedom (heavy tails); one scale for the whole tensor. Sets:
 PARQ is torchao's ``LSBQuantizer(optimal=True).quantize(w, b)``
 (``torchao.prototype.parq``), run when it imports and runs; otherwise its
 rows say ``unavailable: <reason>`` and the figure omits it. Exact always wins
-on its own set (F4 of MATH.md section 2); the heuristics are local optima or
+on its own set (THEORY.md section 3); the heuristics are local optima or
 fixed thresholds. (In torchao 0.18.0's whole-tensor ternary branch, the level
 is half the mean of the kept magnitudes with threshold half the level, while
 its per-channel branch uses twice that level; that is why its "optimal"

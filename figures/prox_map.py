@@ -1,6 +1,6 @@
 r"""Figure 6: the scalar prox map ``u -> (u + lam P(u)) / (1 + lam)`` for several lam.
 
-The prox of ``(lam/2) d_Q^2`` (MATH.md section 3) is ``(u + lam P(u))/(1 + lam)``
+The prox of ``(lam/2) d_Q^2`` (THEORY.md section 5) is ``(u + lam P(u))/(1 + lam)``
 for any closed Q, convex or not. On one coordinate it is a shrinkage towards the
 nearest level, with a jump where ``P`` jumps: lam = 0 is the identity, and
 lam -> inf is ``P`` itself (exact quantization).
