@@ -14,7 +14,10 @@ import json
 import math
 import numbers
 import os
+import pickle
 import random
+import re
+import warnings
 
 import numpy as np
 import torch
@@ -64,22 +67,58 @@ def save_atomic(obj, path) -> None:
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
-def load(path, map_location="cpu") -> dict:
+class CheckpointError(ValueError):
+    """A file given as a checkpoint is missing, truncated, corrupt, refused or of another run/model."""
+
+
+def torch_load(path, what: str = "checkpoint", map_location="cpu"):
+    """``torch.load(path, weights_only=True)`` with every failure turned into one :class:`CheckpointError` line.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    what : str
+        How the message names the file, e.g. ``"--init"`` or ``"--resume"`` (the flag the user typed).
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    CheckpointError
+        A truncated or corrupt file, or one that names a global other than tensors and primitives
+        (refused before anything runs).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what}: no checkpoint at {path}")
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses anyway
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL (\S+)", str(e))
+        why = f"it names the global {found.group(1)}" if found else "it holds objects that are not tensors"
+        raise CheckpointError(f"{what} {path}: refused to load it, {why} (only tensors and primitives "
+                              "are loaded; nothing in it was run)") from None
+    except Exception as e:  # torch reports a torn zip as RuntimeError, garbage as KeyError, an empty file as EOFError
+        raise CheckpointError(f"{what} {path}: not a readable torch checkpoint, truncated or corrupt "
+                              f"({type(e).__name__})") from None
+
+
+def load(path, map_location="cpu", what: str = "checkpoint") -> dict:
     """Load a checkpoint with ``weights_only=True``.
 
     Raises
     ------
     FileNotFoundError
         No file at ``path``.
-    ValueError
-        The file is not a brelax training checkpoint.
+    CheckpointError (a ValueError)
+        The file is truncated, corrupt, refused (pickled code) or not a brelax training checkpoint.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    ck = torch.load(path, map_location=map_location, weights_only=True)
+    ck = torch_load(path, what, map_location)
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a brelax training checkpoint (format {FORMAT!r})")
+        raise CheckpointError(f"{what} {path} is not a brelax training checkpoint (format {FORMAT!r})")
     return ck
 
 
@@ -116,7 +155,7 @@ def float_init_state(path) -> dict:
     at). A ``module.`` prefix (DataParallel/DDP) is stripped. Loaded with
     ``weights_only=True``.
     """
-    ck = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    ck = torch_load(path, "--init")
     if isinstance(ck, dict) and ck.get("format") == FORMAT:
         sd = dict(ck["model"])
         quant = ck["optimizer"]["quant"]
@@ -130,8 +169,29 @@ def float_init_state(path) -> dict:
     elif isinstance(ck, dict) and all(isinstance(v, torch.Tensor) for v in ck.values()):
         sd = ck
     else:
-        raise ValueError(f"--init {path}: expected a state_dict (or a dict with 'net' or 'state_dict')")
+        raise CheckpointError(f"--init {path}: expected a state_dict (or a dict with 'net' or 'state_dict')")
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in sd.items()}
+
+
+def load_matching(net: torch.nn.Module, state: dict, what: str = "--init") -> None:
+    """``net.load_state_dict(state)`` (strict), but a mismatch is one line, not every key.
+
+    Raises
+    ------
+    CheckpointError
+        ``state`` is of another architecture: keys missing or extra, or tensors of another shape;
+        the message counts each kind and names the first of each.
+    """
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    shape = [k for k in own if k in state and tuple(getattr(state[k], "shape", ())) != tuple(own[k].shape)]
+    if missing or extra or shape:
+        parts = [f"{len(v)} {label} (first {v[0]!r})" for label, v in
+                 (("missing", missing), ("unexpected", extra), ("of another shape", shape)) if v]
+        raise CheckpointError(f"{what}: the checkpoint is of another architecture than the {type(net).__name__} "
+                              f"being trained; its keys: {', '.join(parts)}")
+    net.load_state_dict(state)
 
 
 def write_text_atomic(path, text: str) -> None:

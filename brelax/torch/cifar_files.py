@@ -22,10 +22,14 @@ a pickled numpy array needs and refuses everything else before it can run.
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import io
+import lzma
+import os
 import pickle
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -183,12 +187,52 @@ def _read_from_tar(archive: Path, spec: _Spec, files: tuple) -> list[bytes]:
                 if member.size > _MAX_MEMBER_BYTES:
                     raise ValueError(f"refusing archive {archive}: member {member.name!r} has {member.size} bytes")
                 found[name] = tar.extractfile(member).read()
-    except tarfile.TarError as e:
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as e:
+        if _is_truncated(archive):
+            raise ValueError(f"{archive}: the archive is truncated (download it again)") from None
         raise ValueError(f"{archive} is not a readable tar archive: {e}") from None
     missing = [n for n in wanted if n not in found]
+    if missing and _is_truncated(archive):  # a cut at a member boundary reads as an early, clean end
+        raise ValueError(f"{archive}: the archive is truncated, it ends before {missing[0]} (download it again)")
     if missing:
         raise FileNotFoundError(f"archive {archive} has no member(s) {', '.join(missing)}")
     return [found[f"{spec.folder}/{f}"] for f in files]
+
+
+def _is_truncated(archive: Path) -> bool:
+    """Whether ``archive`` ends early: its compressed stream is cut, or the tar lacks its end marker.
+
+    A whole tar ends with (at least) two 512-byte blocks of zeros; a cut one ends with
+    data or a header, or is not whole blocks. Reads the archive once (only after a failure).
+    """
+    openers = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ", lzma.open))
+    with open(archive, "rb") as f:
+        head = f.read(6)
+    opener = next((op for magic, op in openers if head.startswith(magic)), open)
+    size, tail, first = 0, b"", b""
+    try:
+        with opener(archive, "rb") as f:
+            while chunk := f.read(1 << 22):
+                first = first or chunk[:tarfile.BLOCKSIZE]
+                size += len(chunk)
+                tail = (tail + chunk)[-2 * tarfile.BLOCKSIZE:]
+    except EOFError:  # the compressed stream ends before its end marker
+        return True
+    except (zlib.error, lzma.LZMAError, OSError):  # corrupt, not cut
+        return False
+    if first[257:262] != b"ustar":  # not a tar at all: unreadable, not truncated
+        return False
+    return size % tarfile.BLOCKSIZE != 0 or tail != bytes(2 * tarfile.BLOCKSIZE)
+
+
+def _unpickle(blob: bytes, where: str):
+    """:func:`restricted_loads`, its errors naming the file; a cut pickle is a ValueError."""
+    try:
+        return restricted_loads(blob)
+    except pickle.UnpicklingError as e:
+        raise pickle.UnpicklingError(f"{where}: {e}") from None
+    except (EOFError, ValueError, IndexError, KeyError, TypeError) as e:  # what a torn pickle stream raises
+        raise ValueError(f"{where}: not a readable CIFAR pickle, truncated or corrupt ({type(e).__name__})") from None
 
 
 def _get(d: dict, key: bytes, where: str):
@@ -260,7 +304,7 @@ def load_cifar(root, dataset: str = "cifar10", train: bool = True) -> tuple[torc
                 raise FileNotFoundError(f"{dataset} folder {path} has no file {f!r}")
             blobs.append((path / f).read_bytes())
             wheres.append(str(path / f))
-    parts = [_parse_batch(restricted_loads(b), w, spec) for b, w in zip(blobs, wheres)]
+    parts = [_parse_batch(_unpickle(b, w), w, spec) for b, w in zip(blobs, wheres)]
     data = np.concatenate([d for d, _ in parts])
     labels = np.concatenate([l for _, l in parts])
     images = torch.from_numpy(np.ascontiguousarray(data.reshape(-1, 3, 32, 32)))

@@ -45,7 +45,7 @@ __all__ = [
     "DATASETS",
 ]
 
-# The authors' constants (MATH.md section 6), those of the common pytorch-cifar
+# The authors' constants (penhunt/binaryrelax), those of the common pytorch-cifar
 # recipe. The std is the mean per-image std, not the std over the whole set
 # (~0.247, 0.243, 0.261); kept as is to match the authors. CIFAR-100 uses the
 # same constants: one code path, and the BatchNorm after the first conv

@@ -26,10 +26,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 
 import torch
 
+from .._atomic import atomic_write
+from ..commands import _args
 from ..sets import QuantizedTensor, get_set
 from . import checkpoint
 from .models import build_model
@@ -64,10 +65,12 @@ def export_checkpoint(ckpt_path, out, pack: bool = False) -> dict:
     ------
     FileNotFoundError, ValueError
         No checkpoint, or not a brelax training checkpoint.
-    """
-    from safetensors.torch import save_file
 
-    ck = checkpoint.load(ckpt_path)
+    The file is written atomically; :func:`main` refuses to write it over its input or an existing file.
+    """
+    from safetensors.torch import save
+
+    ck = checkpoint.load(ckpt_path, what="CHECKPOINT")
     quant = ck["optimizer"]["quant"]
     model_sd = ck["model"]
     tensors, entries = {}, []
@@ -90,8 +93,8 @@ def export_checkpoint(ckpt_path, out, pack: bool = False) -> dict:
     meta = {"format": FORMAT, "model": ck["model_name"], "num_classes": ck["num_classes"],
             "model_kwargs": ck["model_kwargs"], "method": quant["method"], "qset": ck["config"]["set"],
             "axis": ck["config"]["axis"], "quantized": entries}
-    os.makedirs(os.path.dirname(os.path.abspath(os.fspath(out))), exist_ok=True)
-    save_file(tensors, os.fspath(out), metadata={"brelax": json.dumps(meta)})
+    blob = save(tensors, metadata={"brelax": json.dumps(meta)})
+    atomic_write(out, lambda fh: fh.write(blob))
     code_bytes = sum(tensors[e["name"] + ".codes"].numel() * tensors[e["name"] + ".codes"].element_size()
                      for e in entries)
     float_bytes = sum(model_sd[e["name"]].numel() * model_sd[e["name"]].element_size() for e in entries)
@@ -142,14 +145,15 @@ def add_arguments(p) -> None:
     p.add_argument("checkpoint", help="a brelax training checkpoint (RUN/ckpt.pt)")
     p.add_argument("--out", help="output .safetensors (default: model.safetensors next to the checkpoint)")
     p.add_argument("--pack", action="store_true", help="bit-pack the codes (1 bit binary, 2 bits ternary, ...)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file (never the checkpoint itself)")
 
 
 def main(args) -> int:
+    """Export; errors (ValueError, OSError) go to :func:`brelax.cli.main`, which prints them on one line."""
+    if not os.path.isfile(args.checkpoint):
+        raise FileNotFoundError(f"CHECKPOINT: no checkpoint at {args.checkpoint}")
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), "model.safetensors")
-    try:
-        info = export_checkpoint(args.checkpoint, out, pack=args.pack)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"brelax export: {e}", file=sys.stderr)
-        return 2
+    _args.output_file(out, "--out", force=args.force, inputs=(args.checkpoint,))  # before any work
+    info = export_checkpoint(args.checkpoint, out, pack=args.pack)
     print(json.dumps(info))
     return 0

@@ -1,6 +1,6 @@
 """``brelax train``: quantized CIFAR-10/100 training with BinaryRelax and its baselines.
 
-The defaults are the authors' schedule (MATH.md section 6): SGD with lr 0.1,
+The defaults are the authors' schedule (penhunt/binaryrelax): SGD with lr 0.1,
 momentum 0.9, weight decay 1e-4, batch 128, lr times 0.1 at epochs 80 and 140,
 ``lam_e = 1 * 1.04**e`` in epoch ``e`` (counted from 0), Phase II (``mu = 1``)
 from epoch 150 of 200. Every conv weight is quantized, one scale per output
@@ -9,11 +9,20 @@ channel; the last Linear, BN and biases stay float.
 Each epoch appends a row to ``OUT/metrics.jsonl``: the train and test loss and
 accuracy of the *quantized* model ``P(y)`` (BN in eval mode, running
 statistics gathered at ``x``), the running loss at ``x`` on the augmented
-batches, lr, lam, mu, the per-layer AOC summary (MATH.md section 5: mean and
+batches, lr, lam, mu, the per-layer AOC summary (theory/THEORY.md: mean and
 max of ``delta_t``, the fraction of steps with ``delta_t <= 0``), sign/level
 flips, ``d_Q(y)``, seconds and images/s. ``OUT/ckpt.pt`` is rewritten
 atomically after every epoch (and once before the first), so a NaN stop or a
 crash keeps the last good one; ``--resume`` continues from it bit for bit on CPU.
+
+Nothing is lost: the metrics row of an epoch is written (atomically) before its
+checkpoint, and a resume drops rows past the checkpoint, so an interruption
+between the two writes reruns that epoch. Before a checkpoint is written every
+parameter, buffer (BatchNorm statistics) and latent weight is checked for NaN
+and inf, as are the epoch's losses; a non-finite one stops the run
+(:class:`TrainingStopped`) and the last good checkpoint stays. A non-empty
+``OUT`` is refused unless ``--resume`` or ``--force``; a resume deletes the
+temporary files that an interrupted write left behind.
 
 ``torchrun --nproc_per_node N -m brelax train ...`` runs the same code under
 DDP (see :mod:`brelax.torch.ddp`); ``--batch-size`` is the global batch.
@@ -23,10 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import json
 import math
 import os
+import pickle
 import random
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,6 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import schedules
+from ..commands import _args
 from ..sets import get_set
 from . import checkpoint, ddp
 from .data import CifarLoader, load_cifar, synthetic_cifar
@@ -52,6 +65,79 @@ class TrainingStopped(FloatingPointError):
     """The loss or the weights became NaN/inf; the last good checkpoint is kept."""
 
 
+#: Named bundles of :class:`TrainConfig` values (``brelax train --recipe NAME``); see :func:`recipe_config`.
+RECIPES: dict[str, dict] = {
+    "default": {},
+    # The authors' public code (penhunt/binaryrelax), VGG-11 on CIFAR-10, binary weights.
+    "yin2018": {
+        "model": "vgg11", "bn": True, "conv_bias": True, "set": "binary", "method": "binaryrelax",
+        "axis": None, "include_last_fc": False, "epochs": 200, "batch_size": 128, "lr": 0.1, "momentum": 0.9,
+        "weight_decay": 1e-4, "milestones": [80, 140], "gamma": 0.1, "lam0": 1.04, "rho": 1.04,
+        "phase2_epoch": 150,
+    },
+}
+
+
+def recipe_config(name: str = "default", **overrides) -> "TrainConfig":
+    """The :class:`TrainConfig` of recipe ``name``, with ``overrides`` (field values) on top.
+
+    A recipe is a named bundle of defaults; every value given explicitly, here
+    or as a ``brelax train`` flag, wins over it.
+
+    Parameters
+    ----------
+    name : {"default", "yin2018"}
+        ``"default"``: the :class:`TrainConfig` defaults. ``"yin2018"``: the
+        authors' VGG-11 experiment as their public code runs it (see Notes).
+    **overrides
+        :class:`TrainConfig` fields.
+
+    Returns
+    -------
+    TrainConfig
+        With ``recipe=name``.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``name``.
+    TypeError
+        An override that is not a :class:`TrainConfig` field.
+
+    Notes
+    -----
+    ``yin2018`` differs from the defaults in four ways, all taken from the
+    authors' code:
+
+    * lam is multiplied by 1.04 at the *start* of every epoch, the first
+      included, so epoch ``e`` (from 0) uses ``lam = 1.04**(e + 1)``: here
+      ``lam0 = 1.04``, ``rho = 1.04`` (the default uses ``1.04**e``);
+    * one scale per whole conv tensor (``axis=None``; the default is one per
+      output channel);
+    * VGG-11 whose convs have biases, and weight decay 1e-4 on every parameter,
+      BatchNorm and biases included (SGD's ``weight_decay``, which the default
+      also applies to every group);
+    * the rest is the default too: the classifier float, the first conv
+      quantized, Phase II (``mu = 1``) from epoch 150 of 200, lr 0.1 with
+      MultiStep [80, 140] x 0.1, SGD momentum 0.9, batch 128.
+
+    One difference is left: their ``sign`` maps 0 to 0, ours maps it to
+    ``+a``. The two projections differ only where an entry of ``y`` is exactly
+    0, a set of measure zero that a trained float weight does not hit.
+
+    Their evaluation point is not ours; ``metrics.jsonl`` records both (see
+    :func:`train`).
+    """
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; valid: {', '.join(RECIPES)}")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    bad = sorted(set(overrides) - fields)
+    if bad:
+        raise TypeError(f"not TrainConfig fields: {', '.join(bad)}")
+    values = {k: (list(v) if isinstance(v, list) else v) for k, v in RECIPES[name].items()}
+    return TrainConfig(**{**values, **overrides, "recipe": name})
+
+
 @dataclass
 class TrainConfig:
     """Everything a run depends on (the CLI flags, one to one). See ``brelax train --help``."""
@@ -62,6 +148,7 @@ class TrainConfig:
     model: str = "resnet20"
     bn: bool = True
     shortcut: str = "A"
+    conv_bias: bool = True
     set: str = "binary"
     method: str = "binaryrelax"
     axis: int | None = 0
@@ -92,9 +179,12 @@ class TrainConfig:
     deterministic: bool = False
     workers: int = 0
     resume: bool = False
+    force: bool = False
     eval_train: bool = True
     diagnostics: bool = True
     progress: bool = True
+    quiet: bool = False
+    recipe: str = "default"
 
     def validate(self) -> "TrainConfig":
         """Raise ValueError naming the first bad field."""
@@ -104,12 +194,24 @@ class TrainConfig:
             if getattr(self, k) not in valid:
                 raise ValueError(f"unknown {k} {getattr(self, k)!r}; valid: {', '.join(valid)}")
         get_set(self.set)
-        for k in ("epochs", "batch_size", "eval_batch_size", "synthetic_n"):
-            if not isinstance(getattr(self, k), int) or getattr(self, k) < 1:
-                raise ValueError(f"{k} must be an int >= 1, got {getattr(self, k)!r}")
-        for k in ("lr", "gamma"):
-            if not getattr(self, k) > 0 or not math.isfinite(getattr(self, k)):
-                raise ValueError(f"{k} must be a finite number > 0, got {getattr(self, k)!r}")
+        for k in ("epochs", "batch_size", "eval_batch_size", "synthetic_n", "limit_train", "limit_test"):
+            _args.int_at_least(getattr(self, k), _flag(k), 1)
+        for k in ("seed", "workers", "phase2_epoch"):
+            _args.int_at_least(getattr(self, k), _flag(k), 0)
+        for k in ("lr", "gamma", "lam0", "rho"):
+            _args.float_in(getattr(self, k), _flag(k), 0.0, lo_open=True)
+        _args.float_in(self.momentum, "--momentum", 0.0, 1.0, hi_open=True)
+        _args.float_in(self.weight_decay, "--wd", 0.0)
+        for m in self.milestones:
+            _args.int_at_least(m, "--milestones", 1)
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
+            raise _args.UsageError(f"--device {self.device!r} is not supported; use auto, cpu, cuda or cuda:N")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise _args.UsageError(f"--device {self.device!r}: CUDA is not available on this machine")
+        if self.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {self.recipe!r}; valid: {', '.join(RECIPES)}")
+        if not self.conv_bias and self.model != "vgg11":
+            raise ValueError(f"--no-conv-bias exists for vgg11 only, not {self.model}")
         if not self.bn and self.model != "vgg11":
             raise ValueError(f"--no-bn exists for vgg11 only, not {self.model}")
         if self.data is None and not self.synthetic:
@@ -118,6 +220,67 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+def _flag(field_name: str) -> str:
+    """The ``brelax train`` flag of a TrainConfig field (``weight_decay`` is ``--wd``)."""
+    return {"weight_decay": "--wd"}.get(field_name, "--" + field_name.replace("_", "-"))
+
+
+#: Files of a run directory; ``--force`` starts them over, an interrupted atomic write leaves ``.NAME.*.tmp``.
+RUN_FILES = ("ckpt.pt", "metrics.jsonl", "summary.json")
+
+
+def check_run_dir(cfg: TrainConfig) -> None:
+    """Refuse a non-empty ``--out`` unless ``--resume`` or ``--force``; make sure it can be written.
+
+    Called before any rank writes anything (all ranks see the same folder).
+
+    Raises
+    ------
+    UsageError (a ValueError)
+        ``--out`` holds files (an earlier run would be overwritten), is a file, or is not writable.
+    """
+    if os.path.isdir(cfg.out) and not (cfg.resume or cfg.force):
+        held = sorted(f for f in os.listdir(cfg.out) if not f.startswith(".brelax-write-check."))
+        if held:
+            raise _args.UsageError(f"--out {cfg.out!r} is not empty ({', '.join(held[:3])}"
+                                   f"{', ...' if len(held) > 3 else ''}); give --resume to continue that run, "
+                                   "--force to start over in it, or another --out")
+    _args.output_dir(cfg.out)
+
+
+def remove_stale_temp_files(out: str) -> list:
+    """Delete the temporary files an interrupted atomic write left in ``out`` (``.ckpt.pt.*.tmp``, ...).
+
+    Returns
+    -------
+    list of str
+        The paths removed.
+    """
+    gone = []
+    for name in RUN_FILES:
+        for tmp in glob.glob(os.path.join(glob.escape(out), f".{name}.*.tmp")):
+            os.unlink(tmp)
+            gone.append(tmp)
+    return gone
+
+
+def first_nonfinite(net: torch.nn.Module, optimizer=None) -> str | None:
+    """The name of the first parameter, buffer or latent weight holding NaN or inf, or None.
+
+    Every floating parameter and buffer of ``net`` (BatchNorm running statistics
+    included) and every latent float weight ``y`` of a :class:`QuantOptimizer`.
+    """
+    for kind, named in (("parameter", net.named_parameters()), ("buffer", net.named_buffers())):
+        for name, t in named:
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                return f"{kind} {name}"
+    for slot in getattr(optimizer, "slots", ()):
+        y = optimizer.state.get(slot.param, {}).get("latent")
+        if y is not None and not bool(torch.isfinite(y).all()):
+            return f"latent weight y of {slot.name}"
+    return None
 
 
 @dataclass
@@ -134,14 +297,17 @@ def _data(cfg: TrainConfig, classes: int):
         train = synthetic_cifar(cfg.synthetic_n, classes, seed=cfg.seed)
         test = synthetic_cifar(max(cfg.synthetic_n // 5, 1), classes, seed=cfg.seed + 1)
     else:
-        train = load_cifar(cfg.data, cfg.dataset, train=True)
-        test = load_cifar(cfg.data, cfg.dataset, train=False)
+        try:
+            train = load_cifar(cfg.data, cfg.dataset, train=True)
+            test = load_cifar(cfg.data, cfg.dataset, train=False)
+        except (FileNotFoundError, ValueError, pickle.UnpicklingError) as e:  # one line naming the flag
+            raise _args.UsageError(f"--data {cfg.data}: {e}") from None
     cut = lambda d, n: d if n is None else (d[0][:n], d[1][:n])  # noqa: E731
     return cut(train, cfg.limit_train), cut(test, cfg.limit_test)
 
 
 def _model_kwargs(cfg: TrainConfig) -> dict:
-    return {"bn": cfg.bn} if cfg.model == "vgg11" else {"shortcut": cfg.shortcut}
+    return {"bn": cfg.bn, "conv_bias": cfg.conv_bias} if cfg.model == "vgg11" else {"shortcut": cfg.shortcut}
 
 
 def build_optimizer(cfg: TrainConfig, net, steps_per_epoch: int) -> QuantOptimizer:
@@ -205,6 +371,41 @@ def evaluate(net, loader, ctx, cfg) -> tuple[float, float]:
     return loss / n, correct / n
 
 
+@contextlib.contextmanager
+def _holding(slots, values):
+    """The quantized parameters hold ``values`` inside the block and their own values again after."""
+    with torch.no_grad():
+        saved = [s.param.detach().clone() for s in slots]
+        for s, v in zip(slots, values, strict=True):
+            s.param.copy_(v)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for s, v in zip(slots, saved, strict=True):
+                s.param.copy_(v)
+
+
+def best_phase2(rows: list) -> dict | None:
+    """The Phase II epochs of ``rows`` (metrics.jsonl) with the best test accuracy, by each evaluation point.
+
+    Returns
+    -------
+    dict or None
+        ``{"authors": {...}, "ours": {...}}``, each ``{"epoch", "test_acc", "test_acc_authors"}`` of the
+        Phase II epoch with the largest ``test_acc_authors`` (the number the authors report: 89.21% for
+        VGG-11 binary) and with the largest ``test_acc`` (at ``P(y)``). None without a Phase II epoch.
+    """
+    phase2 = [r for r in rows if r.get("phase") == 2]
+    out = {}
+    for who, key in (("authors", "test_acc_authors"), ("ours", "test_acc")):
+        scored = [r for r in phase2 if r.get(key) is not None]
+        if scored:
+            r = max(scored, key=lambda r, key=key: r[key])
+            out[who] = {k: r.get(k) for k in ("epoch", "test_acc", "test_acc_authors")}
+    return out or None
+
+
 def _progress(loader, cfg, ctx, desc):
     if not (cfg.progress and ctx.is_main):
         return loader
@@ -232,6 +433,7 @@ def train(cfg: TrainConfig, on_loss=None) -> TrainResult:
         A bad config, or ``--resume`` from a checkpoint of a different run.
     """
     cfg.validate()
+    check_run_dir(cfg)  # before the process group: no rank has written anything yet
     ctx = ddp.init_from_env(cfg.device)
     try:
         return _train(cfg, ctx, on_loss)
@@ -264,7 +466,7 @@ def _train(cfg, ctx, on_loss):
 
     net = build_model(cfg.model, classes, seed=cfg.seed, **_model_kwargs(cfg))
     if cfg.init:
-        net.load_state_dict(checkpoint.float_init_state(cfg.init))
+        checkpoint.load_matching(net, checkpoint.float_init_state(cfg.init), "--init")
     net = net.to(ctx.device)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
@@ -278,7 +480,7 @@ def _train(cfg, ctx, on_loss):
     metrics_path = os.path.join(cfg.out, "metrics.jsonl")
     start = 0
     if cfg.resume and os.path.isfile(ckpt_path):
-        ck = checkpoint.load(ckpt_path)  # CPU: RNG states must stay there; load_state_dict moves the rest
+        ck = checkpoint.load(ckpt_path, what="--resume")  # CPU: RNG states must stay there; load_state_dict moves the rest
         diff = [k for k in RUN_KEYS if ck["config"].get(k) != getattr(cfg, k)]
         if diff:
             raise ValueError(f"--resume: {ckpt_path} is a different run ({', '.join(diff)} differ)")
@@ -291,6 +493,12 @@ def _train(cfg, ctx, on_loss):
 
     def save(epoch):
         ddp.broadcast_buffers(net, ctx)
+        # Never write a checkpoint holding NaN/inf (e.g. BatchNorm running_var after a divergence): stop instead.
+        bad = first_nonfinite(net, opt)
+        if not ddp.all_true(torch.tensor(bad is None), ctx):
+            raise TrainingStopped(f"non-finite {bad or 'tensor on another rank'} at epoch {epoch} "
+                                  f"(lr={opt.param_groups[0]['lr']:g}); stopped, {ckpt_path} keeps "
+                                  + (f"epoch {epoch - 1}, the last good one" if epoch else "nothing (check --init)"))
         if ctx.is_main:
             checkpoint.save_atomic({
                 "format": checkpoint.FORMAT, "epoch": epoch, "config": cfg.to_dict(),
@@ -299,10 +507,14 @@ def _train(cfg, ctx, on_loss):
                 "loader_epoch": epoch, "world_size": ctx.world_size}, ckpt_path)
         ddp.barrier(ctx)
 
+    rows = []
     if ctx.is_main:
         os.makedirs(cfg.out, exist_ok=True)
-        rows = []
-        if start and os.path.isfile(metrics_path):  # drop rows of epochs the checkpoint does not have
+        for tmp in remove_stale_temp_files(cfg.out):
+            print(f"brelax train: removed {tmp}, left by an interrupted write", file=sys.stderr)
+        # The metrics row of an epoch is written before its checkpoint, so rows past the checkpoint are
+        # dropped here (that epoch runs again); an interruption between the two writes loses nothing.
+        if start and os.path.isfile(metrics_path):
             with open(metrics_path) as f:
                 rows = [r for r in (json.loads(line) for line in f if line.strip()) if r["epoch"] <= start]
         checkpoint.write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
@@ -319,6 +531,8 @@ def _train(cfg, ctx, on_loss):
         aoc, run = _AOC(), torch.zeros(3, dtype=torch.float64, device=ctx.device)
         # lam, mu and phase of the epoch's first forward pass (Phase II may start mid-epoch).
         lam, mu, phase, t0 = opt.lam, opt.mu, opt.phase, time.perf_counter()
+        authors = cfg.method not in ("float", "gd") and bool(opt.slots)
+        x_last, mu_last = None, None
         sizes = loader.global_batch_sizes()
         for i, (xb, yb) in enumerate(_progress(loader, cfg, ctx, f"epoch {epoch + 1}/{cfg.epochs}")):
             m = sizes[i]  # the global batch this rank's part belongs to
@@ -332,6 +546,8 @@ def _train(cfg, ctx, on_loss):
                                       f"(lr={lr:g}); stopped, {ckpt_path} keeps the last good epoch")
             # Sum over the rank's samples, scaled so that DDP's gradient mean is the global-batch mean.
             (ce * (ctx.world_size / m)).backward()
+            if i == len(sizes) - 1 and authors:  # the authors' evaluation point: the x of the epoch's last step
+                x_last, mu_last = [s.param.detach().clone() for s in opt.slots], opt.mu
             try:
                 opt.step()
             except FloatingPointError as e:
@@ -349,17 +565,29 @@ def _train(cfg, ctx, on_loss):
         with quant:
             test_loss, test_acc = evaluate(net, test_loader, ctx, cfg)
             tr_loss, tr_acc = evaluate(net, train_eval, ctx, cfg) if train_eval else (None, None)
+        test_loss_authors = test_acc_authors = None
+        if x_last is not None:
+            with _holding(opt.slots, x_last):
+                test_loss_authors, test_acc_authors = evaluate(net, test_loader, ctx, cfg)
         row = {"epoch": epoch + 1, "step": opt.step_count, "lr": lr, "lam": lam, "mu": mu, "phase": phase,
                "eval_weights": "float" if cfg.method == "float" else "quantized",
                "train_loss": tr_loss, "train_acc": tr_acc, "test_loss": test_loss, "test_acc": test_acc,
                "running_loss": run_loss / seen, "running_acc": run_correct / seen,
+               "test_loss_authors": test_loss_authors, "test_acc_authors": test_acc_authors, "mu_authors": mu_last,
                **aoc.summary(), "seconds": time.perf_counter() - t0, "images_per_s": seen / train_s}
+        losses = {"test_loss": test_loss, "train_loss": tr_loss, "running_loss": run_loss / seen}
+        bad = [f"{k} = {v}" for k, v in losses.items() if v is not None and not math.isfinite(v)]
+        if bad:  # name the tensor too where there is one (e.g. a BatchNorm running_var gone to inf)
+            bad = [t for t in (first_nonfinite(net, opt),) if t] + bad
+            raise TrainingStopped(f"non-finite {', '.join(bad)} at epoch {epoch + 1} (lr={lr:g}); "
+                                  f"stopped, {ckpt_path} keeps epoch {epoch}, the last good one")
         row = checkpoint.json_safe(row)
+        if ctx.is_main:  # the row first, then the checkpoint that it belongs to (see above)
+            rows.append(row)
+            checkpoint.write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
         save(epoch + 1)
         if ctx.is_main:
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            if cfg.progress:
+            if not cfg.quiet:
                 print(f"epoch {epoch + 1}/{cfg.epochs}  test_acc {test_acc:.4f}  test_loss {test_loss:.4f}  "
                       f"lr {lr:g}  lam {lam:.4g}  mu {mu:.4f}  flips {row['flips']}  "
                       f"{row['images_per_s']:.0f} img/s", flush=True)
@@ -368,7 +596,7 @@ def _train(cfg, ctx, on_loss):
         opt.finalize()
     summary = {"out": cfg.out, "checkpoint": ckpt_path, "epochs": cfg.epochs, "world_size": ctx.world_size,
                "device": str(ctx.device), "last": row if row is not None else checkpoint.last_jsonl_row(metrics_path),
-               "config": cfg.to_dict()}
+               "config": cfg.to_dict(), "best_phase2": best_phase2(rows)}
     if ctx.is_main:
         checkpoint.write_text_atomic(os.path.join(cfg.out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     return TrainResult(summary, net, opt)

@@ -1,7 +1,9 @@
 """The ``brelax train`` command line: flags mapped one to one onto :class:`~brelax.torch.train.TrainConfig`.
 
-Exit codes: 0 done, 2 bad input (a missing archive, a bad flag value), 3 stopped
-on a NaN or inf (the last good checkpoint is kept).
+Exit codes: 0 done, 2 bad input (a missing archive, a bad flag value, an
+``--out`` holding another run; printed on one line by :func:`brelax.cli.main`),
+3 stopped on a NaN or inf (the last good checkpoint is kept), 130 interrupted
+(continue with ``--resume``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import sys
 
 from .models import MODEL_NAMES
 from .optimizer import METHOD_NAMES
-from .train import CLASSES, TrainConfig, TrainingStopped, train
+from .train import CLASSES, RECIPES, TrainConfig, TrainingStopped, recipe_config, train
 
 def add_arguments(p) -> None:
     d = TrainConfig()
+    p.add_argument("--recipe", default=d.recipe, choices=tuple(RECIPES),
+                   help="a named bundle of defaults (yin2018: the authors' VGG-11 run, see the README); "
+                        "every flag given explicitly overrides it")
     g = p.add_argument_group("data and model")
     g.add_argument("--dataset", default=d.dataset, choices=tuple(CLASSES))
     g.add_argument("--data", metavar="DIR", help="CIFAR python archive (.tar.gz), its folder, or the folder holding it")
@@ -27,6 +32,7 @@ def add_arguments(p) -> None:
     g.add_argument("--no-augment", dest="augment", action="store_false", help="no random crop/flip")
     g.add_argument("--model", default=d.model, choices=MODEL_NAMES)
     g.add_argument("--no-bn", dest="bn", action="store_false", help="VGG-11 without BatchNorm")
+    g.add_argument("--no-conv-bias", dest="conv_bias", action="store_false", help="VGG-11 convs without biases")
     g.add_argument("--shortcut", default=d.shortcut, choices=("A", "B"), help="ResNet shortcut option")
     g.add_argument("--init", metavar="CKPT", help="start from this float model (state_dict or brelax checkpoint)")
     g = p.add_argument_group("quantization")
@@ -52,6 +58,8 @@ def add_arguments(p) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--out", default=d.out, metavar="RUN", help="folder for metrics.jsonl, ckpt.pt, summary.json")
     g.add_argument("--resume", action="store_true", help="continue from RUN/ckpt.pt")
+    g.add_argument("--force", action="store_true",
+                   help="start over in a RUN folder that holds an earlier run (its checkpoint and metrics are replaced)")
     g.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda, cuda:N")
     g.add_argument("--amp", default=d.amp, choices=("none", "bf16"), help="bf16 autocast")
     g.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -62,11 +70,38 @@ def add_arguments(p) -> None:
                    help="accepted for compatibility; the data are tensors in memory, there are no workers")
     g.add_argument("--no-eval-train", dest="eval_train", action="store_false",
                    help="skip the quantized evaluation on the training set")
-    g.add_argument("--no-progress", dest="progress", action="store_false")
+    g.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bars (the one-line summary of each epoch stays)")
+    g.add_argument("--quiet", action="store_true", help="no per-epoch summary lines either")
+    _note_given(p)  # last: it marks every option added above
+
+
+class _Given:
+    """Mixin for argparse actions: an option given on the command line adds its dest to ``namespace.given_flags``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.given_flags = set(getattr(namespace, "given_flags", ())) | {self.dest}
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _note_given(p) -> None:
+    """Make every option of ``p`` record itself in ``args.given_flags`` when the user gives it.
+
+    This is how a flag beats ``--recipe`` even when its value equals the built-in
+    default (``--recipe yin2018 --axis 0``): a recipe fills only the fields whose
+    flags were not given.
+    """
+    p.set_defaults(given_flags=frozenset())
+    for action in p._actions:
+        if action.option_strings and not isinstance(action, _Given):
+            action.__class__ = type(action.__class__.__name__, (_Given, action.__class__), {})
 
 
 def _axis(s):
     return None if s.lower() in ("none", "tensor") else int(s)
+
+
+_axis.__name__ = "axis"  # argparse names the type in "invalid axis value"
 
 
 def _opt_int(s):
@@ -78,20 +113,23 @@ def _int_list(s):
 
 
 def config_from_args(args) -> TrainConfig:
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    """The TrainConfig of ``--recipe`` (default: ``"default"``) with the flags given explicitly on top.
+
+    Without ``args.given_flags`` (a Namespace built by hand) every field in ``args`` counts as given.
+    """
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"recipe"}
+    given = getattr(args, "given_flags", None)
+    values = {k: v for k, v in vars(args).items() if k in names and (given is None or k in given)}
+    return recipe_config(getattr(args, "recipe", "default"), **values)
 
 
 def main(args) -> int:
     cfg = config_from_args(args)
     try:
         result = train(cfg)
-    except TrainingStopped as e:
+    except TrainingStopped as e:  # bad input and Ctrl-C are reported by brelax.cli.main (exit 2, 130)
         print(f"brelax train: {e}", file=sys.stderr)
         return 3
-    except (ValueError, FileNotFoundError) as e:
-        print(f"brelax train: {e}", file=sys.stderr)
-        return 2
     last = result.summary["last"] or {}
     if result.summary["device"] and (int(os.environ.get("RANK", "0")) == 0):
         print(json.dumps({k: last.get(k) for k in ("epoch", "test_acc", "test_loss", "train_acc", "flips")}))
