@@ -1,33 +1,71 @@
 """The convergence theory of BinaryRelax as executable checks.
 
-**This is the brelax project's reconstruction** (``theory/THEORY.md``), made
-without the full text of Yin, Zhang, Lyu, Osher, Qi and Xin (2018), whose
-abstract says convergence is proved "under an approximate orthogonality
-condition". No constant here is quoted from the paper; every constant is a
-parameter of :meth:`bound`.
+**This is the brelax project's reconstruction and extension** (``theory/THEORY.md``), made
+without the full text of Yin, Zhang, Lyu, Osher, Qi and Xin (2018), whose abstract says
+convergence is proved "under an approximate orthogonality condition". Part II of THEORY.md
+(every-step results, rates, SGD) is this project's own. No constant is quoted from the
+paper; every constant is an argument.
 
-Each result is an object with ``name``, ``statement``, ``assumptions`` (named
-predicates), ``bound(**constants)`` and ``check(evidence, **kw) -> Result``.
-Projection and prox results take a projector (default: the exact one);
-trajectory results take a :class:`brelax.Trajectory` (or any object with its
-fields).
+API (for proofs_checks/ and figures/)
+-------------------------------------
+Every result is a class with ``name``, ``statement``, ``assumptions``, ``bound(**constants)``
+and ``check(evidence, **constants) -> Result`` (:mod:`theory.result`): ``measured``,
+``bound``, ``status`` in ``holds | violated | assumption-not-met``, ``assumptions``,
+``details`` and ``covered``: half-open step intervals ``[[start, stop), ...]`` on which the
+result's assumptions held and its per-step inequality held with a finite bound (empty
+unless status is "holds"; empty for problem-free and whole-run-only results). Trajectory
+results read the fields of :class:`brelax.Trajectory` (NaN where not recorded); a missing
+field is an assumption not met ("diagnostic fields recorded"), never a pass.
+
+Every-step results (:mod:`theory.everystep`; they give the coverage):
+
+* ``ProjectionMonotonicity`` (lazy: binaryrelax, binaryconnect, gd; any gradient; no constant):
+  reads mu, lr, sg_dot_D, sg_dot_r, sgrad_norm2, aoc, step_norm2, r_norm, scale_max, meta levels/n_quantized.
+* ``ProxStepDescent`` (pgd, proxquant; any gradient; ``L`` optional for the f-descent part):
+  reads mu, lr, sg_dot_D, sgrad_norm2, step_norm2, dist_x, f.
+* ``FlipDescent`` (lazy; any gradient; needs ``L`` = the problem's or given): reads f, mu, lr,
+  grad_norm2, sgrad_norm2, noise_norm2, sg_dot_r, r_norm, flips, scale_max, meta levels/row_min;
+  and, when recorded, f_stable, stable_g_dot_D, stable_norm2, pattern_gap (measured forms).
+  ``descent_terms(Context(traj), L)`` gives the per-step arrays (c, K, N, B, Ebar, E) for figures.
+* ``PLRate`` (least squares, full gradient): constants ``m_pl`` (:func:`pl_constant` of the
+  problem's A; required) and ``L``; per-step PL recursion plus the unrolled bound.
+* ``AOCFlipBound`` (binary, lazy, fixed mu; constant ``L``): Proposition II.9 (replaces the
+  old AOC fraction; the fraction is in ``details``). ``AOCFraction`` is an alias.
+
+Whole-run results (``covered`` empty): ``StationarityRate`` (``mu_bar``, window ``t0, t1``;
+log-log slopes in details), ``Theorem1`` (needs ``d``), ``Theorem2`` (needs ``kappa`` or
+``d``, and ``R``), ``Corollary3``. Constants that must be estimated come from
+:func:`theory.theorems.estimate_constants` on a *calibration* trajectory (another seed or a
+burn-in window), never on the checked steps; a missing constant fails the assumption
+"constant given", it is not fitted. Problem-free results (projector/prox checks) take a
+projector. :func:`theory.resolution.resolved` is the one definition of a resolved step;
+:func:`theory.lemmas.lemma_b_slack` computes Lemma B's slack.
 """
 
+from .everystep import (AOCFlipBound, FlipDescent, PLRate, ProjectionMonotonicity, ProxStepDescent, StationarityRate,
+                        descent_terms, pl_constant)
 from .lemmas import AOCFraction, FactC, LemmaA, LemmaB
 from .projection import ConeOrthogonality, ProjectionOptimality
 from .prox import MoreauEnvelope, ProxDistance, ProxLemma
-from .result import STATUSES, Assumption, Result, summarize
+from .result import STATUSES, Assumption, Result, covered_steps, intervals, summarize
 from .theorems import Corollary3, Theorem1Descent, Theorem1Rate, Theorem1Sum, Theorem2
 
 #: Every result, by name, in the order of THEORY.md.
 RESULTS = {cls.name: cls for cls in (
     ProjectionOptimality, ConeOrthogonality, ProxLemma, MoreauEnvelope, ProxDistance, LemmaA, LemmaB, AOCFraction,
-    FactC, Theorem1Descent, Theorem1Sum, Theorem1Rate, Theorem2, Corollary3)}
+    FactC, Theorem1Descent, Theorem1Sum, Theorem1Rate, Theorem2, Corollary3, ProjectionMonotonicity, ProxStepDescent,
+    FlipDescent, StationarityRate, PLRate, AOCFlipBound)}
 
 #: The results that take a trajectory (the others take a projector).
 TRAJECTORY_RESULTS = ("prox_distance", "lemma_a", "lemma_b", "aoc", "fact_c", "theorem1_descent", "theorem1_sum",
-                      "theorem1_rate", "theorem2", "corollary3")
+                      "theorem1_rate", "theorem2", "corollary3", "projection_monotonicity", "prox_step_descent",
+                      "flip_descent", "stationarity_rate", "pl_rate", "aoc_flip_bound")
 
-__all__ = ["RESULTS", "TRAJECTORY_RESULTS", "Result", "Assumption", "STATUSES", "summarize",
-           "ProjectionOptimality", "ConeOrthogonality", "ProxLemma", "MoreauEnvelope", "ProxDistance", "LemmaA", "LemmaB",
-           "AOCFraction", "FactC", "Theorem1Descent", "Theorem1Sum", "Theorem1Rate", "Theorem2", "Corollary3"]
+#: The trajectory results with a per-step inequality (the ones that fill ``covered``).
+EVERY_STEP_RESULTS = ("projection_monotonicity", "prox_step_descent", "flip_descent", "pl_rate", "aoc_flip_bound")
+
+__all__ = ["RESULTS", "TRAJECTORY_RESULTS", "EVERY_STEP_RESULTS", "Result", "Assumption", "STATUSES", "summarize",
+           "intervals", "covered_steps", "ProjectionOptimality", "ConeOrthogonality", "ProxLemma", "MoreauEnvelope",
+           "ProxDistance", "LemmaA", "LemmaB", "AOCFraction", "FactC", "Theorem1Descent", "Theorem1Sum",
+           "Theorem1Rate", "Theorem2", "Corollary3", "ProjectionMonotonicity", "ProxStepDescent", "FlipDescent",
+           "StationarityRate", "PLRate", "AOCFlipBound", "descent_terms", "pl_constant"]

@@ -55,14 +55,14 @@ class TheoryResult:
         ctx.consts = {}
         return ctx
 
-    def finish(self, ctx, measured, bound, tolerance=0.0, details=None, extra_assumptions=()) -> Result:
+    def finish(self, ctx, measured, bound, tolerance=0.0, details=None, extra_assumptions=(), covered=None) -> Result:
         """Evaluate the assumptions on ``ctx`` and assemble the Result."""
         assumptions = evaluate(list(self.assumptions) + list(extra_assumptions), ctx)
         det = {"t0": ctx.t0, "T": ctx.T, "L": ctx.L, "L_source": ctx.L_source, "f_lower": ctx.f_lower}
         det.update(ctx.consts)
         det.update(details or {})
         return make_result(self.name, self.statement, assumptions, measured, bound, self.relation,
-                           tolerance, problem=ctx.problem_name, method=ctx.method, details=det)
+                           tolerance, problem=ctx.problem_name, method=ctx.method, details=det, covered=covered)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}: {self.statement}>"

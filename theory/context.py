@@ -3,7 +3,7 @@
 A trajectory is anything with the documented attributes of
 :class:`brelax.Trajectory` (``f``, ``mu``, ``lr``, ``step_norm2``, ``aoc``,
 ``inner``, ``cross``, ``flips``, ``r_norm``, ``scale_min``, ``L_local``,
-``meta``); a small hand-built object works, which is how the tests feed the
+``meta``, and the per-step diagnostic fields); a small hand-built object works, which is how the tests feed the
 checks deliberately broken evidence.
 
 Constants are resolved in this order: an explicit keyword, then the
@@ -19,7 +19,16 @@ import math
 
 import numpy as np
 
-LAZY_METHODS = ("binaryrelax", "binaryconnect", "gd")
+from brelax.steps import METHODS
+
+from .resolution import RESOLUTION, resolved
+
+#: Methods of the form ``x_t = y_t - mu_t r_t``, ``y_{t+1} = y_t - g_t G_t``: the lazy ones of
+#: :data:`brelax.steps.METHODS` and gd, whose ``x = y`` is the case ``mu = 0``.
+LAZY_METHODS = tuple(n for n, m in METHODS.items() if m.lazy) + tuple(
+    n for n in METHODS if n == "gd")
+#: The non-lazy projected methods: ``x_{t+1} = prox(x_t - g_t G_t)``.
+PROX_METHODS = tuple(n for n, m in METHODS.items() if not m.lazy and n != "gd")
 
 
 def _arr(traj, name, required=True):
@@ -53,7 +62,7 @@ class Context:
         it is left out of every statistic of ``delta_t`` and counted instead.
     """
 
-    def __init__(self, traj, L=None, f_lower=None, t0=None, d=None, problem=None, resolution=1e-6, **extra):
+    def __init__(self, traj, L=None, f_lower=None, t0=None, d=None, problem=None, resolution=RESOLUTION, **extra):
         self.traj = traj
         self.meta = dict(getattr(traj, "meta", {}) or {})
         self.f = _arr(traj, "f")
@@ -81,10 +90,7 @@ class Context:
             raise ValueError(f"t0 must lie in 0..{self.T}, got {t0}")
         self.d_given = d
         self.resolution = float(resolution)
-        D = np.sqrt(np.maximum(self.step_norm2, 0.0))
-        ref = max(float(D.max()) if D.size else 0.0,
-                  float(np.nanmax(self.r_norm)) if self.r_norm is not None and self.r_norm.size else 0.0)
-        self.resolved = np.isfinite(self.aoc) & (D > 0) & (D >= self.resolution * ref)
+        self.resolved = resolved(self.step_norm2, self.r_norm, self.resolution, finite=np.isfinite(self.aoc))
         #: delta_t on resolved steps, NaN elsewhere: the only delta_t any check reads.
         self.delta = np.where(self.resolved, self.aoc, np.nan)
 

@@ -59,6 +59,12 @@ class Result:
         ``{name: {"ok": bool, "detail": str}}``.
     details : dict
         Anything else measured (JSON-serialisable after :meth:`to_dict`).
+    covered : list of [start, stop)
+        Half-open step intervals on which this result's assumptions held *and*
+        its per-step inequality held with a finite bound (see :func:`intervals`).
+        Empty for problem-free results and for whole-run results without a
+        per-step inequality. A step of a trajectory is *covered* when some result
+        with status ``"holds"`` lists it.
     """
 
     name: str
@@ -74,6 +80,7 @@ class Result:
     details: dict = field(default_factory=dict)
     relation: str = "<="
     tolerance: float = 0.0
+    covered: list = field(default_factory=list)
 
     @property
     def failed_assumptions(self) -> list:
@@ -130,6 +137,35 @@ def compare(measured, bound, relation: str = "<=", tolerance: float = 0.0):
     raise ValueError(f"relation must be '<=' or '>=', got {relation!r}")
 
 
+def intervals(mask, offset: int = 0) -> list:
+    """The runs of True in a boolean array as half-open intervals ``[[start, stop), ...]``.
+
+    Parameters
+    ----------
+    mask : array of bool, one entry per step
+    offset : int
+        Added to every index (the step number of ``mask[0]``).
+
+    Returns
+    -------
+    list of [int, int]
+    """
+    m = np.asarray(mask, dtype=bool).ravel()
+    if m.size == 0:
+        return []
+    d = np.diff(np.concatenate([[0], m.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    return [[int(a) + offset, int(b) + offset] for a, b in zip(starts, stops)]
+
+
+def covered_steps(covered) -> int:
+    """The number of steps in a list of half-open intervals (overlaps counted once)."""
+    steps = set()
+    for a, b in covered:
+        steps.update(range(int(a), int(b)))
+    return len(steps)
+
+
 def ratio_of(measured, bound):
     if measured is None or bound is None:
         return None
@@ -140,13 +176,14 @@ def ratio_of(measured, bound):
 
 
 def make_result(name, statement, assumptions: dict, measured, bound, relation="<=", tolerance=0.0,
-                problem="", method="", details=None) -> Result:
+                problem="", method="", details=None, covered=None) -> Result:
     """Assemble a Result and decide its status from the assumptions and the comparison.
 
     Any failed assumption gives ``"assumption-not-met"`` whatever the numbers
     say; a comparison that cannot be evaluated with every assumption met is
     reported as ``"assumption-not-met"`` under the extra assumption
-    ``"bound computable"`` rather than passed silently.
+    ``"bound computable"`` rather than passed silently. ``covered`` (step
+    intervals) is kept only when the status is ``"holds"``.
     """
     assumptions = dict(assumptions)
     holds = compare(measured, bound, relation, tolerance)
@@ -160,7 +197,8 @@ def make_result(name, statement, assumptions: dict, measured, bound, relation="<
                   measured=None if measured is None else float(measured),
                   bound=None if bound is None else float(bound), ratio=ratio_of(measured, bound),
                   holds=holds, status=status, assumptions=assumptions, details=dict(details or {}),
-                  relation=relation, tolerance=float(tolerance))
+                  relation=relation, tolerance=float(tolerance),
+                  covered=[list(map(int, iv)) for iv in (covered or [])] if status == "holds" else [])
 
 
 def evaluate(assumptions, ctx) -> dict:
