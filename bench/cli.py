@@ -96,11 +96,16 @@ def run(quick: bool = False, only=None, seed: int = 0, log=print) -> dict:
 
 
 def main(args) -> int:
+    from brelax.commands import _args
+
     try:
         names = selected(args.only)
     except ValueError as err:
         print(f"brelax bench: {err}", file=sys.stderr)
         return 2
+    # A bad --seed or an unwritable --out fails now, before minutes of timing (brelax.cli prints it).
+    _args.int_at_least(args.seed, "--seed", 0)
+    _args.output_dir(args.out)
     results = run(args.quick, names, args.seed, log=lambda m: print(m, file=sys.stderr))
     js, md = report.write(results, args.out)
     print(report.markdown(results))

@@ -86,9 +86,12 @@ def check_nonneg(value, name: str, allow_inf: bool = False) -> float:
 
 
 def check_positive(value, name: str) -> float:
-    value = check_nonneg(value, name)
-    if value == 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
+    """A finite real number > 0; one message for every bad value (0, negative, NaN, inf)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
     return value
 
 

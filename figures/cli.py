@@ -75,11 +75,28 @@ def _nothing():
 
 
 def main(args) -> int:
+    from brelax.commands import _args
+
     try:
         names = selected(args.only)
     except ValueError as e:
         print(f"brelax figures: {e}")
         return 2
+    # Bad flags, a bad --metrics and an unwritable --out fail now, before any figure is made
+    # (brelax.cli prints them on one line, exit 2).
+    _args.int_at_least(args.seed, "--seed", 0)
+    _args.int_at_least(args.jobs, "--jobs", 1)
+    if args.metrics is not None:
+        from .cifar_curves import read_metrics
+
+        _args.input_file(args.metrics, "--metrics")
+        try:
+            read_metrics(args.metrics)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise _args.UsageError(f"--metrics {e}") from None
+    _args.output_dir(args.out)
+    if args.readme:
+        _args.output_dir(args.readme, "--readme")
     t0 = time.perf_counter()
     report = run(args.out, args.quick, args.seed, ",".join(names), args.metrics, args.readme, args.jobs)
     total = time.perf_counter() - t0

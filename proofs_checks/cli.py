@@ -113,6 +113,11 @@ def main(args) -> int:
     from . import report
     from .suite import Suite
 
+    from brelax.commands import _args
+
+    # Bad flags and an unwritable --out fail now, not after every check has run (brelax.cli prints them).
+    _args.int_at_least(args.seed, "--seed", 0)
+    _args.output_dir(args.out)
     if getattr(args, "mutants", False):
         return _main_mutants(args)
     if getattr(args, "paths", None):

@@ -99,10 +99,10 @@ def test_bad_bits(bits, exc, match):
 @pytest.mark.parametrize("make", [brelax.binary, brelax.ternary, lambda scale: brelax.uniform(3, scale),
                                   lambda scale: brelax.levels([1, 3], scale)], ids=["binary", "ternary", "uniform", "levels"])
 @pytest.mark.parametrize("scale, exc, match", [
-    (0.0, ValueError, r"^scale must be > 0, got 0.0"),
-    (-1.0, ValueError, r"^scale must be a finite number >= 0, got -1.0"),
-    (float("nan"), ValueError, r"^scale must be a finite number >= 0, got nan"),
-    (float("inf"), ValueError, r"^scale must be a finite number >= 0, got inf"),
+    (0.0, ValueError, r"^scale must be a finite number > 0, got 0.0"),
+    (-1.0, ValueError, r"^scale must be a finite number > 0, got -1.0"),
+    (float("nan"), ValueError, r"^scale must be a finite number > 0, got nan"),
+    (float("inf"), ValueError, r"^scale must be a finite number > 0, got inf"),
     ("1", TypeError, r"^scale must be a real number, got '1'"),
 ])
 def test_bad_scale(make, scale, exc, match):
@@ -133,7 +133,7 @@ def test_bad_lam(fn, lam, exc, match):
     ("levels:1,1", ValueError, r"^bad set 'levels:1,1': levels must not repeat"),
     ("levels:-1,2", ValueError, r"^bad set 'levels:-1,2': levels must be finite and non-negative"),
     ("levels:a,b", ValueError, r"^bad set 'levels:a,b'"),
-    ("binary@0", ValueError, r"^bad set 'binary@0': scale must be > 0"),
+    ("binary@0", ValueError, r"^bad set 'binary@0': scale must be a finite number > 0"),
     ("binary@abc", ValueError, r"^bad set 'binary@abc': the scale after '@' must be a number, got 'abc'"),
     (3, TypeError, r"^qset must be a QuantSet or a name, got int"),
     (None, TypeError, r"^qset must be a QuantSet or a name, got NoneType"),

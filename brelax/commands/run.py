@@ -46,13 +46,25 @@ def build_problem(args):
 def main(args) -> int:
     import brelax
 
+    from . import _args
+
+    # Bad flags and an unwritable --out fail before the run (brelax.cli prints them on one line, exit 2).
+    for flag, value, least in (("--steps", args.steps, 1), ("--seed", args.seed, 0), ("--m", args.m, 1),
+                               ("--n", args.n, 1), ("--hidden", args.hidden, 1), ("--batch-size", args.batch_size, 1),
+                               ("--phase2-start", args.phase2_start, 0)):
+        _args.int_at_least(value, flag, least)
+    _args.float_in(args.lr, "--lr", 0.0, lo_open=True)
+    if os.path.isdir(args.out):
+        raise _args.UsageError(f"--out {args.out!r} is a directory; give a file name (.npz)")
+    _args.output_dir(os.path.dirname(os.path.abspath(args.out)), "the folder of --out")
     try:
         prob = build_problem(args)
         lr = args.lr if args.lr is not None else (1.0 / prob.L if prob.L else 0.5)
         p2 = args.phase2_start if args.phase2_start is not None else int(0.8 * args.steps)
-        traj = brelax.optimize(prob, method=args.method, qset=args.qset, steps=args.steps, lr=lr,
-                               lam0=args.lam0, rho=args.rho, phase2_start=p2, batch_size=args.batch_size,
-                               granularity=args.granularity, seed=args.seed, progress=args.steps >= 2000)
+        with np.errstate(over="ignore", invalid="ignore"):  # a divergence is reported below, not as a warning
+            traj = brelax.optimize(prob, method=args.method, qset=args.qset, steps=args.steps, lr=lr,
+                                   lam0=args.lam0, rho=args.rho, phase2_start=p2, batch_size=args.batch_size,
+                                   granularity=args.granularity, seed=args.seed, progress=args.steps >= 2000)
     except brelax.NonFiniteError as e:
         print(f"error: {e}")
         traj = e.trajectory
