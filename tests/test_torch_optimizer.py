@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 METHOD_PAIRS = [("binaryrelax", "binaryrelax"), ("binaryconnect", "binaryconnect"), ("pgd", "pgd"),
-                ("proxquant", "proxquant"), ("float", "gd")]
+                ("proxquant", "proxquant"), ("gd", "gd")]
 
 
 def _lsq_run(method, prob, y0, steps_, lr, schedule="step", epoch_every=None, qset="binary", **kw):
@@ -32,7 +32,7 @@ def _lsq_run(method, prob, y0, steps_, lr, schedule="step", epoch_every=None, qs
         opt.step()
         if epoch_every and (t + 1) % epoch_every == 0:
             opt.epoch_end()
-        rows.append(opt.last_diagnostics["group0.param0"])
+        rows.append({**opt.last_diagnostics["layers"]["group0.param0"], "mu": opt.last_diagnostics["mu"]})
     return w, opt, rows
 
 
@@ -61,7 +61,7 @@ def test_plain_sgd_reproduces_brelax_optimize(method, ref):
     opt.finalize()
     np.testing.assert_allclose(w.detach().numpy(), traj.x, rtol=0, atol=1e-12)
     assert [r["flips"] for r in rows] == traj.flips.tolist()
-    for key, arr in (("delta", traj.aoc), ("step_norm2", traj.step_norm2)):
+    for key, arr in (("aoc", traj.aoc), ("step_norm2", traj.step_norm2)):
         np.testing.assert_allclose([r[key] for r in rows], arr, rtol=1e-9, atol=1e-12)
     for key in ("dist_x", "dist_y", "mu"):
         np.testing.assert_allclose([r[key] for r in rows], getattr(traj, key)[1:], rtol=1e-9, atol=1e-12)
@@ -76,7 +76,7 @@ def test_epoch_schedule_matches_lam_every_and_phase2():
     w, opt, rows = _lsq_run("binaryrelax", prob, y0, 15, 0.05, schedule="epoch", epoch_every=4,
                             qset="ternary", **kw)
     np.testing.assert_allclose([r["mu"] for r in rows], traj.mu[1:], rtol=1e-15)
-    np.testing.assert_allclose([r["delta"] for r in rows], traj.aoc, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose([r["aoc"] for r in rows], traj.aoc, rtol=1e-9, atol=1e-12)
     assert opt.phase == 2 and opt.mu == 1.0 and opt.epoch == 3
     # Phase II: x = y - (y - P(y)), which is P(y) up to rounding.
     y = opt.state[w]["latent"]
@@ -210,10 +210,12 @@ def test_works_with_an_lr_scheduler_and_the_diagnostics_are_finite():
     assert math.isclose(opt.base.param_groups[0]["lr"], 0.01)
     _train(model, opt, range(1, 2))
     d = opt.last_diagnostics
-    assert set(d) == {"conv.weight", "fc.weight"}
-    for row in d.values():
-        assert row["flips"] >= 0 and math.isfinite(row["delta"]) and row["step_norm2"] > 0
-        assert math.isclose(row["dist_x"], (1 - row["mu"]) * row["dist_y"])
+    assert set(d["layers"]) == {"conv.weight", "fc.weight"}
+    for row in d["layers"].values():
+        assert row["flips"] >= 0 and math.isfinite(row["aoc"]) and row["step_norm2"] > 0
+        assert math.isclose(row["dist_x"], (1 - d["mu"]) * row["dist_y"])
+    # the totals run over every parameter, the float ones (conv.bias, BN, fc.bias) included
+    assert d["total"]["step_norm2"] > sum(r["step_norm2"] for r in d["layers"].values())
 
 
 def test_non_finite_anchor_raises_naming_the_tensor():

@@ -74,7 +74,7 @@ def export_checkpoint(ckpt_path, out, pack: bool = False) -> dict:
     quant = ck["optimizer"]["quant"]
     model_sd = ck["model"]
     tensors, entries = {}, []
-    quantized = quant["plan"] if quant["method"] != "float" else []
+    quantized = quant["plan"] if quant["method"] not in ("gd", "float") else []  # "float": older checkpoints
     names = {rec["name"] for rec in quantized}
     for rec in quantized:
         w = quant["latent"].get(rec["index"], model_sd[rec["name"]])

@@ -28,31 +28,33 @@ method's ``init`` on the new anchor. With plain SGD this *is*
    kept in ``state[p]["latent"]`` (lazy methods and proxquant; for pgd the
    anchor is only needed to form ``x = P(anchor)``).
 
-Distance of ``x`` to ``Q`` without a second projection: for any closed ``Q``,
-if ``p`` is a nearest point of ``y`` in ``Q`` and ``x`` lies on the segment
-``[y, p]``, then ``p`` is a nearest point of ``x``, because for every ``q`` in
-``Q``: ``||x - p|| = ||y - p|| - ||y - x|| <= ||y - q|| - ||y - x|| <= ||x - q||``.
-Hence ``P(x) = P(y)`` and ``d_Q(x) = (1 - mu) ||y - P(y)||`` for
-``x = y - mu (y - P(y))``, ``mu`` in ``[0, 1]``. The same fact makes
-``P(x) = P(z)`` for proxquant, so :meth:`finalize` projects the anchor for every
-method.
+mu comes from one :class:`brelax.schedules.RelaxSchedule` (the one
+:func:`brelax.optimize` uses); the per-step diagnostics are those of
+:mod:`brelax.diagnostics`, computed by the same functions as in the NumPy
+driver, per quantized tensor and in total over all parameters.
+
+``P(x) = P(y)`` for ``x`` on the segment ``[y, P(y)]`` (see
+:mod:`brelax.diagnostics`), and the same fact makes ``P(x) = P(z)`` for
+proxquant, so :meth:`finalize` projects the anchor for every method.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
+import dataclasses
 import numbers
 
 import torch
 
-from .. import schedules
-from .._validate import check_axis, check_choice, check_nonneg
+from .. import diagnostics as dg
+from .._validate import check_axis, check_choice
+from ..prox import relax
+from ..schedules import RelaxSchedule
 from ..sets import QuantSet, get_set
 from ..steps import METHODS
 
-METHOD_NAMES = ("binaryrelax", "binaryconnect", "proxquant", "pgd", "float")
-_ALIASES = {"float": "gd", "gd": "gd"}
+#: The methods; ``gd`` trains without quantization (the name is the core's, :mod:`brelax.steps`).
+METHOD_NAMES = ("binaryrelax", "binaryconnect", "proxquant", "pgd", "gd")
 
 
 class _Projection:
@@ -69,13 +71,14 @@ class _Projection:
 class _Slot:
     """A quantized parameter: its name, set, granularity and projection."""
 
-    __slots__ = ("param", "name", "index", "qset", "axis", "proj", "codes", "r", "pending")
+    __slots__ = ("param", "name", "index", "qset", "axis", "proj", "codes", "r", "p", "scales", "state")
 
     def __init__(self, param, name, index, qset, axis):
         self.param, self.name, self.index, self.qset = param, name, index, qset
         self.axis = axis if param.ndim >= 2 else None  # a 1-D tensor gets one scale
         self.proj = _Projection(qset, self.axis)
-        self.codes = self.r = self.pending = None  # kept only for diagnostics
+        # Kept only for diagnostics: codes, r = y - P(y), P(y) and the State of the current point.
+        self.codes = self.r = self.p = self.scales = self.state = None
 
 
 class QuantOptimizer(torch.optim.Optimizer):
@@ -86,8 +89,8 @@ class QuantOptimizer(torch.optim.Optimizer):
     base_optimizer : torch.optim.Optimizer
         Any optimizer that needs no closure (SGD, Adam, AdamW, ...). Its
         ``param_groups`` are shared with the wrapper (LR schedulers may wrap either).
-    method : {"binaryrelax", "binaryconnect", "proxquant", "pgd", "float"}
-        "float" (alias "gd") trains without quantization; ``finalize`` still projects.
+    method : {"binaryrelax", "binaryconnect", "proxquant", "pgd", "gd"}
+        "gd" trains without quantization; ``finalize`` still projects.
     qset : QuantSet or str
         The set used for groups without a ``"qset"`` key.
     axis : int or None
@@ -102,7 +105,12 @@ class QuantOptimizer(torch.optim.Optimizer):
     mu_schedule : callable ``t -> mu`` or None
         Replaces the lam schedule (e.g. :func:`brelax.schedules.linear_mu`), ``t`` the step count.
     diagnostics : bool
-        Fill :attr:`last_diagnostics` at every step.
+        Fill :attr:`last_diagnostics` at every step (and :attr:`first_diagnostics` for ``x_0``):
+        ``{"step": t, "mu": mu_{t+1}, "total": {...}, "layers": {name: {...}}}`` with the
+        :data:`brelax.diagnostics.STEP_OUT` and :data:`~brelax.diagnostics.POINT_OUT` fields of the
+        step ``x_t -> x_{t+1}``, per quantized tensor and in total over every parameter of the
+        groups (float ones included). ``g_t`` is the ``.grad`` the step was given; the full
+        gradient is unknown here, so its fields are NaN. Costs one device sync per step.
 
     Which tensors are quantized: a group with a ``"qset"`` key quantizes all its
     tensors with that set (None: none of them); in a group without the key every
@@ -120,25 +128,16 @@ class QuantOptimizer(torch.optim.Optimizer):
                  rho=1.04, schedule="epoch", phase2_start=None, mu_schedule=None, diagnostics=False):
         if not isinstance(base_optimizer, torch.optim.Optimizer) or isinstance(base_optimizer, QuantOptimizer):
             raise TypeError(f"base_optimizer must be a torch optimizer, got {type(base_optimizer).__name__}")
-        check_choice(method, METHOD_NAMES + ("gd",), "method")
-        self.method = "float" if method == "gd" else method
-        self._m = METHODS[_ALIASES.get(method, method)]
+        self.method = check_choice(method, METHOD_NAMES, "method")
+        self._m = METHODS[method]
         self.qset = get_set(qset)
         if axis is not None and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
             raise TypeError(f"axis must be an int or None, got {axis!r}")
         self.axis = axis
         self.schedule = check_choice(schedule, ("epoch", "step"), "schedule")
-        self.lam0 = check_nonneg(lam0, "lam0")
-        self.rho = check_nonneg(rho, "rho")
-        if self.rho < 1:
-            raise ValueError(f"rho must be >= 1 (lam must not shrink), got {rho}")
-        if phase2_start is not None and (isinstance(phase2_start, bool) or not isinstance(
-                phase2_start, numbers.Integral) or phase2_start < 0):
-            raise ValueError(f"phase2_start must be an int >= 0 or None, got {phase2_start!r}")
-        self.phase2_start = None if phase2_start is None else int(phase2_start)
         if mu_schedule is not None and not callable(mu_schedule):
             raise TypeError(f"mu_schedule must be callable t -> mu, got {type(mu_schedule).__name__}")
-        self.mu_schedule = mu_schedule
+        self.relax_schedule = RelaxSchedule(method, lam0, rho, 1, phase2_start, mu_schedule)
         self.diagnostics = bool(diagnostics)
         self.base = base_optimizer
         self._ready = False
@@ -146,6 +145,8 @@ class QuantOptimizer(torch.optim.Optimizer):
         self.param_groups = base_optimizer.param_groups  # one list, shared with the base
         self._step, self._epoch = 0, 0
         self.last_diagnostics: dict = {}
+        self.first_diagnostics: dict = {}
+        self._pending = None
         self.slots = self._plan()
         self._ready = True
         self._start()
@@ -181,28 +182,22 @@ class QuantOptimizer(torch.optim.Optimizer):
         super().add_param_group(param_group)
 
     # ---------------------------------------------------------------- schedule
+    lam0 = property(lambda self: self.relax_schedule.lam0)
+    rho = property(lambda self: self.relax_schedule.rho)
+    phase2_start = property(lambda self: self.relax_schedule.phase2_start)
+    mu_schedule = property(lambda self: self.relax_schedule.mu_ramp)
+
     def _k(self, step) -> int:
         return step if self.schedule == "step" else self._epoch
 
     @property
     def lam(self) -> float:
-        """``lam0 * rho**k`` (inf once it overflows); not used by pgd/binaryconnect/float."""
-        try:
-            return self.lam0 * self.rho ** self._k(self._step)
-        except OverflowError:
-            return math.inf
+        """``lam0 * rho**k`` (inf once it overflows); not used by pgd/binaryconnect/gd."""
+        return self.relax_schedule.lam(self._k(self._step))
 
     def mu_at(self, step: int) -> float:
-        """``mu`` of the point ``x`` formed at step count ``step`` (1 in Phase II)."""
-        if self._m.name in ("binaryconnect", "pgd"):
-            return 1.0
-        if self._m.name == "gd":
-            return 0.0
-        base = self.mu_schedule
-        if base is None:
-            mu_k = schedules.mu_of_lam(schedules.geometric_lam(self.lam0, self.rho))
-            base = lambda t: mu_k(self._k(t))  # noqa: E731
-        return float(schedules.phase2(base, self.phase2_start)(step))
+        """``mu`` of the point ``x`` formed at step count ``step`` (1 in Phase II); lam index ``k`` as scheduled."""
+        return self.relax_schedule.mu(step, k=self._k(step))
 
     @property
     def mu(self) -> float:
@@ -237,7 +232,19 @@ class QuantOptimizer(torch.optim.Optimizer):
                     self.state[slot.param]["latent"] = y0
                 s = self._write_x(slot, y0, mu)
                 if self.diagnostics:
-                    slot.codes, slot.r = slot.proj.last.codes, y0 - s.p
+                    self._remember(slot, s)
+            if self.diagnostics:
+                self._tracked = self._track()
+                self.first_diagnostics = self._measure(mu, None)
+
+    def _track(self) -> list:
+        """``(param, slot or None)`` for every parameter of the groups: the totals run over all of them."""
+        by_param = {id(s.param): s for s in self.slots}
+        return [(p, by_param.get(id(p))) for g in self.param_groups for p in g["params"]]
+
+    def _remember(self, slot, s):
+        last = slot.proj.last
+        slot.state, slot.p, slot.codes, slot.scales, slot.r = s, s.p, last.codes, last.scales, s.y - s.p
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -251,22 +258,24 @@ class QuantOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         diag = self.diagnostics
-        x_prev = [s.param.detach().clone() for s in self.slots] if diag else None
+        if diag:  # x_t, g_t and (per quantized tensor) r_t, codes and P(y_t), before anything moves
+            self._pending = [(p.detach().clone(), None if p.grad is None else p.grad.detach().clone(),
+                              slot and (slot.r, slot.codes, slot.p))
+                             for p, slot in self._tracked]
         if self._m.lazy:
             for slot in self.slots:
                 slot.param.copy_(self.state[slot.param]["latent"])
         self.base.step()
         self._step += 1
         mu = self.mu
-        rows = []
-        for i, slot in enumerate(self.slots):
+        for slot in self.slots:
             p = slot.param
             if self._keeps_anchor:
                 anchor = self.state[p]["latent"]
                 anchor.copy_(p)
             elif self._m.name == "gd" and not diag:
-                continue  # float training: the base step is the whole step
-            else:  # pgd, float: the anchor is the parameter; keep a copy if diagnostics need it
+                continue  # unquantized training: the base step is the whole step
+            else:  # pgd, gd: the anchor is the parameter; keep a copy if diagnostics need it
                 anchor = p.detach().clone() if diag else p.detach()
             try:
                 s = self._write_x(slot, anchor, mu)
@@ -277,38 +286,41 @@ class QuantOptimizer(torch.optim.Optimizer):
                         f"(lr too large or a non-finite gradient)") from None
                 raise
             if diag:
-                rows.append(self._diag_row(slot, x_prev[i], s))
+                self._remember(slot, s)
         if diag:
-            self._publish(rows, mu)
+            self.last_diagnostics = self._measure(mu, self._pending)
         return loss
 
-    def _diag_row(self, slot, x_prev, s):
-        r_new = s.y - s.p
-        codes = slot.proj.last.codes
-        # Kept until the next step, so that epoch_end can redo the row if it re-forms x.
-        slot.pending = (x_prev, slot.r - r_new, (codes != slot.codes).sum())
-        slot.codes, slot.r = codes, r_new
-        return self._row(slot)
-
-    def _row(self, slot):
-        f64 = torch.float64
-        x_prev, dr, flips = slot.pending
-        D = slot.param - x_prev
-        return torch.stack([(dr * D).sum(dtype=f64), (D * D).sum(dtype=f64), flips.to(f64),
-                            (slot.r * slot.r).sum(dtype=f64)])
-
-    def _publish(self, rows, mu):
-        if not rows:
-            self.last_diagnostics = {}
-            return
-        vals = torch.stack(rows).cpu().tolist()  # one device sync per step
-        mu_x = {"binaryconnect": 1.0, "pgd": 1.0, "gd": 0.0}.get(self._m.name, mu)
-        out = {}
-        for slot, (inner, nd, flips, r2) in zip(self.slots, vals):
-            r = math.sqrt(r2)
-            out[slot.name] = {"delta": inner / nd if nd > 0 else math.nan, "step_norm2": nd,
-                              "flips": int(flips), "dist_y": r, "dist_x": (1.0 - mu_x) * r, "mu": mu}
-        self.last_diagnostics = out
+    def _measure(self, mu, pending) -> dict:
+        """The diagnostics of the current point (and of the step from ``pending``), via :mod:`brelax.diagnostics`."""
+        steps, points, names = [], [], []
+        for i, (p, slot) in enumerate(self._tracked):
+            x = p.detach()
+            if slot is None:
+                zero = torch.zeros_like(x)
+                points.append(dg.point_sums(zero))
+                if pending is not None:
+                    x_prev, g, _ = pending[i]
+                    stable = (x, zero, zero) if self._m.lazy else (None, None, None)  # a float tensor keeps x^s = x
+                    steps.append(dg.step_sums(x_prev, x, zero, zero, None, None, g, None, *stable))
+                names.append(None)
+                continue
+            s = slot.state
+            points.append(dg.point_sums(slot.r, None, slot.scales))
+            if pending is not None:
+                x_prev, g, (r_prev, c_prev, p_prev) = pending[i]
+                xs = ps = None
+                if self._m.lazy:
+                    ps = dg.stable_projection(s.y, p_prev, slot.axis)
+                    xs = relax(s.y, ps, mu)
+                steps.append(dg.step_sums(x_prev, x, r_prev, slot.r, c_prev, slot.codes, g, None, xs, s.p, ps))
+            names.append(slot.name)
+        n = len(points)
+        rows = torch.cat(points + steps).cpu().numpy()  # one device sync per step
+        pr, sr = rows[:n * len(dg.POINT_SUMS)], rows[n * len(dg.POINT_SUMS):]
+        st, pt, layers = dg.combine(sr if pending is not None else None, pr, mu, names)
+        return {"step": self._step - 1 if pending is not None else None, "mu": mu, "total": {**st, **pt},
+                "layers": layers}
 
     @torch.no_grad()
     def epoch_end(self):
@@ -322,9 +334,11 @@ class QuantOptimizer(torch.optim.Optimizer):
         self._epoch += 1
         if self._keeps_anchor and self.mu != old:
             for slot in self.slots:
-                self._write_x(slot, self.state[slot.param]["latent"], self.mu)
-            if self.diagnostics and self.slots and self.slots[0].pending is not None:
-                self._publish([self._row(s) for s in self.slots], self.mu)
+                s = self._write_x(slot, self.state[slot.param]["latent"], self.mu)
+                if self.diagnostics:
+                    self._remember(slot, s)
+            if self.diagnostics and self._pending is not None:
+                self.last_diagnostics = self._measure(self.mu, self._pending)
 
     # --------------------------------------------------------- quantized model
     def _anchor(self, slot):
@@ -378,6 +392,8 @@ class QuantOptimizer(torch.optim.Optimizer):
         if not isinstance(state_dict, dict) or set(state_dict) != {"base", "quant"}:
             raise ValueError("state_dict must be a QuantOptimizer.state_dict() (keys 'base' and 'quant')")
         q = state_dict["quant"]
+        if q["method"] == "float":  # checkpoints written before the unquantized method was called gd
+            q = {**q, "method": "gd"}
         if q["method"] != self.method:
             raise ValueError(f"state_dict is for method {q['method']!r}, this optimizer runs {self.method!r}")
         if q["plan"] != self._plan_record():
@@ -385,17 +401,17 @@ class QuantOptimizer(torch.optim.Optimizer):
                              f"saved {q['plan']}, here {self._plan_record()}")
         self.base.load_state_dict(state_dict["base"])
         self.param_groups = self.base.param_groups  # the base replaced its list
-        for k in ("lam0", "rho", "schedule", "phase2_start"):
-            setattr(self, k, q[k])
+        self.schedule = q["schedule"]
+        self.relax_schedule = dataclasses.replace(self.relax_schedule, lam0=q["lam0"], rho=q["rho"],
+                                                  phase2_start=q["phase2_start"])
         self._step, self._epoch = int(q["step"]), int(q["epoch"])
         with torch.no_grad():
             for s in self.slots:
                 if self._keeps_anchor:
                     self.state[s.param]["latent"].copy_(q["latent"][s.index])
                 if self.diagnostics:
-                    a = self._anchor(s)
-                    s.codes = s.qset.quantize(a, axis=s.axis).codes
-                    s.r = a - s.qset.project(a, axis=s.axis)
+                    self._remember(s, self._m.init(self._anchor(s).clone(), self.mu, s.proj))
+            self._pending = None
 
     def __repr__(self) -> str:
         return (f"QuantOptimizer({type(self.base).__name__}, method={self.method!r}, qset={self.qset.name!r}, "

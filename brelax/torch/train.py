@@ -329,15 +329,15 @@ class _AOC:
         self.layers: dict = {}
 
     def add(self, diag: dict):
-        for name, d in diag.items():
+        for name, d in diag.get("layers", {}).items():
             a = self.layers.setdefault(name, {"n": 0, "sum": 0.0, "max": -math.inf, "nonpos": 0, "flips": 0})
             a["flips"] += d["flips"]
             a["dist_y"] = d["dist_y"]
-            if math.isfinite(d["delta"]):
+            if math.isfinite(d["aoc"]):
                 a["n"] += 1
-                a["sum"] += d["delta"]
-                a["max"] = max(a["max"], d["delta"])
-                a["nonpos"] += d["delta"] <= 0
+                a["sum"] += d["aoc"]
+                a["max"] = max(a["max"], d["aoc"])
+                a["nonpos"] += d["aoc"] <= 0
 
     def summary(self) -> dict:
         per, n, s, mx, nonpos, flips = {}, 0, 0.0, -math.inf, 0, 0
@@ -561,7 +561,7 @@ def _train(cfg, ctx, on_loss):
         opt.epoch_end()
         ddp.broadcast_buffers(net, ctx)
         run_loss, run_correct, seen = ddp.all_reduce_sum(run, ctx).tolist()
-        quant = opt.quantized() if cfg.method != "float" else contextlib.nullcontext()
+        quant = opt.quantized() if cfg.method != "gd" else contextlib.nullcontext()
         with quant:
             test_loss, test_acc = evaluate(net, test_loader, ctx, cfg)
             tr_loss, tr_acc = evaluate(net, train_eval, ctx, cfg) if train_eval else (None, None)
@@ -570,7 +570,7 @@ def _train(cfg, ctx, on_loss):
             with _holding(opt.slots, x_last):
                 test_loss_authors, test_acc_authors = evaluate(net, test_loader, ctx, cfg)
         row = {"epoch": epoch + 1, "step": opt.step_count, "lr": lr, "lam": lam, "mu": mu, "phase": phase,
-               "eval_weights": "float" if cfg.method == "float" else "quantized",
+               "eval_weights": "float" if cfg.method == "gd" else "quantized",
                "train_loss": tr_loss, "train_acc": tr_acc, "test_loss": test_loss, "test_acc": test_acc,
                "running_loss": run_loss / seen, "running_acc": run_correct / seen,
                "test_loss_authors": test_loss_authors, "test_acc_authors": test_acc_authors, "mu_authors": mu_last,
@@ -592,7 +592,7 @@ def _train(cfg, ctx, on_loss):
                       f"lr {lr:g}  lam {lam:.4g}  mu {mu:.4f}  flips {row['flips']}  "
                       f"{row['images_per_s']:.0f} img/s", flush=True)
 
-    if cfg.method != "float":
+    if cfg.method != "gd":
         opt.finalize()
     summary = {"out": cfg.out, "checkpoint": ckpt_path, "epochs": cfg.epochs, "world_size": ctx.world_size,
                "device": str(ctx.device), "last": row if row is not None else checkpoint.last_jsonl_row(metrics_path),
