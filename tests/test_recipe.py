@@ -83,7 +83,7 @@ def _transcription(batches, milestones, phase2_epoch):
             F.cross_entropy(net(xb), yb).backward()
             with torch.no_grad():
                 for n, w in params.items():
-                    v = y[n] if n in y else w  # the float weights y for conv weights, the parameter otherwise
+                    v = y.get(n, w)  # the float weights y for conv weights, the parameter otherwise
                     d = w.grad + 1e-4 * v  # weight decay on every parameter, BN and biases included
                     buf[n] = d.clone() if n not in buf else 0.9 * buf[n] + d
                     v -= lr * buf[n]
@@ -124,7 +124,8 @@ def test_the_transcription_catches_a_per_channel_scale_and_lam_from_1():
 
 def test_recipe_values_and_overrides():
     cfg = recipe_config("yin2018")
-    assert (cfg.model, cfg.axis, cfg.lam0, cfg.rho, cfg.conv_bias, cfg.include_last_fc) == ("vgg11", None, 1.04, 1.04, True, False)
+    assert (cfg.model, cfg.axis, cfg.lam0, cfg.rho, cfg.conv_bias, cfg.include_last_fc) == (
+        "vgg11", None, 1.04, 1.04, True, False)
     assert (cfg.epochs, cfg.phase2_epoch, cfg.milestones, cfg.batch_size, cfg.momentum, cfg.weight_decay) == (
         200, 150, [80, 140], 128, 0.9, 1e-4)
     cfg.milestones.append(1)
