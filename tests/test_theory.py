@@ -124,8 +124,18 @@ def test_prox_lemma_with_twn_and_a_wrong_envelope_are_violated():
 
 def test_consistent_fake_passes_every_trajectory_theorem():
     tr = descending()
-    for name in ("lemma_b", "theorem1_descent", "theorem1_sum", "theorem1_rate", "fact_c", "corollary3"):
-        assert theory.RESULTS[name]().check(tr).status == "holds", name
+    for name in ("lemma_b", "theorem1", "fact_c", "corollary3"):
+        assert theory.RESULTS[name]().check(tr, d=0.0).status == "holds", name
+    r = theory.Theorem1().check(tr, d=0.0)
+    assert r.covered == [[0, 4]] and r.details["rate_measured"] == pytest.approx(4.0)
+
+
+def test_theorem1_without_d_is_not_a_pass_and_d_is_never_fitted():
+    tr = descending()
+    r = theory.Theorem1().check(tr)
+    assert r.status == "assumption-not-met" and r.covered == []
+    assert any(n.startswith("constant d given") for n in r.failed_assumptions)
+    assert r.details["d_measured"] == 0.0  # measured, reported, not used
 
 
 def test_lemma_b_flags_a_too_small_L_and_an_inconsistent_descent():
@@ -134,12 +144,13 @@ def test_lemma_b_flags_a_too_small_L_and_an_inconsistent_descent():
     assert theory.LemmaB().check(tr, L=0.5).status == "violated"
     tr.f[2] += 1.0  # f went up: no L-smooth f does that along this step
     assert theory.LemmaB().check(tr).status == "violated"
-    assert theory.Theorem1Descent().check(tr).status == "violated"
+    r = theory.Theorem1().check(tr, d=0.0)
+    assert r.status == "violated" and r.details["descent_fails"] == 1 and r.covered == []
 
 
 def test_theorem1_reports_c_not_positive_by_name():
     tr = descending(mu=1.0, lr=0.1, aoc=0.99)  # c = (1 - 0.05 - 0.99)/0.1 < 0
-    r = theory.Theorem1Sum().check(tr)
+    r = theory.Theorem1Sum().check(tr, d=0.99)
     assert r.status == "assumption-not-met"
     assert r.failed_assumptions == ["c = (1 - gL/2 - mu d)/g > 0"]
 
@@ -147,9 +158,9 @@ def test_theorem1_reports_c_not_positive_by_name():
 def test_theorem1_bound_value_and_a_wrong_f_lower_and_an_explicit_d():
     tr = descending(T=5, mu=0.5, lr=0.2, aoc=-0.4, nd=0.5)
     c = (1 - 0.1 + 0.2) / 0.2
-    r = theory.Theorem1Sum().check(tr)
+    r = theory.Theorem1Sum().check(tr, d=-0.4)
     assert r.status == "holds" and r.bound == pytest.approx(100.0 / c) and r.measured == pytest.approx(2.5)
-    assert "f_* known and f(x_t) >= f_*" in theory.Theorem1Sum().check(tr, f_lower=99.0).failed_assumptions
+    assert "f_* known and f(x_t) >= f_*" in theory.Theorem1Sum().check(tr, d=-0.4, f_lower=99.0).failed_assumptions
     r = theory.Theorem1Sum().check(tr, d=-0.5)  # claims more orthogonality than was measured
     assert r.failed_assumptions == ["AOC(d) on every step t >= t0"]
 
@@ -157,9 +168,9 @@ def test_theorem1_bound_value_and_a_wrong_f_lower_and_an_explicit_d():
 def test_theorem1_window_is_the_last_constant_mu_stretch():
     tr = descending(T=6)
     tr.mu[:3] = [0.2, 0.4, 0.6]
-    r = theory.Theorem1Sum().check(tr)
-    assert r.details["t0"] == 3 and r.status == "holds"
-    assert theory.Theorem1Sum().check(tr, t0=0).failed_assumptions == ["mu fixed on t >= t0"]
+    r = theory.Theorem1Sum().check(tr, d=0.0)
+    assert r.details["t0"] == 3 and r.status == "holds" and r.covered == [[3, 6]]
+    assert theory.Theorem1Sum().check(tr, d=0.0, t0=0).failed_assumptions == ["mu fixed on t >= t0"]
 
 
 def test_fact_c_flags_a_positive_delta_on_a_stable_step_but_not_on_a_flip():
@@ -177,15 +188,6 @@ def test_fact_c_lower_bound_minus_one_over_one_minus_mu():
     assert theory.FactC().check(tr).status == "holds"
     tr.aoc[0] = -2.5  # below -1/(1 - 0.5) = -2
     assert theory.FactC().check(tr).status == "violated"
-
-
-def test_aoc_failing_steps_are_assumption_not_met_never_violated():
-    tr = descending(T=4, mu=0.5, lr=0.1, aoc=0.0)
-    assert theory.AOCFraction().check(tr).status == "holds"
-    tr.aoc[2], tr.flips[2] = 3.0, 1  # mu * delta = 1.5 > 1 - gL/2
-    r = theory.AOCFraction().check(tr)
-    assert r.status == "assumption-not-met" and r.measured == pytest.approx(0.75)
-    assert r.details["failing_on_flip_steps"] == 1 and r.details["max_delta_flip"] == 3.0
 
 
 def test_unknown_L_is_an_estimate_and_stochastic_gradients_are_not_covered():
@@ -209,13 +211,14 @@ def test_unresolved_steps_are_left_out_of_delta_statistics():
 def test_corollary3_counts_flips_against_the_bound():
     tr = descending(T=4, nd=1.0)
     tr.flips[:] = [0, 1, 0, 0]
-    r = theory.Corollary3().check(tr)
-    assert r.status == "holds" and r.bound == pytest.approx(theory.Theorem1Sum().check(tr).bound / 4.0)
+    r = theory.Corollary3().check(tr, d=0.0)
+    assert r.status == "holds" and r.bound == pytest.approx(theory.Theorem1().check(tr, d=0.0).bound / 4.0)
     tr.flips[:] = 10**6
     tr.aoc[:] = np.nan_to_num(tr.aoc)
-    assert theory.Corollary3().check(tr).status == "violated"
+    assert theory.Corollary3().check(tr, d=0.0).status == "violated"
     tr.meta["qset"] = "levels:1,3"
-    assert "a flip moves x by a known amount (binary; ternary with mu = 1)" in theory.Corollary3().check(tr).failed_assumptions
+    assert "a flip moves x by a known amount (binary; ternary with mu = 1)" in \
+        theory.Corollary3().check(tr, d=0.0).failed_assumptions
 
 
 def test_flip_constant_cases():
@@ -245,11 +248,13 @@ def test_theorem2_on_a_continuation_fake():
     lr, L, nd = 0.1, 1.0, 0.01
     f = 10.0 - 9.0 * nd * np.arange(T + 1)
     tr = Fake(f, mu, [lr] * (T + 1), [nd] * T, [0.0] * T, [0] * T, r_norm=[0.5] * (T + 1))
-    r = theory.Theorem2().check(tr)
+    r = theory.Theorem2().check(tr, kappa=0.0, R=0.5)
     assert r.status == "holds" and r.details["R"] == 0.5 and r.details["sum_dmu2"] == pytest.approx(6 * 0.1**2)
-    assert theory.Theorem2().check(tr, R=0.1).failed_assumptions == ["||r_t|| <= R on t >= t0"]
+    assert theory.Theorem2().check(tr, kappa=0.0, R=0.1).failed_assumptions == ["||r_t|| <= R on t >= t0"]
+    missing = theory.Theorem2().check(tr).failed_assumptions
+    assert any(n.startswith("constant kappa") for n in missing) and any(n.startswith("constant R") for n in missing)
     tr.mu[3] = 0.1
-    assert "mu_t non-decreasing, 0 <= mu_t <= 1" in theory.Theorem2().check(tr).failed_assumptions
+    assert "mu_t non-decreasing, 0 <= mu_t <= 1" in theory.Theorem2().check(tr, kappa=0.0, R=0.5).failed_assumptions
 
 
 def test_prox_distance_flags_a_wrong_relaxed_point():
@@ -283,7 +288,8 @@ def test_real_run_nothing_violated_and_the_core_identities_hold(lsq_run):
     assert np.array_equal(lemma_b_slack(tr, prob.L), LemmaB.slack(tr.f, tr.mu, tr.lr, tr.step_norm2, tr.inner,
                                                                  tr.cross, prob.L))
     # With noise, Phase II flips one sign back and forth with delta_t near 1: c <= 0, named as such.
-    r = theory.Theorem1Sum().check(tr)
+    d = theory.estimate_constants(tr, t0=150)["d"]
+    r = theory.Theorem1Sum().check(tr, d=d)
     assert r.failed_assumptions == ["c = (1 - gL/2 - mu d)/g > 0"] and r.details["d"] > 0.5
 
 
@@ -291,8 +297,11 @@ def test_noiseless_run_theorem1_and_corollary3_hold_in_phase2():
     prob = least_squares(80, 40, "binary", noise=0.0, seed=1)
     tr = brelax.optimize(prob, "binaryrelax", "binary", steps=300, lr=1 / prob.L, lam0=1.0, rho=1.02,
                          phase2_start=240, seed=1)
-    for name in ("theorem1_descent", "theorem1_sum", "theorem1_rate", "corollary3"):
-        r = theory.RESULTS[name]().check(tr)
+    cal = brelax.optimize(least_squares(80, 40, "binary", noise=0.0, seed=2), "binaryrelax", "binary", steps=300,
+                          lr=1 / prob.L, lam0=1.0, rho=1.02, phase2_start=240, seed=2)
+    d = theory.estimate_constants(cal, t0=240)["d"]  # a calibration run of another seed, not the checked one
+    for name in ("theorem1", "corollary3"):
+        r = theory.RESULTS[name]().check(tr, d=d)
         assert r.status == "holds", (name, r.failed_assumptions)
         assert r.details["t0"] == 240
 

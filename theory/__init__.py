@@ -33,7 +33,8 @@ Every-step results (:mod:`theory.everystep`; they give the coverage):
   old AOC fraction; the fraction is in ``details``). ``AOCFraction`` is an alias.
 
 Whole-run results (``covered`` empty): ``StationarityRate`` (``mu_bar``, window ``t0, t1``;
-log-log slopes in details), ``Theorem1`` (needs ``d``), ``Theorem2`` (needs ``kappa`` or
+log-log slopes in details), ``Theorem1`` (needs ``d``; descent, sum and rate in one row; its
+per-step descent fills ``covered``; ``Theorem1Descent/Sum/Rate`` are aliases), ``Theorem2`` (needs ``kappa`` or
 ``d``, and ``R``), ``Corollary3``. Constants that must be estimated come from
 :func:`theory.theorems.estimate_constants` on a *calibration* trajectory (another seed or a
 burn-in window), never on the checked steps; a missing constant fails the assumption
@@ -44,28 +45,32 @@ projector. :func:`theory.resolution.resolved` is the one definition of a resolve
 
 from .everystep import (AOCFlipBound, FlipDescent, PLRate, ProjectionMonotonicity, ProxStepDescent, StationarityRate,
                         descent_terms, pl_constant)
-from .lemmas import AOCFraction, FactC, LemmaA, LemmaB
+from .lemmas import FactC, LemmaA, LemmaB, lemma_b_slack
 from .projection import ConeOrthogonality, ProjectionOptimality
 from .prox import MoreauEnvelope, ProxDistance, ProxLemma
 from .result import STATUSES, Assumption, Result, covered_steps, intervals, summarize
-from .theorems import Corollary3, Theorem1Descent, Theorem1Rate, Theorem1Sum, Theorem2
+from .theorems import Corollary3, Theorem1, Theorem1Descent, Theorem1Rate, Theorem1Sum, Theorem2, estimate_constants
+
+#: The old "AOC fraction" was a statistic that could not fail; its place is taken by a claim.
+AOCFraction = AOCFlipBound
 
 #: Every result, by name, in the order of THEORY.md.
 RESULTS = {cls.name: cls for cls in (
-    ProjectionOptimality, ConeOrthogonality, ProxLemma, MoreauEnvelope, ProxDistance, LemmaA, LemmaB, AOCFraction,
-    FactC, Theorem1Descent, Theorem1Sum, Theorem1Rate, Theorem2, Corollary3, ProjectionMonotonicity, ProxStepDescent,
-    FlipDescent, StationarityRate, PLRate, AOCFlipBound)}
+    ProjectionOptimality, ConeOrthogonality, ProxLemma, MoreauEnvelope, ProxDistance, LemmaA, LemmaB, FactC, Theorem1,
+    Theorem2, Corollary3, ProjectionMonotonicity, ProxStepDescent, FlipDescent, StationarityRate, PLRate,
+    AOCFlipBound)}
 
 #: The results that take a trajectory (the others take a projector).
-TRAJECTORY_RESULTS = ("prox_distance", "lemma_a", "lemma_b", "aoc", "fact_c", "theorem1_descent", "theorem1_sum",
-                      "theorem1_rate", "theorem2", "corollary3", "projection_monotonicity", "prox_step_descent",
+TRAJECTORY_RESULTS = ("prox_distance", "lemma_a", "lemma_b", "fact_c", "theorem1", "theorem2", "corollary3",
+                      "projection_monotonicity", "prox_step_descent",
                       "flip_descent", "stationarity_rate", "pl_rate", "aoc_flip_bound")
 
 #: The trajectory results with a per-step inequality (the ones that fill ``covered``).
-EVERY_STEP_RESULTS = ("projection_monotonicity", "prox_step_descent", "flip_descent", "pl_rate", "aoc_flip_bound")
+EVERY_STEP_RESULTS = ("projection_monotonicity", "prox_step_descent", "flip_descent", "pl_rate", "aoc_flip_bound",
+                      "theorem1")
 
 __all__ = ["RESULTS", "TRAJECTORY_RESULTS", "EVERY_STEP_RESULTS", "Result", "Assumption", "STATUSES", "summarize",
            "intervals", "covered_steps", "ProjectionOptimality", "ConeOrthogonality", "ProxLemma", "MoreauEnvelope",
-           "ProxDistance", "LemmaA", "LemmaB", "AOCFraction", "FactC", "Theorem1Descent", "Theorem1Sum",
+           "ProxDistance", "LemmaA", "LemmaB", "lemma_b_slack", "AOCFraction", "FactC", "Theorem1", "Theorem1Descent", "Theorem1Sum",
            "Theorem1Rate", "Theorem2", "Corollary3", "ProjectionMonotonicity", "ProxStepDescent", "FlipDescent",
-           "StationarityRate", "PLRate", "AOCFlipBound", "descent_terms", "pl_constant"]
+           "StationarityRate", "PLRate", "AOCFlipBound", "descent_terms", "pl_constant", "estimate_constants"]

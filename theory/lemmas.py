@@ -1,4 +1,4 @@
-r"""Lemma A, Lemma B, the approximate orthogonality condition and Fact C (THEORY.md sections 6-9).
+r"""Lemma A, Lemma B and Fact C (THEORY.md sections 6-9); the AOC proposition is in :mod:`theory.everystep`.
 
 Notation: ``P_t = P(y_t)``, ``r_t = y_t - P_t``, ``x_t = y_t - mu_t r_t``,
 ``D_t = x_{t+1} - x_t``, ``y_{t+1} = y_t - g_t grad f(x_t)``,
@@ -16,7 +16,6 @@ from .base import TheoryResult
 from .context import smoothness_c
 from .result import Assumption
 
-MU_BINS = ((0.0, 0.5), (0.5, 0.75), (0.75, 0.9), (0.9, 0.99), (0.99, 1.0), (1.0, 1.0))
 
 
 def _iterates_ok(ctx):
@@ -149,73 +148,6 @@ def lemma_b_slack(trajectory, L) -> np.ndarray:
             raise ValueError(f"trajectory has no field {k!r}")
         arrs.append(np.asarray(v, dtype=np.float64))
     return LemmaB.slack(*arrs, L)
-
-
-def _bins(ctx, t0, ok):
-    """Per-mu-range statistics of delta_t: as lam grows, where do the large delta_t come from."""
-    out = []
-    mu_n, a, fl = ctx.mu[t0 + 1:ctx.T + 1], ctx.delta[t0:], ctx.flips[t0:]
-    for lo, hi in MU_BINS:
-        sel = (mu_n == 1.0) if lo == hi else (mu_n >= lo) & (mu_n < hi)
-        sel &= np.isfinite(a)
-        if not sel.any():
-            continue
-        st, fp = sel & (fl == 0), sel & (fl > 0)
-        out.append({"mu": f"[{lo}, {hi})" if lo != hi else "1 (Phase II)", "steps": int(sel.sum()),
-                    "flip_steps": int(fp.sum()),
-                    "max_delta_stable": float(a[st].max()) if st.any() else None,
-                    "max_delta_flip": float(a[fp].max()) if fp.any() else None,
-                    "fraction_ok": float(ok[sel].mean())})
-    return out
-
-
-class AOCFraction(TheoryResult):
-    r"""How often the approximate orthogonality condition holds with a useful constant.
-
-    With ``d`` given: the fraction of moved steps ``t >= t0`` with ``delta_t <= d``.
-    Without: the fraction with ``mu_{t+1} delta_t < 1 - g_t L/2``, i.e. where the
-    per-step constant ``c_t = (1 - g_t L/2 - mu_{t+1} delta_t)/g_t`` of Theorems
-    1-2 is positive (THEORY.md, section 8). AOC is a hypothesis, not a theorem:
-    a fraction below 1 is reported as ``"assumption-not-met"``, never as a violation.
-    """
-
-    name = "aoc"
-    statement = "<r_t - r_{t+1}, D_t> <= d ||D_t||^2 (AOC(d)); fraction of steps where it holds with c_t > 0"
-    assumptions = [A.LAZY, A.NONEMPTY]
-    relation = ">="
-
-    def bound(self, **constants) -> float:
-        return 1.0
-
-    def check(self, trajectory, d=None, L=None, t0=None, **kw):
-        """Parameters: ``d`` (None: the per-step rule ``c_t > 0``), ``L``, ``t0`` (default 0).
-        Returns a Result whose ``measured`` is the fraction and ``details["by_mu"]`` the bins."""
-        ctx = self.context(trajectory, L=L, t0=t0, d=d, **kw)
-        w = ctx.window(ctx.t0)
-        a, mu_n, g = ctx.delta[w], ctx.mu[ctx.t0 + 1:ctx.T + 1], ctx.lr[ctx.t0:ctx.T]
-        moved = np.isfinite(a)
-        extra = []
-        if d is not None:
-            ok = np.where(moved, a <= d, True)
-            rule = f"delta_t <= d = {d:g}"
-        elif ctx.L is not None:
-            ok = np.where(moved, mu_n * a < 1 - g * ctx.L / 2, True)
-            rule = "mu_(t+1) delta_t < 1 - g L/2 (c_t > 0)"
-            extra.append(A.L_KNOWN)
-        else:
-            ok = np.where(moved, a <= 0, True)
-            rule = "delta_t <= 0 (L unknown)"
-            extra.append(A.L_KNOWN)
-        frac = float(ok[moved].mean()) if moved.any() else 1.0
-        fl = ctx.flips[w]
-        det = {"rule": rule, "moved_steps": int(moved.sum()), "unresolved_steps": ctx.unresolved(ctx.t0), "failing_steps": int((~ok & moved).sum()),
-               "max_delta_stable": _max(a[moved & (fl == 0)]), "max_delta_flip": _max(a[moved & (fl > 0)]),
-               "flip_steps": int((moved & (fl > 0)).sum()),
-               "failing_on_flip_steps": int((~ok & moved & (fl > 0)).sum()),
-               "by_mu": _bins(ctx, ctx.t0, ok)}
-        holds_all = Assumption("AOC holds on every step", lambda c: (frac == 1.0, f"{det['failing_steps']} of "
-                               f"{det['moved_steps']} moved steps fail {rule}"))
-        return self.finish(ctx, frac, 1.0, details=det, extra_assumptions=extra + [holds_all])
 
 
 def _max(v):

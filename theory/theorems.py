@@ -1,10 +1,10 @@
 r"""Theorems 1 and 2 and Corollary 3 (THEORY.md sections 10-12).
 
-Every constant is a parameter. By default ``d`` is the measured
-``sup_{t >= t0} delta_t`` (so AOC(d) holds by construction and the content of
-the check is whether ``c > 0`` and the bound then holds), ``R`` the measured
-``max ||r_t||``, ``eps`` the value minimising Theorem 2's bound, and ``L``,
-``f_*`` the problem's. Pass any of them to test a claimed constant instead.
+Every constant is a parameter. ``d`` (Theorem 1), ``kappa`` or ``d`` and ``R`` (Theorem 2)
+have no default: a check without them reports the assumption "constant ... given" as
+not met. :func:`estimate_constants` measures them on a *calibration* trajectory (another
+seed, or a burn-in window), which the caller must keep disjoint from the checked steps.
+``L`` and ``f_*`` default to the problem's; ``eps`` to the minimiser of Theorem 2's bound.
 """
 
 from __future__ import annotations
@@ -16,12 +16,28 @@ import numpy as np
 from . import assumptions as A
 from .base import TheoryResult
 from .context import smoothness_c
-from .result import make_result
+from .result import Assumption, intervals, make_result
 
 
-class _Theorem1(TheoryResult):
-    """Shared constants of Theorem 1: fixed mu and g on ``t0 <= t < T``."""
+def _given(name, value, source):
+    return Assumption(f"constant {name} given (estimated on a calibration run, not on the checked steps)",
+                      lambda c: (value is not None, f"{name}={value!r} ({source})"))
 
+
+class Theorem1(TheoryResult):
+    r"""Theorem 1 (fixed mu and g on ``t0 <= t < T``, AOC(d), ``c = (1 - gL/2 - mu d)/g > 0``), one claim:
+
+    (i) ``f(x_{t+1}) <= f(x_t) - c ||D_t||^2`` on every step of the window (the per-step
+    inequality; the steps where it held are ``covered``), hence (ii)
+    ``sum_t ||D_t||^2 <= (f(x_t0) - f_*)/c`` (``measured``/``bound``) and (iii)
+    ``(T - t0) min_t ||D_t||^2 <= (f(x_t0) - f_*)/c`` (in ``details``). ``d`` is an argument:
+    without it the assumption "constant d given" fails; it is never fitted on the window
+    (:func:`estimate_constants` measures it on a calibration trajectory).
+    """
+
+    name = "theorem1"
+    statement = ("AOC(d), c = (1 - gL/2 - mu d)/g > 0, mu and g fixed  =>  f(x_{t+1}) <= f(x_t) - c ||D_t||^2, "
+                 "sum_{t>=t0} ||D_t||^2 <= (f(x_t0) - f_*)/c, (T - t0) min ||D_t||^2 <= (f(x_t0) - f_*)/c")
     t0_rule = "constant"
     assumptions = [A.LAZY, A.DETERMINISTIC, A.L_KNOWN, A.F_LOWER, A.NONEMPTY, A.LR_CONSTANT,
                    A.MU_CONSTANT, A.AOC, A.C_POSITIVE]
@@ -41,65 +57,50 @@ class _Theorem1(TheoryResult):
         t0 = ctx.t0
         g = float(ctx.lr[min(t0, max(ctx.T - 1, 0))])
         mu = float(ctx.mu[t0])
-        d, src = ctx.d_for(t0)
-        ctx.consts.update(g=g, mu=mu, d=d, d_source=src, unresolved_steps=ctx.unresolved(t0))
-        if ctx.L is not None:
+        d = None if ctx.d_given is None else float(ctx.d_given)
+        ctx.consts.update(g=g, mu=mu, d=d if d is not None else math.nan, d_source="given" if d is not None else
+                          "not given", d_measured=ctx.sup_delta(t0), unresolved_steps=ctx.unresolved(t0))
+        if ctx.L is not None and d is not None:
             ctx.consts["c"] = self.c(ctx.L, g, mu, d)
         return ctx
 
+    def check(self, trajectory, d=None, tol=1e-10, rtol=1e-9, **kw):
+        """Parameters: ``d`` (the AOC constant; required), ``L``, ``f_lower``, ``t0`` (default:
+        the last stretch of constant mu and g), ``tol`` (per-step, relative to the size of f),
+        ``rtol`` (sum). Returns a Result with ``covered`` = window steps where (i) held."""
+        ctx = self.prepare(trajectory, d=d, **kw)
+        w, scale = ctx.window(ctx.t0), ctx.f_scale()
+        c = ctx.consts.get("c")
+        held = np.zeros(ctx.T - ctx.t0, dtype=bool)
+        fails = 0
+        if c is not None and ctx.T > ctx.t0:
+            gap = ctx.f[ctx.t0 + 1:] - ctx.f[ctx.t0:-1] + c * ctx.step_norm2[w]
+            scale = max(scale, float(np.max(np.abs(c * ctx.step_norm2[w]))))
+            held = gap <= tol * scale
+            fails = int(np.sum(~held))
+            ctx.consts.update(descent_fails=fails, max_descent_gap=float(gap.max()))
+        measured = float(np.sum(ctx.step_norm2[w]))
+        b = None
+        if c is not None and ctx.f_lower is not None:
+            b = self.bound(ctx.L, ctx.f_lower, ctx.consts["g"], ctx.consts["d"], ctx.consts["mu"], float(ctx.f[ctx.t0]))
+        if ctx.T > ctx.t0:
+            ctx.consts["rate_measured"] = float((ctx.T - ctx.t0) * np.min(ctx.step_norm2[w]))
+        res = self.finish(ctx, measured, b, tolerance=rtol * (abs(b) if b and math.isfinite(b) else 1.0),
+                          extra_assumptions=[_given("d", d, "AOC constant")],
+                          covered=intervals(held, ctx.t0) if b is not None and math.isfinite(b) else None)
+        if res.status == "holds" and fails:
+            res.status, res.holds, res.covered = "violated", False, []
+        return res
+
     def sum_bound(self, ctx):
         k = ctx.consts
-        if ctx.L is None or ctx.f_lower is None:
+        if ctx.L is None or ctx.f_lower is None or k.get("c") is None:
             return None
         return self.bound(ctx.L, ctx.f_lower, k["g"], k["d"], k["mu"], float(ctx.f[ctx.t0]))
 
 
-class Theorem1Descent(_Theorem1):
-    r"""``f(x_{t+1}) <= f(x_t) - c ||D_t||^2`` for every ``t >= t0``.
-
-    Measured: ``max_t f(x_{t+1}) - f(x_t) + c ||D_t||^2``; bound 0.
-    """
-
-    name = "theorem1_descent"
-    statement = "AOC(d), c = (1 - gL/2 - mu d)/g > 0, mu fixed  =>  f(x_{t+1}) <= f(x_t) - c ||D_t||^2"
-
-    def check(self, trajectory, tol=1e-10, **kw):
-        ctx = self.prepare(trajectory, **kw)
-        w, measured, scale = ctx.window(ctx.t0), None, ctx.f_scale()
-        c = ctx.consts.get("c")
-        if c is not None and ctx.T > ctx.t0:
-            gap = ctx.f[ctx.t0 + 1:] - ctx.f[ctx.t0:-1] + c * ctx.step_norm2[w]
-            measured = float(gap.max())
-            scale = max(scale, float(np.max(np.abs(c * ctx.step_norm2[w]))))
-            ctx.consts["descent_fails"] = int(np.sum(gap > tol * scale))
-        return self.finish(ctx, measured, 0.0, tolerance=tol * scale)
-
-
-class Theorem1Sum(_Theorem1):
-    r"""``sum_{t0 <= t < T} ||D_t||^2 <= (f(x_t0) - f_*)/c``."""
-
-    name = "theorem1_sum"
-    statement = "AOC(d), c > 0, mu fixed  =>  sum_{t>=t0} ||D_t||^2 <= (f(x_t0) - f_*)/c"
-
-    def check(self, trajectory, rtol=1e-9, **kw):
-        ctx = self.prepare(trajectory, **kw)
-        measured = float(np.sum(ctx.step_norm2[ctx.window(ctx.t0)]))
-        b = self.sum_bound(ctx)
-        return self.finish(ctx, measured, b, tolerance=rtol * (abs(b) if b and math.isfinite(b) else 1.0))
-
-
-class Theorem1Rate(_Theorem1):
-    r"""``(T - t0) min_{t0 <= t < T} ||D_t||^2 <= (f(x_t0) - f_*)/c``: the O(1/T) rate."""
-
-    name = "theorem1_rate"
-    statement = "AOC(d), c > 0, mu fixed  =>  (T - t0) min_{t0<=t<T} ||D_t||^2 <= (f(x_t0) - f_*)/c"
-
-    def check(self, trajectory, rtol=1e-9, **kw):
-        ctx = self.prepare(trajectory, **kw)
-        w = ctx.window(ctx.t0)
-        measured = float((ctx.T - ctx.t0) * np.min(ctx.step_norm2[w])) if ctx.T > ctx.t0 else None
-        b = self.sum_bound(ctx)
-        return self.finish(ctx, measured, b, tolerance=rtol * (abs(b) if b and math.isfinite(b) else 1.0))
+#: The three former rows of Theorem 1 are one claim now; the old names stay importable.
+Theorem1Descent = Theorem1Sum = Theorem1Rate = _Theorem1 = Theorem1
 
 
 def best_eps(F, A_coef, a) -> float:
@@ -122,9 +123,11 @@ class Theorem2(TheoryResult):
 
     ``sum_{t>=t0} ||D_t||^2 <= [f(x_t0) - f_* + R^2/(4 eps g) sum_t (mu_{t+1} - mu_t)^2] / c_eps``,
     ``c_eps = (1 - gL/2 - kappa - eps)/g``. AOC(d) gives ``kappa = sup_t mu_{t+1} d``
-    (``<= d`` when ``d >= 0``: MATH.md's form, which needs ``d >= 0``). By default
-    ``kappa`` is the measured ``sup_{t>=t0} mu_{t+1} delta_t``, the smallest valid
-    one; with ``d`` given it is ``sup_t mu_{t+1} d`` and AOC(d) is checked.
+    (``<= d`` when ``d >= 0``; the original brief's form needs ``d >= 0``). ``kappa`` (or ``d``,
+    giving ``kappa = sup_t mu_{t+1} d`` and checking AOC(d)) and ``R`` are arguments, estimated
+    on a calibration trajectory (:func:`estimate_constants`); without them the assumptions
+    "constant ... given" fail. ``eps`` defaults to the minimiser of the bound (the inequality
+    holds for every ``eps > 0``, so its infimum is a valid bound).
     """
 
     name = "theorem2"
@@ -153,20 +156,22 @@ class Theorem2(TheoryResult):
         weighted = mu_n * ctx.delta[ctx.window(t0)]
         weighted = weighted[np.isfinite(weighted)]
         k_meas = float(weighted.max()) if weighted.size else 0.0
+        kappa_given = kappa is not None or ctx.d_given is not None
         if kappa is not None:
             kappa, ksrc = float(kappa), "given"
         elif ctx.d_given is not None:
             kappa, ksrc = (float(np.max(mu_n * d)) if mu_n.size else max(d, 0.0)), "sup_t mu_(t+1) d"
         else:
-            kappa, ksrc = k_meas, "measured sup_t mu_(t+1) delta_t"
+            kappa, ksrc = math.nan, "not given"
         dmu = np.diff(ctx.mu[t0:ctx.T + 1])
         S2 = float(np.sum(dmu * dmu))
         Rm = float(np.max(ctx.r_norm[t0:ctx.T])) if ctx.r_norm is not None and ctx.T > t0 else math.nan
-        R = Rm if R is None else float(R)
+        R_given = R is not None
+        R = math.nan if R is None else float(R)
         k.update(g=g, d=d, d_source=src, unresolved_steps=ctx.unresolved(t0), kappa=kappa, kappa_source=ksrc,
                  kappa_measured=k_meas, sum_dmu2=S2, R=R, R_measured=Rm)
         b = None
-        if ctx.L is not None and ctx.f_lower is not None and math.isfinite(R):
+        if ctx.L is not None and ctx.f_lower is not None and math.isfinite(R) and math.isfinite(kappa):
             a = 1.0 - g * ctx.L / 2.0 - kappa
             F = float(ctx.f[t0]) - ctx.f_lower
             young = R * R * S2 / (4.0 * g)
@@ -175,6 +180,7 @@ class Theorem2(TheoryResult):
             b = self.bound(ctx.L, ctx.f_lower, g, R, e, float(ctx.f[t0]), S2, kappa=kappa)
         measured = float(np.sum(ctx.step_norm2[ctx.window(t0)]))
         extra = [A.AOC] if ctx.d_given is not None else []
+        extra += [_given("kappa (or d)", kappa if kappa_given else None, ksrc), _given("R", R if R_given else None, "")]
         return self.finish(ctx, measured, b, tolerance=rtol * (abs(b) if b and math.isfinite(b) else 1.0),
                            extra_assumptions=extra)
 
@@ -208,7 +214,8 @@ class Corollary3(TheoryResult):
     """
 
     name = "corollary3"
-    statement = "binary, a_t >= a_min > 0, Theorem 1 (or 2)  =>  flips after t0 <= (f(x_t0) - f_*)/(4 c a_min^2)"
+    statement = ("binary {+-l}, a_t >= a_min > 0, mu_t >= mu_lo, Theorem 1 (or 2)  =>  flips after t0 <= "
+                 "S/(4 mu_lo^2 l^2 a_min^2), S = (f(x_t0) - f_*)/c (Theorem 1) or Theorem 2's bound")
     t0_rule = "constant"
     assumptions = [A.A_MIN, A.FLIP_SET]
 
@@ -216,10 +223,10 @@ class Corollary3(TheoryResult):
         return sum_bound / (k * a_min * a_min) if k > 0 and a_min > 0 else math.inf
 
     def check(self, trajectory, **kw):
-        ctx = self.context(trajectory, **{k: v for k, v in kw.items() if k not in ("R", "eps")})
+        ctx = self.context(trajectory, **{k: v for k, v in kw.items() if k not in ("R", "eps", "kappa")})
         t0 = ctx.t0
         m = ctx.mu[t0:ctx.T + 1]
-        via = Theorem1Sum() if np.all(m == m[0]) else Theorem2()
+        via = Theorem1() if np.all(m == m[0]) else Theorem2()
         sub = via.check(trajectory, **{**kw, "t0": t0})
         k, kdet = flip_constant(ctx.qset, float(m.min()), float(m.max()))
         a_min = float(np.nanmin(ctx.scale_min[t0:ctx.T + 1])) if ctx.scale_min is not None else None
@@ -234,3 +241,55 @@ class Corollary3(TheoryResult):
         det = {**sub.details, **own.details}
         return make_result(self.name, self.statement, merged, measured, b, problem=own.problem,
                            method=own.method, details=det)
+
+
+def estimate_constants(trajectory, t0=None, t1=None) -> dict:
+    r"""Constants measured on a *calibration* trajectory, to be passed to checks on another one.
+
+    Parameters
+    ----------
+    trajectory : trajectory-like
+        A calibration run (same problem and settings, another seed) or a burn-in window of the
+        run, disjoint from the steps the constants will be checked on.
+    t0, t1 : int or None
+        The steps ``t0 <= t < t1`` to measure on (default: the whole trajectory).
+
+    Returns
+    -------
+    dict
+        ``d`` = ``sup delta_t`` (resolved steps), ``kappa`` = ``sup mu_{t+1} delta_t``,
+        ``R`` = ``max ||r_t||``, ``L`` = ``max L_local`` (an *estimate*: a lower bound on the
+        smoothness constant along the run; ``L_source`` says so), ``sigma2`` = the mean of
+        ``noise_norm2`` (the minibatch variance, NaN for full gradients) and ``noise_max`` its
+        largest square root, plus ``t0``, ``t1``.
+
+    Raises
+    ------
+    ValueError
+        The window is empty or outside the trajectory.
+    """
+    from .context import Context
+    from .everystep import field
+
+    ctx = Context(trajectory)
+    t0 = 0 if t0 is None else int(t0)
+    t1 = ctx.T if t1 is None else int(t1)
+    if not 0 <= t0 < t1 <= ctx.T:
+        raise ValueError(f"calibration window must satisfy 0 <= t0 < t1 <= {ctx.T}, got t0={t0}, t1={t1}")
+    w = slice(t0, t1)
+    dl = ctx.delta[w]
+    md = ctx.mu[t0 + 1:t1 + 1] * dl
+    fin = np.isfinite(dl)
+    r = ctx.r_norm[t0:t1 + 1] if ctx.r_norm is not None else np.array([math.nan])
+    Ll = ctx.L_local[w] if ctx.L_local is not None else np.array([math.nan])
+    nz = field(trajectory, "noise_norm2", ctx.T)
+    nz = nz[w] if nz is not None else np.array([math.nan])
+    nzf = nz[np.isfinite(nz)]
+    return {"d": float(dl[fin].max()) if fin.any() else 0.0,
+            "kappa": float(md[np.isfinite(md)].max()) if np.isfinite(md).any() else 0.0,
+            "R": float(np.nanmax(r)) if np.isfinite(r).any() else math.nan,
+            "L": float(np.nanmax(Ll)) if np.isfinite(Ll).any() else math.nan,
+            "L_source": "estimate: max L_local on a calibration trajectory",
+            "sigma2": float(nzf.mean()) if nzf.size and ctx.meta.get("batch_size") is not None else math.nan,
+            "noise_max": float(np.sqrt(nzf.max())) if nzf.size and ctx.meta.get("batch_size") is not None
+            else math.nan, "t0": t0, "t1": t1}
