@@ -15,6 +15,7 @@ within a group it is computed exactly by the kernels of
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,6 +65,42 @@ class QuantizedTensor:
         xp = namespace(self.codes, "codes")
         flat = xp.reshape(xp.astype(self.codes, xp.int64), (-1,))
         return {lev: int(xp.sum(xp.astype(flat == k, xp.int64))) for k, lev in enumerate(self.table)}
+
+
+def _is_torch(w) -> bool:
+    """Whether ``w`` is a torch tensor (without importing torch)."""
+    return type(w).__module__.startswith("torch") and hasattr(w, "device")
+
+
+class _FastQuantized(QuantizedTensor):
+    """A :class:`QuantizedTensor` from :mod:`brelax.fast_torch`: the values are already formed.
+
+    ``dequantize()`` returns them (the first call hands over that tensor; later
+    calls form them again from the codes, the same numbers). ``codes`` may be
+    a zero-argument callable, evaluated on first access (it reads the input,
+    which must not have been modified in place since; see
+    :func:`brelax.fast_torch.quantize`).
+    """
+
+    def __init__(self, codes, scales, table, shape, axis, group_size, dtype, values):
+        super().__init__(codes, scales, table, shape, axis, group_size, dtype)
+        self.__dict__["_values"] = values
+
+    @property
+    def codes(self):
+        c = self.__dict__["_codes"]
+        if callable(c):
+            c = c()
+            self.__dict__["_codes"] = c
+        return c
+
+    @codes.setter
+    def codes(self, value):
+        self.__dict__["_codes"] = value
+
+    def dequantize(self):
+        v = self.__dict__.pop("_values", None)
+        return v if v is not None else super().dequantize()
 
 
 def check_granularity(w, axis, group_size):
@@ -165,6 +202,23 @@ class QuantSet:
             ``w`` is empty or non-finite, ``axis`` is out of range, ``group_size``
             does not divide ``w.size``, or both are given.
         """
+        if self.scale is None and _is_torch(w):
+            # torch fast path (brelax.fast_torch, pinned to the reference by tests/test_fast_torch.py).
+            from . import fast_torch
+
+            xp, shape, axis, group_size = check_granularity(w, axis, group_size)
+            got = fast_torch.quantize(to_groups(xp, w, axis, group_size), self.levels)
+            if got is not None:
+                values, scales, codes = got
+                return _FastQuantized(codes, scales, self.table, shape, axis, group_size, w.dtype,
+                                      from_groups(xp, values, shape, axis))
+        if self.scale is None and len(self.levels) == 1 and isinstance(w, np.ndarray):
+            # NumPy binary: codes are the signs, the scale a row mean (no float64 copy of w).
+            xp, shape, axis, group_size = check_granularity(w, axis, group_size)
+            g = to_groups(xp, w, axis, group_size)
+            scales = np.add.reduce(np.abs(g), axis=1, dtype=np.float64) / (g.shape[1] * self.levels[0])
+            codes = from_groups(xp, np.greater_equal(g, 0).view(np.int8), shape, axis)
+            return QuantizedTensor(codes, scales, self.table, shape, axis, group_size, w.dtype)
         if self.scale is None and len(self.levels) > 1 and isinstance(w, np.ndarray) and w.dtype == np.float32:
             # float32 needs no float64 copy (its S^2 cannot over/underflow float64 sums) and the
             # codes come straight from the fast kernels' thresholds (brelax.fast.signed_codes).
@@ -262,13 +316,30 @@ def uniform(bits: int, scale=None) -> QuantSet:
     return _make(range(2 ** (bits - 1)), scale, f"uniform:{bits}")
 
 
+#: Largest ratio of the largest to the smallest positive level: beyond 2^52 (1/eps of float64) the
+#: smaller levels are below the rounding of the larger ones and no float64 projection can tell them apart.
+MAX_LEVEL_RATIO = 2.0**52
+#: Free-scale levels whose largest lies outside [2^-64, 2^64] are rescaled (see :func:`levels`).
+_LEVEL_RANGE = 64
+
+
 def levels(values, scale=None) -> QuantSet:
-    """Any finite symmetric level set ``{±l_j}``, e.g. ``levels([1, 3])`` or ``levels([0, 1, 3, 7])``.
+    r"""Any finite symmetric level set ``{±l_j}``, e.g. ``levels([1, 3])`` or ``levels([0, 1, 3, 7])``.
+
+    With a free scale the set does not depend on the scale of its levels,
+    :math:`Q_{cL} = Q_L` for every :math:`c > 0`, so levels whose largest lies
+    outside :math:`[2^{-64}, 2^{64}]` (e.g. ``[1e160, 3e160]``, whose squares
+    overflow) are multiplied by the power of two :math:`2^{-e}`,
+    :math:`e = \lfloor \log_2 l_K \rfloor`, that brings the largest into
+    :math:`[1, 2)`: exact in floating point, the same set, and ``Q.name`` keeps
+    the levels as given (``get_set(Q.name) == Q``).
 
     Raises
     ------
     ValueError
-        If a level is negative or non-finite, levels repeat, or none is positive.
+        If a level is negative or non-finite, levels repeat, none is positive, the
+        largest is more than ``MAX_LEVEL_RATIO`` (2^52) times the smallest positive one,
+        or a fixed ``scale`` times a level over- or underflows.
     """
     try:
         vals = [float(v) for v in values]
@@ -283,7 +354,19 @@ def levels(values, scale=None) -> QuantSet:
     if max(vals) <= 0:
         raise ValueError(f"levels needs at least one positive level, got {vals}")
     vals.sort()
-    return _make(vals, scale, "levels:" + ",".join(_fmt(v) for v in vals))
+    name = "levels:" + ",".join(_fmt(v) for v in vals)
+    pos = [v for v in vals if v > 0]
+    if pos[-1] / pos[0] > MAX_LEVEL_RATIO:
+        raise ValueError(f"levels span a ratio of {pos[-1] / pos[0]:.3g} between the largest and the smallest "
+                         f"positive level; at most 2^52 ({MAX_LEVEL_RATIO:.3g}) is supported (float64 cannot "
+                         f"resolve a projection onto both), got {vals}")
+    if scale is None:
+        e = math.frexp(pos[-1])[1] - 1  # pos[-1] = m 2^e with m in [1, 2)
+        if abs(e) > _LEVEL_RANGE:
+            vals = [math.ldexp(v, -e) for v in vals]
+    elif not (math.isfinite(check_positive(scale, "scale") * pos[-1]) and scale * pos[0] >= sys.float_info.min):
+        raise ValueError(f"scale {scale!r} times the levels {vals} over- or underflows float64")
+    return _make(vals, scale, name)
 
 
 SET_NAMES = ("binary", "ternary", "uniform:BITS", "levels:L0,L1,...")
