@@ -11,7 +11,13 @@ from . import heuristics, problems, schedules, steps
 from .optimize import NonFiniteError, optimize
 from .trajectory import Trajectory
 
-__version__ = "0.1.0"
+try:  # pyproject.toml is the one place the version is written
+    from importlib.metadata import PackageNotFoundError as _NotInstalled
+    from importlib.metadata import version as _version
+
+    __version__ = _version("brelax")
+except _NotInstalled:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "QuantSet",

@@ -40,24 +40,10 @@ RESUMABLE = ("train",)
 
 
 def version() -> str:
-    """The installed distribution's version (pyproject.toml is the one place it is written)."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
+    """The installed distribution's version (``brelax.__version__``; pyproject.toml is the one place it is written)."""
+    from . import __version__
 
-    try:
-        return dist_version("brelax")
-    except PackageNotFoundError:  # a source tree that was never installed
-        return "unknown (not installed)"
-
-
-def _show_defaults(parser: argparse.ArgumentParser) -> None:
-    """Append ``(default: ...)`` to every option's help that has a meaningful default and does not say it."""
-    skip = (argparse._StoreConstAction, argparse._HelpAction, argparse._VersionAction)  # flags: no value
-    for a in parser._actions:
-        if (not a.option_strings or isinstance(a, skip) or a.default in (None, argparse.SUPPRESS)
-                or "default" in (a.help or "")):
-            continue
-        a.help = (a.help + " " if a.help else "") + "(default: %(default)s)"
+    return __version__
 
 
 class _Parser(argparse.ArgumentParser):
