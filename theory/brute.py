@@ -51,3 +51,37 @@ def distance2(Y, table, scale=None, pats=None) -> np.ndarray:
 def distance2_of_set(Y, qset, pats=None) -> np.ndarray:
     """:func:`distance2` for a :class:`brelax.QuantSet`."""
     return distance2(Y, qset.table, qset.scale, pats)
+
+
+def project(y, table, pats=None, scale=None):
+    """A nearest point of ``y`` in the set, by enumeration: ``(P(y), q)`` with ``P(y) = a q``.
+
+    Independent of :mod:`brelax.projections` (used to test it and the diagnostics built on it).
+    Free scale: ``q`` maximises ``max(<y, q>, 0)^2 / ||q||^2`` over every nonzero pattern and
+    ``a = max(<y, q>, 0)/||q||^2`` (``q`` the first maximiser in enumeration order; ``P = 0``
+    and ``q = 0`` when no pattern correlates positively). Fixed scale: ``q`` minimises
+    ``||y - scale q||`` and ``a = scale``.
+
+    Parameters
+    ----------
+    y : 1-D array of length n
+    table : the signed levels
+    pats : optional precomputed :func:`patterns` ``(table, n)``
+    scale : float or None (free scale)
+
+    Returns
+    -------
+    (ndarray, ndarray)
+    """
+    y = np.asarray(y, dtype=np.float64)
+    Qp = patterns(table, y.shape[0]) if pats is None else pats
+    if scale is not None:
+        k = int(np.argmin(np.sum((y[None, :] - scale * Qp) ** 2, axis=1)))
+        return scale * Qp[k], Qp[k].copy()
+    qq = np.sum(Qp * Qp, axis=1)
+    ip = np.where(qq > 0, np.maximum(Qp @ y, 0.0), 0.0)
+    val = np.where(qq > 0, ip * ip / np.where(qq > 0, qq, 1.0), 0.0)
+    k = int(np.argmax(val))
+    if val[k] <= 0:
+        return np.zeros_like(y), np.zeros_like(y)
+    return ip[k] / qq[k] * Qp[k], Qp[k].copy()

@@ -149,12 +149,13 @@ class _PerStep(TheoryResult):
     """A result whose claim is one inequality per step: ``lhs_t <= rhs_t`` on every eligible step."""
 
     def per_step(self, ctx, eligible, gap, tol, scale, details, extra_assumptions=(), measured=None, bound=None,
-                 relation="<="):
+                 tolerance=None):
         """Assemble the Result.
 
         ``gap_t = lhs_t - rhs_t`` must be ``<= tol_t`` on every eligible step; ``scale_t > 0``
         normalises it. Unless ``measured``/``bound`` are given, measured is
-        ``max_t (gap_t - tol_t)/scale_t`` and the bound 0. ``covered``: eligible steps that held.
+        ``max_t (gap_t - tol_t)/scale_t`` and the bound 0; otherwise ``tolerance`` (default: the sum
+        of ``tol_t`` over the eligible steps) applies to them. ``covered``: eligible steps that held.
         """
         gap = np.asarray(gap, dtype=np.float64)
         ok_t = eligible & np.isfinite(gap) & np.isfinite(tol)
@@ -169,9 +170,11 @@ class _PerStep(TheoryResult):
         some = Assumption("at least one step where the per-step hypotheses hold",
                           lambda c: (n_ok > 0, f"{n_ok} of {len(gap)} steps"))
         if measured is None:
-            measured, bound = (float(np.nanmax(norm)) if n_ok else None), 0.0
-        res = self.finish(ctx, measured, bound, details=details, extra_assumptions=[some, *extra_assumptions],
-                          covered=intervals(held, ctx.t0))
+            measured, bound, tolerance = (float(np.nanmax(norm)) if n_ok else None), 0.0, 0.0
+        elif tolerance is None:
+            tolerance = float(np.sum(tol[ok_t])) if n_ok else 0.0
+        res = self.finish(ctx, measured, bound, tolerance=tolerance, details=details,
+                          extra_assumptions=[some, *extra_assumptions], covered=intervals(held, ctx.t0))
         if res.status == "holds" and fail.any():
             res.status, res.holds, res.covered = "violated", False, []
         return res
@@ -431,10 +434,8 @@ class FlipDescent(_PerStep):
             det["whole_run_bound"] = float(ctx.f[0] - ctx.f_lower + np.sum(tm["K"] + tm["N"] + tm["Ebar"]))
         det.update(sum_K=float(np.nansum(tm["K"][elig])), sum_N=float(np.nansum(tm["N"][elig])),
                    flip_steps=int(np.sum(ctx.flips > 0)), gL_condition_failing=int(np.sum(~step_ok)))
-        res = self.per_step(ctx, step_ok, gap, tol, np.where(sizes > 0, sizes, 1.0), det,
-                            extra_assumptions=[have, free], measured=meas, bound=bnd)
-        res.tolerance = float(rtol * (abs(bnd) if bnd is not None else 1.0))
-        return res
+        return self.per_step(ctx, step_ok, gap, tol, np.where(sizes > 0, sizes, 1.0), det,
+                             extra_assumptions=[have, free], measured=meas, bound=bnd)
 
 
 class StationarityRate(TheoryResult):
@@ -575,10 +576,9 @@ class PLRate(_PerStep):
         rate = float(np.exp(np.mean(np.log(np.clip(rho, 1e-300, None))))) if T else None
         det = {"m_pl": m_pl, "geometric_mean_factor_bound": rate, "e_T": float(e[-1]), "e_0": float(e[0]),
                "sum_eta": float(np.nansum(eta))}
-        res = self.per_step(ctx, step_ok, gap, tol, np.where(sizes > 0, sizes, 1.0), det,
-                            extra_assumptions=[lsq, mg], measured=float(e[-1]), bound=b)
-        res.tolerance = float(rtol * (abs(b) + abs(ctx.f[-1]) if b is not None else 1.0))
-        return res
+        return self.per_step(ctx, step_ok, gap, tol, np.where(sizes > 0, sizes, 1.0), det,
+                             extra_assumptions=[lsq, mg], measured=float(e[-1]), bound=b,
+                             tolerance=float(np.sum(tol)) + rtol * (abs(b) if b is not None else 0.0))
 
 
 class AOCFlipBound(_PerStep):
