@@ -46,6 +46,16 @@ def version() -> str:
     return __version__
 
 
+def _show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Append ``(default: ...)`` to every option's help that has a meaningful default and does not say it."""
+    skip = (argparse._StoreConstAction, argparse._HelpAction, argparse._VersionAction)  # flags: no value
+    for a in parser._actions:
+        if (not a.option_strings or isinstance(a, skip) or a.default in (None, argparse.SUPPRESS)
+                or "default" in (a.help or "")):
+            continue
+        a.help = (a.help + " " if a.help else "") + "(default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its errors on one line (the usage is one ``--help`` away)."""
 
