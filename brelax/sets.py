@@ -210,6 +210,8 @@ class QuantSet:
             got = fast_torch.quantize(to_groups(xp, w, axis, group_size), self.levels)
             if got is not None:
                 values, scales, codes = got
+                codes = (lambda c=codes: from_groups(xp, c(), shape, axis)) if callable(codes) else \
+                    from_groups(xp, codes, shape, axis)
                 return _FastQuantized(codes, scales, self.table, shape, axis, group_size, w.dtype,
                                       from_groups(xp, values, shape, axis))
         if self.scale is None and len(self.levels) == 1 and isinstance(w, np.ndarray):
