@@ -1,10 +1,11 @@
 # The two quickstart commands: `make verify` (the main job) and `make test`.
+# Contributors: `make test-fast` (the inner loop, under a minute), `make lint`, `make typecheck`, `make docs`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test verify demo figures bench clean
+.PHONY: install test test-fast lint typecheck docs verify demo figures bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,6 +22,21 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# Everything but the slow (whole-pipeline) and the torch tests; markers in pyproject.toml and tests/conftest.py.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not torch" $(PYTEST_ARGS)
+
+# All three run even when one fails.
+lint: $(STAMP)
+	@rc=0; $(BIN)/ruff check . || rc=1; $(BIN)/ruff format --check . || rc=1; $(BIN)/lint-imports || rc=1; exit $$rc
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# Warnings are errors; the site is docs/_build/html/index.html.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
 verify: $(STAMP)
 	$(BIN)/brelax verify --out brelax-out
 
@@ -34,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/brelax bench
 
 clean:
-	rm -rf $(VENV) brelax-out build *.egg-info
+	rm -rf $(VENV) brelax-out build *.egg-info docs/_build docs/api
