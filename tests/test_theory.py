@@ -257,11 +257,27 @@ def test_theorem2_on_a_continuation_fake():
     assert "mu_t non-decreasing, 0 <= mu_t <= 1" in theory.Theorem2().check(tr, kappa=0.0, R=0.5).failed_assumptions
 
 
-def test_prox_distance_flags_a_wrong_relaxed_point():
-    tr = descending(T=3, mu=0.5)
-    assert theory.ProxDistance().check(tr).status == "holds"
-    tr.dist_x[2] = 0.9
-    assert theory.ProxDistance().check(tr).status == "violated"
+def test_prox_distance_uses_an_independent_projection_and_flags_a_wrong_relaxed_point():
+    prob = least_squares(30, 12, "ternary", noise=0.05, seed=1)
+    tr = brelax.optimize(prob, "binaryrelax", "ternary", steps=20, lr=0.5 / prob.L, record_every=5)
+    r = theory.ProxDistance().check(tr, problem=prob)
+    assert r.status == "holds" and r.details["with_x"] >= 4
+    assert theory.ProxDistance().check(descending(T=3, mu=0.5)).status == "assumption-not-met"  # nothing to check
+    bad = types.SimpleNamespace(**{k: getattr(tr, k) for k in ("f", "mu", "lr", "step_norm2", "aoc", "inner", "flips",
+                                                                "dist_x", "dist_y", "meta", "y")})
+    bad.iterates = {k: np.array(v, copy=True) for k, v in tr.iterates.items()}
+    bad.iterates["x"][2] = bad.iterates["y"][2]  # x formed with mu = 0 instead of mu_t
+    assert theory.ProxDistance().check(bad, problem=prob).status == "violated"
+    bad.iterates = tr.iterates
+    bad.dist_y = np.array(tr.dist_y) * 1.001  # the run's projection is not a nearest point
+    assert theory.ProxDistance().check(bad, problem=prob).status == "violated"
+
+
+def test_moreau_envelope_tests_the_minimisation_over_x_both_ways():
+    half = lambda w, Q, lam: 0.5 * brelax.moreau_envelope(w, Q, lam)  # below every point: not attained
+    r = theory.MoreauEnvelope().check(envelope=half, qset="binary", trials=4, lams=(1.0,))
+    assert r.status == "violated" and r.details["max_rel_value_below_every_found_point"] > 1e-3
+    assert theory.MoreauEnvelope().check(qset="ternary", trials=4, lams=(0.5, 3.0)).status == "holds"
 
 
 def test_bad_trajectory_shapes_raise():

@@ -85,3 +85,65 @@ def project(y, table, pats=None, scale=None):
     if val[k] <= 0:
         return np.zeros_like(y), np.zeros_like(y)
     return ip[k] / qq[k] * Qp[k], Qp[k].copy()
+
+
+def reference_project(y, levels, scale=None) -> np.ndarray:
+    """A nearest point of ``y`` in ``{a q : a >= 0, q in {+-levels}^n}`` (or with the scale fixed), any n.
+
+    Written from THEORY.md Lemmas 3.1-3.3 alone, independent of :mod:`brelax.projections`
+    and :mod:`brelax.fast`: the optimal pattern is a nearest-level pattern ``N(a)`` of some
+    scale ``a > 0``; ``N(a)`` is constant between consecutive breakpoints ``|y_i| / m_j``
+    (``m_j`` the midpoints of the levels), so evaluating it at every breakpoint, between
+    consecutive ones and above the largest one enumerates every ``N(a)``. Cost
+    ``O((nK)^2)``: for checks, not for training.
+
+    Parameters
+    ----------
+    y : 1-D array
+    levels : the positive levels ``0 <= l_0 < ... < l_K`` (a 0 level is allowed)
+    scale : float or None (free scale)
+
+    Returns
+    -------
+    ndarray, the projection (``sigma(0) = +1``; ties to the larger level).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    lv = np.sort(np.asarray(levels, dtype=np.float64))
+    u, sgn = np.abs(y), np.where(y >= 0, 1.0, -1.0)
+    mids = (lv[:-1] + lv[1:]) / 2
+    if scale is not None:
+        return sgn * scale * lv[np.searchsorted(mids, u / scale, side="right")]
+    if not np.any(u > 0):
+        return sgn * 0.0
+    bp = np.unique((u[:, None] / mids[None, :]).ravel()) if mids.size else np.array([1.0])
+    bp = bp[bp > 0]
+    cand = np.concatenate([bp, (bp[:-1] + bp[1:]) / 2, [2 * bp.max() if bp.size else 1.0]])
+    M = lv[np.searchsorted(mids, u[None, :] / cand[:, None], side="right")]  # (candidates, n)
+    ip, mm = M @ u, np.sum(M * M, axis=1)
+    phi = np.where(mm > 0, ip * ip / np.where(mm > 0, mm, 1.0), 0.0)
+    k = int(np.argmax(phi))
+    if phi[k] <= 0:
+        return sgn * 0.0
+    return sgn * (ip[k] / mm[k]) * M[k]
+
+
+def reference_distance(y, levels, scale=None) -> float:
+    """``||y - reference_project(y)||``."""
+    y = np.asarray(y, dtype=np.float64)
+    return float(np.linalg.norm(y - reference_project(y, levels, scale)))
+
+
+def project_rows(X, table, pats=None, scale=None) -> np.ndarray:
+    """:func:`project` of every row of ``X`` (shape ``(k, n)``), vectorised; returns the projections."""
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    Qp = patterns(table, X.shape[1]) if pats is None else pats
+    if scale is not None:
+        d = np.sum(X * X, axis=1)[:, None] - 2 * scale * X @ Qp.T + scale * scale * np.sum(Qp * Qp, axis=1)[None]
+        return scale * Qp[np.argmin(d, axis=1)]
+    qq = np.sum(Qp * Qp, axis=1)
+    ip = np.where(qq[None] > 0, np.maximum(X @ Qp.T, 0.0), 0.0)
+    val = ip * ip / np.where(qq > 0, qq, 1.0)[None]
+    k = np.argmax(val, axis=1)
+    rows = np.arange(len(X))
+    coef = np.where(val[rows, k] > 0, ip[rows, k] / np.where(qq[k] > 0, qq[k], 1.0), 0.0)
+    return coef[:, None] * Qp[k]
