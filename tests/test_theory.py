@@ -97,8 +97,9 @@ def test_infeasible_projector_is_violated():
 
 def test_brute_force_agrees_with_an_explicit_enumeration():
     y = np.array([0.3, -1.2, 0.7])
-    best = min(np.sum((y - a * np.array(q)) ** 2) for q in np.array(np.meshgrid(*[[-1, 0, 1]] * 3)).T.reshape(-1, 3)
-               for a in np.linspace(0, 2, 20001))
+    qs = np.array(np.meshgrid(*[[-1, 0, 1]] * 3)).T.reshape(-1, 3)
+    a = np.linspace(0, 2, 20001)
+    best = min(float(np.min(np.sum((y[None] - a[:, None] * q[None]) ** 2, axis=1))) for q in qs)
     assert abs(brute.distance2(y[None], (-1.0, 0.0, 1.0))[0] - best) < 1e-7
 
 
