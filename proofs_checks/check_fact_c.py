@@ -11,4 +11,4 @@ RESULTS = ("fact_c",)
 
 
 def run(suite, projectors=None):
-    return over_runs(FactC(), suite.runs(LAZY_SPECS), window=False)
+    return over_runs(FactC(), suite.runs(LAZY_SPECS))

@@ -11,4 +11,4 @@ RESULTS = ("lemma_b",)
 
 
 def run(suite, projectors=None):
-    return over_runs(LemmaB(), suite.runs(LAZY_SPECS), window=False)
+    return over_runs(LemmaB(), suite.runs(LAZY_SPECS))

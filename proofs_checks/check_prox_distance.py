@@ -10,4 +10,4 @@ RESULTS = ("prox_distance",)
 
 
 def run(suite, projectors=None):
-    return over_runs(ProxDistance(), suite.runs(), window=False)
+    return over_runs(ProxDistance(), suite.runs())

@@ -18,7 +18,50 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .suite import label
+
+#: Fraction of a run's steps, from the start, fixed in advance as its burn-in window: constants estimated
+#: there (or on a calibration run) are checked only on the steps after it.
+BURN_IN = 0.2
+
+
+class Window:
+    """Steps ``start..T-1`` of a trajectory as a trajectory of its own (point fields from ``start``).
+
+    Covered steps of a Result checked on it are shifted back by :func:`shift`.
+    """
+
+    def __init__(self, traj, start: int, stop: int | None = None):
+        self._traj = traj
+        T = len(np.asarray(traj.step_norm2))
+        self.start, self.stop = int(start), T if stop is None else int(stop)
+        self.meta = dict(getattr(traj, "meta", {}) or {})
+        self.iterates = {}
+        self.layers = {}
+        self._T = T
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        v = getattr(self._traj, name)
+        a = np.asarray(v)
+        if a.ndim >= 1 and a.shape[0] == self._T + 1:
+            return a[self.start:self.stop + 1]
+        if a.ndim >= 1 and a.shape[0] == self._T:
+            return a[self.start:self.stop]
+        return v
+
+
+def shift(result, offset: int):
+    """Move ``result.covered`` (and a ``t0`` in the details) from window steps to run steps."""
+    cov = getattr(result, "covered", None)
+    if cov:
+        result.covered = [[int(a) + offset, int(b) + offset] for a, b in cov]
+    if isinstance(result.details.get("t0"), int):
+        result.details["t0_in_run"] = result.details["t0"] + offset
+    return result
 
 
 def over_runs(result, runs, **kw):
@@ -42,20 +85,55 @@ def _finite(v):
     return v is not None and isinstance(v, (int, float)) and math.isfinite(float(v))
 
 
-def estimate(result, cal_traj, keys) -> dict:
-    """The constants ``keys`` as ``result`` itself measures them on the calibration trajectory.
+def estimate(cal_traj, keys, t0=None) -> dict:
+    """The constants ``keys`` measured on a calibration trajectory by :func:`theory.estimate_constants`.
 
-    ``keys`` maps a keyword of ``result.check`` to the ``details`` entry holding the value the check
-    measured on its (default) window of ``cal_traj``, e.g. ``{"d": "d", "R": "R_measured"}``.
-    Entries that are missing or not finite are left out (the check then uses its own default and
-    says so in its details).
+    ``t0``: measure on the calibration trajectory's steps ``t >= t0`` (the same a-priori window as the
+    check's, e.g. from the Phase II start); None: the whole calibration trajectory. Values that are
+    not finite are left out (the check then reports the constant as not given).
     """
-    r = result.check(cal_traj)
-    out = {}
-    for kw, det in keys.items():
-        v = r.details.get(det)
-        if _finite(v):
-            out[kw] = float(v)
+    from theory import estimate_constants
+
+    c = estimate_constants(cal_traj, t0=t0)
+    return {k: float(c[k]) for k in keys if _finite(c.get(k))}
+
+
+def window_start(result, traj) -> int:
+    """The a-priori window start ``result`` uses on ``traj`` (from the schedule alone: where mu and g become fixed)."""
+    from theory.context import Context
+
+    return Context(traj).default_t0(getattr(result, "t0_rule", "any"))
+
+
+def estimate_L(cal_traj):
+    """A local smoothness constant from a calibration trajectory, by the theory's estimator; ``(L, source)``."""
+    from theory import estimate_constants
+
+    c = estimate_constants(cal_traj)
+    return (float(c["L"]) if _finite(c.get("L")) else None), str(c.get("L_source", "theory.estimate_constants"))
+
+
+def with_L_estimate(result, suite, runs, **kw):
+    """``result`` on runs whose problem has no known L, with L estimated on each run's calibration run.
+
+    A local estimate is least representative where the run starts (random initial weights, the
+    largest curvature), so these rows are checked on the steps after the burn-in window
+    (:data:`BURN_IN`, fixed in advance for every run). The row's method gets ``[L estimate]``;
+    ``details["calibration"]`` says where L came from.
+    """
+    out = []
+    for prob, traj, pspec, spec in runs:
+        L, src = estimate_L(suite.calibration(pspec, spec))
+        T = len(traj.step_norm2)
+        B = int(math.ceil(BURN_IN * T))
+        r = shift(result.check(Window(traj, B), L=L, **kw), B)
+        label(r, pspec, spec)
+        r.method += " [L estimate]"
+        r.details["L_source"] = f"estimate: {src}"
+        r.details["calibration"] = {"source": f"calibration run: same problem and spec, seed "
+                                              f"{suite.seed + suite.CALIBRATION_OFFSET}", "constants": {"L": L}}
+        r.details["window"] = f"steps {B}..{T} (a priori: after the burn-in of {BURN_IN:g} of the steps)"
+        out.append(r)
     return out
 
 
@@ -67,22 +145,24 @@ def calibrated(result, suite, runs, keys, check_kw=None):
     result : a theory result
     suite : Suite (gives the calibration run of each (problem, spec))
     runs : the ``suite.runs(...)`` tuples to check
-    keys : dict, see :func:`estimate`
+    keys : names of :func:`theory.estimate_constants` values to pass (``"d"``, ``"kappa"``, ``"R"``, ...)
     check_kw : dict of fixed keywords for ``result.check``
 
     Returns
     -------
-    list of Result, one per run, with ``details["calibration"]`` (source and values) and
-    ``details["window"]``.
+    list of Result, one per run, with ``details["calibration"]`` (source, window and values) and
+    ``details["window"]``. The calibration run is measured on the same a-priori window as the check.
     """
     out = []
     for prob, traj, pspec, spec in runs:
         cal = suite.calibration(pspec, spec)
-        consts = estimate(result, cal, keys)
+        t0 = window_start(result, cal)
+        T = len(cal.step_norm2)
+        consts = estimate(cal, keys, t0=t0) if t0 < T else {}
         r = result.check(traj, **{**(check_kw or {}), **consts})
         label(r, pspec, spec)
-        r.details["calibration"] = {"source": f"calibration run: same problem and spec, seed "
-                                              f"{suite.seed + suite.CALIBRATION_OFFSET}",
+        r.details["calibration"] = {"source": f"calibration run (same problem and spec, seed "
+                                              f"{suite.seed + suite.CALIBRATION_OFFSET}), steps {t0}..{T}",
                                     "constants": consts}
         r.details.setdefault("window", _window(r))
         out.append(r)

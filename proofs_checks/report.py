@@ -116,8 +116,6 @@ def markdown(results, summary: dict, cov=None) -> str:
             out.append(f"| {r.problem} | {r.method} | {fmt(r.measured)} | {fmt_bound(r)} | {fmt(r.ratio)} | "
                        f"{r.status} | {failed.replace('|', '/')} | {_window_cell(r)} | {_calibration_cell(r)} |")
         out.append("")
-        if n == "aoc":
-            out += aoc_by_mu(rs)
     return "\n".join(out) + "\n"
 
 
@@ -132,21 +130,6 @@ def _calibration_cell(r) -> str:
         return ""
     vals = ", ".join(f"{k} = {fmt(v)}" for k, v in (c.get("constants") or {}).items())
     return f"{vals} ({c.get('source', '')})".replace("|", "/")
-
-
-def aoc_by_mu(results) -> list:
-    """The largest delta_t on pattern-stable and on flipping steps, per range of mu (as lam grows)."""
-    out = ["### delta_t as lam grows", "",
-           "Steps are binned by mu_(t+1). *No flip*: no code changed; Fact C bounds delta_t by 0 there when mu "
-           "is also fixed (Phase II, fixed-mu runs); with mu still growing an O(mu_(t+1) - mu_t) term of either "
-           "sign remains. Failing steps (c_t <= 0) are flip steps with mu_(t+1) delta_t >= 1 - gL/2.", "",
-           "| problem | method | mu range | steps | flip steps | max delta (no flip) | max delta (flip) | fraction c_t > 0 |",
-           "|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        for b in r.details.get("by_mu", []):
-            out.append(f"| {r.problem} | {r.method} | {b['mu']} | {b['steps']} | {b['flip_steps']} | "
-                       f"{fmt(b['max_delta_stable'])} | {fmt(b['max_delta_flip'])} | {fmt(b['fraction_ok'])} |")
-    return out + [""]
 
 
 def payload(results, summary: dict, cov=None) -> dict:

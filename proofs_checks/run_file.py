@@ -24,20 +24,12 @@ import os
 
 import numpy as np
 
-import theory
 from theory import RESULTS, TRAJECTORY_RESULTS, Result
 
-#: Fraction of the steps, from the start, used to estimate constants (never checked against them).
-BURN_IN = 0.2
-#: Constants a result needs that a run does not record, as ``{check keyword: details key}`` measured on
-#: the burn-in window by the result's own check (see :func:`proofs_checks.common.estimate`).
-CALIBRATED = {
-    "theorem1_descent": {"d": "d"},
-    "theorem1_sum": {"d": "d"},
-    "theorem1_rate": {"d": "d"},
-    "theorem2": {"kappa": "kappa_measured", "R": "R_measured"},
-    "corollary3": {"d": "d", "kappa": "kappa_measured", "R": "R_measured"},
-}
+from .common import BURN_IN, Window, estimate, estimate_L, shift
+#: Constants a result needs that a run does not record, measured on the burn-in window by
+#: :func:`theory.estimate_constants` (see :func:`proofs_checks.common.estimate`).
+CALIBRATED = {"theorem1": ("d",), "theorem2": ("kappa", "R"), "corollary3": ("d", "kappa", "R")}
 
 
 def load(path):
@@ -65,43 +57,6 @@ def load(path):
         raise ValueError(f"{p} is not a saved trajectory (Trajectory.save / brelax run --out): {e}") from None
 
 
-class Window:
-    """Steps ``start..T-1`` of a trajectory as a trajectory of its own (point fields from ``start``).
-
-    Covered steps of a Result checked on it are shifted back by :func:`shift`.
-    """
-
-    def __init__(self, traj, start: int, stop: int | None = None):
-        self._traj = traj
-        T = len(np.asarray(traj.step_norm2))
-        self.start, self.stop = int(start), T if stop is None else int(stop)
-        self.meta = dict(getattr(traj, "meta", {}) or {})
-        self.iterates = {}
-        self.layers = {}
-        self._T = T
-
-    def __getattr__(self, name):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        v = getattr(self._traj, name)
-        a = np.asarray(v)
-        if a.ndim >= 1 and a.shape[0] == self._T + 1:
-            return a[self.start:self.stop + 1]
-        if a.ndim >= 1 and a.shape[0] == self._T:
-            return a[self.start:self.stop]
-        return v
-
-
-def shift(result, offset: int):
-    """Move ``result.covered`` (and a ``t0`` in the details) from window steps to run steps."""
-    cov = getattr(result, "covered", None)
-    if cov:
-        result.covered = [[int(a) + offset, int(b) + offset] for a, b in cov]
-    if isinstance(result.details.get("t0"), int):
-        result.details["t0_in_run"] = result.details["t0"] + offset
-    return result
-
-
 def not_met(name, what, problem="", method="", run=""):
     """The Result of a check whose input the run lacks: ``"assumption-not-met"`` naming what is missing."""
     cls = RESULTS.get(name)
@@ -116,16 +71,6 @@ def _names(traj):
     prob = meta.get("problem", "")
     prob = prob.get("name", "") if isinstance(prob, dict) else str(prob)
     return prob, str(meta.get("method", ""))
-
-
-def _L_estimate(burn):
-    """A local smoothness estimate on the burn-in window, by the theory's estimator when it has one."""
-    est = getattr(theory, "estimate_L", None)
-    if est is not None:
-        return float(est(burn))
-    L = np.asarray(getattr(burn, "L_local", []), dtype=float)
-    L = L[np.isfinite(L)]
-    return float(L.max()) if L.size else None
 
 
 def verify_run(traj_or_path, seed: int = 0, key=None, burn_in: float = BURN_IN) -> list:
@@ -168,16 +113,16 @@ def verify_run(traj_or_path, seed: int = 0, key=None, burn_in: float = BURN_IN) 
     meta = dict(getattr(traj, "meta", {}) or {})
     L_known = meta.get("L") is not None
     burn = Window(traj, 0, B) if B else None
-    L_est = None if L_known or burn is None else _L_estimate(burn)
+    L_est = None if L_known or burn is None else estimate_L(burn)[0]
     out = []
     for name in TRAJECTORY_RESULTS:
         res = RESULTS[name]()
-        keys = CALIBRATED.get(name, {})
+        keys = CALIBRATED.get(name, ())
         needs_window = bool(keys) or (not L_known and L_est is not None)
         kw = {} if L_known or L_est is None else {"L": L_est}
         try:
             if needs_window and B:
-                consts = _estimate(res, burn, keys, kw)
+                consts = estimate(burn, keys) if keys else {}
                 r = res.check(Window(traj, B), **kw, **consts)
                 shift(r, B)
                 r.details["calibration"] = {"source": f"burn-in window: steps 0..{B - 1} of this run",
@@ -196,19 +141,6 @@ def verify_run(traj_or_path, seed: int = 0, key=None, burn_in: float = BURN_IN) 
         r.details["run"] = key
         out.append(r)
     return out
-
-
-def _estimate(res, burn, keys, kw):
-    from .common import estimate
-
-    if not keys:
-        return {}
-
-    class _Bound:
-        def check(self, traj):
-            return res.check(traj, **kw)
-
-    return estimate(_Bound(), burn, keys)
 
 
 def _missing(e) -> str:

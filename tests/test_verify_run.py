@@ -30,7 +30,7 @@ def test_brelax_run_then_verify_the_saved_trajectory(tmp_path, capsys):
     la = next(r for r in data["results"] if r["name"] == "lemma_a")
     assert la["status"] == "assumption-not-met" and not la["assumptions"]["problem available"]["ok"]
     # constants of the theorems come from the burn-in window, checked after it
-    t1 = next(r for r in data["results"] if r["name"] == "theorem1_sum")
+    t1 = next(r for r in data["results"] if r["name"] == "theorem1")
     assert t1["details"]["calibration"]["source"].startswith("burn-in window: steps 0..29")
     assert t1["details"]["window"].startswith("steps 30..150")
 
@@ -56,7 +56,7 @@ def test_a_run_missing_fields_gives_assumption_not_met_naming_them():
     assert lb.status == "assumption-not-met" and "cross" in lb.details["missing"]
     assert "missing" not in next(r for r in res if r.name == "prox_distance").details  # the others still run
     del traj.arrays["aoc"]
-    t1 = next(r for r in verify_run(traj) if r.name == "theorem1_sum")
+    t1 = next(r for r in verify_run(traj) if r.name == "theorem1")
     assert t1.status == "assumption-not-met" and "aoc" in t1.details["missing"]
 
 

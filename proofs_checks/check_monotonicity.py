@@ -1,0 +1,19 @@
+"""Evidence for ``projection_monotonicity``: every step of every lazy run, minibatch runs included.
+
+Monotonicity of the exact projection gives ``<G_t, D_t + (mu_(t+1) - mu_t) r_t> <= -(1 - mu_(t+1)) g ||G_t||^2``
+on every step, whatever the flips, with the gradient the step actually used; with mu fixed also
+``mu delta_t <= 1``. It needs no constant, so nothing is estimated; the window is the whole run.
+"""
+
+from __future__ import annotations
+
+from theory import ProjectionMonotonicity
+
+from .common import over_runs
+from .suite import LAZY_SPECS
+
+RESULTS = ("projection_monotonicity",)
+
+
+def run(suite, projectors=None):
+    return over_runs(ProjectionMonotonicity(), suite.runs(LAZY_SPECS))
