@@ -198,6 +198,8 @@ class CifarLoader:
         or none. Every rank yields ``len(loader)`` batches.
     channels_last : bool
         Return batches in ``torch.channels_last`` memory format.
+    norm : (mean, std) or None
+        Per-channel normalisation (default CIFAR's; the digits use their own).
 
     Notes
     -----
@@ -208,7 +210,7 @@ class CifarLoader:
     """
 
     def __init__(self, images, labels, batch_size, train, device="cpu", seed=0, augment=True,
-                 drop_last=False, rank=0, world_size=1, channels_last=False):
+                 drop_last=False, rank=0, world_size=1, channels_last=False, norm=None):
         if not isinstance(images, torch.Tensor) or images.ndim != 4:
             raise ValueError(f"images must be a tensor N x C x H x W, got {getattr(images, 'shape', type(images).__name__)}")
         if images.dtype != torch.uint8 and not images.is_floating_point():
@@ -229,6 +231,7 @@ class CifarLoader:
         self.train, self.augment = bool(train), bool(augment)
         self.drop_last, self.channels_last = bool(drop_last), bool(channels_last)
         self.global_batch = self.batch_size * self.world_size
+        self.norm = (CIFAR_MEAN, CIFAR_STD) if norm is None else (tuple(norm[0]), tuple(norm[1]))
         self.epoch = 0
 
     @property
@@ -272,7 +275,7 @@ class CifarLoader:
             if jitter:
                 offsets, flips = draw_augmentation(m, gen)  # drawn for the whole global batch
                 x = apply_augmentation(x, offsets[lo:hi], flips[lo:hi])
-            x = normalize(x)
+            x = normalize(x, *self.norm)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx]

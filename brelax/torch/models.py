@@ -214,8 +214,52 @@ def resnet56(num_classes: int = 10, shortcut: str = "A") -> CifarResNet:
     return CifarResNet(56, _check_classes(num_classes), shortcut)
 
 
-_BUILDERS = {"vgg11": vgg11, "resnet20": resnet20, "resnet32": resnet32, "resnet56": resnet56}
+class DigitsCNN(nn.Module):
+    """A small CNN for the 1 x 8 x 8 digits: three 3x3 convs (8, 16, 32 channels, BN, ReLU; a 2x2 max-pool
+    after the second), global average pooling and a Linear 32 -> classes. 5832 conv weights."""
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__()
+        chans = [(1, 8), (8, 16), (16, 32)]
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1, bias=False) for a, b in chans)
+        self.bns = nn.ModuleList(nn.BatchNorm2d(b) for _, b in chans)
+        self.fc = nn.Linear(32, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, (conv, bn) in enumerate(zip(self.convs, self.bns)):
+            x = F.relu(bn(conv(x)))
+            if i == 1:
+                x = F.max_pool2d(x, 2)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class DigitsMLP(nn.Module):
+    """An MLP for the digits: flatten 64 -> Linear(hidden) -> ReLU -> Linear(classes)."""
+
+    def __init__(self, num_classes: int = 10, hidden: int = 128):
+        super().__init__()
+        self.fc1 = nn.Linear(64, hidden)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.relu(self.fc1(torch.flatten(x, 1))))
+
+
+def digits_cnn(num_classes: int = 10) -> DigitsCNN:
+    """:class:`DigitsCNN` (for ``--dataset digits``)."""
+    return DigitsCNN(_check_classes(num_classes))
+
+
+def digits_mlp(num_classes: int = 10) -> DigitsMLP:
+    """:class:`DigitsMLP` with 128 hidden units (for ``--dataset digits``)."""
+    return DigitsMLP(_check_classes(num_classes))
+
+
+_BUILDERS = {"vgg11": vgg11, "resnet20": resnet20, "resnet32": resnet32, "resnet56": resnet56,
+             "digits_cnn": digits_cnn, "digits_mlp": digits_mlp}
 MODEL_NAMES = tuple(_BUILDERS)
+#: The models for the 8 x 8 digits (``--dataset digits``); the others take 3 x 32 x 32 images.
+DIGITS_MODELS = ("digits_cnn", "digits_mlp")
 
 
 def build_model(name: str, num_classes: int = 10, seed: int | None = None, **kwargs) -> nn.Module:
@@ -223,7 +267,7 @@ def build_model(name: str, num_classes: int = 10, seed: int | None = None, **kwa
 
     Parameters
     ----------
-    name : {"vgg11", "resnet20", "resnet32", "resnet56"}
+    name : {"vgg11", "resnet20", "resnet32", "resnet56", "digits_cnn", "digits_mlp"}
     num_classes : int
         10 for CIFAR-10, 100 for CIFAR-100.
     seed : int or None

@@ -238,9 +238,18 @@ class QuantOptimizer(torch.optim.Optimizer):
                 self.first_diagnostics = self._measure(mu, None)
 
     def _track(self) -> list:
-        """``(param, slot or None)`` for every parameter of the groups: the totals run over all of them."""
-        by_param = {id(s.param): s for s in self.slots}
-        return [(p, by_param.get(id(p))) for g in self.param_groups for p in g["params"]]
+        """The float (unquantized) parameters of the groups: with the slots, the totals run over all of them."""
+        quantized = {id(s.param) for s in self.slots}
+        return [p for g in self.param_groups for p in g["params"] if id(p) not in quantized]
+
+    def _flat_float(self, grad: bool):
+        """The float parameters (or their gradients; a missing one counts as 0) as one flat vector, or None."""
+        if not self._tracked:
+            return None
+        if grad:
+            return torch.cat([torch.zeros_like(p).reshape(-1) if p.grad is None else p.grad.detach().reshape(-1)
+                              for p in self._tracked])
+        return torch.cat([p.detach().reshape(-1) for p in self._tracked])
 
     def _remember(self, slot, s):
         last = slot.proj.last
@@ -259,9 +268,8 @@ class QuantOptimizer(torch.optim.Optimizer):
                 loss = closure()
         diag = self.diagnostics
         if diag:  # x_t, g_t and (per quantized tensor) r_t, codes and P(y_t), before anything moves
-            self._pending = [(p.detach().clone(), None if p.grad is None else p.grad.detach().clone(),
-                              slot and (slot.r, slot.codes, slot.p))
-                             for p, slot in self._tracked]
+            self._pending = ([(s.param.detach().clone(), None if s.param.grad is None else s.param.grad.detach().clone(),
+                               s.r, s.codes, s.p) for s in self.slots], self._flat_float(False), self._flat_float(True))
         if self._m.lazy:
             for slot in self.slots:
                 slot.param.copy_(self.state[slot.param]["latent"])
@@ -294,27 +302,25 @@ class QuantOptimizer(torch.optim.Optimizer):
     def _measure(self, mu, pending) -> dict:
         """The diagnostics of the current point (and of the step from ``pending``), via :mod:`brelax.diagnostics`."""
         steps, points, names = [], [], []
-        for i, (p, slot) in enumerate(self._tracked):
-            x = p.detach()
-            if slot is None:
-                zero = torch.zeros_like(x)
-                points.append(dg.point_sums(zero))
-                if pending is not None:
-                    x_prev, g, _ = pending[i]
-                    stable = (x, zero, zero) if self._m.lazy else (None, None, None)  # a float tensor keeps x^s = x
-                    steps.append(dg.step_sums(x_prev, x, zero, zero, None, None, g, None, *stable))
-                names.append(None)
-                continue
-            s = slot.state
+        for i, slot in enumerate(self.slots):
+            s, x = slot.state, slot.param.detach()
             points.append(dg.point_sums(slot.r, None, slot.scales))
             if pending is not None:
-                x_prev, g, (r_prev, c_prev, p_prev) = pending[i]
+                x_prev, g, r_prev, c_prev, p_prev = pending[0][i]
                 xs = ps = None
                 if self._m.lazy:
                     ps = dg.stable_projection(s.y, p_prev, slot.axis)
                     xs = relax(s.y, ps, mu)
                 steps.append(dg.step_sums(x_prev, x, r_prev, slot.r, c_prev, slot.codes, g, None, xs, s.p, ps))
             names.append(slot.name)
+        if self._tracked:  # the float parameters, as one block: r = 0, no codes, x^s = x
+            x = self._flat_float(False)
+            zero = torch.zeros_like(x)
+            points.append(dg.point_sums(zero))
+            if pending is not None:
+                stable = (x, zero, zero) if self._m.lazy else (None, None, None)
+                steps.append(dg.step_sums(pending[1], x, zero, zero, None, None, pending[2], None, *stable))
+            names.append(None)
         n = len(points)
         rows = torch.cat(points + steps).cpu().numpy()  # one device sync per step
         pr, sr = rows[:n * len(dg.POINT_SUMS)], rows[n * len(dg.POINT_SUMS):]

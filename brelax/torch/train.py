@@ -50,12 +50,12 @@ import torch.nn.functional as F
 from .. import schedules
 from ..commands import _args
 from ..sets import get_set
-from . import checkpoint, ddp
+from . import checkpoint, ddp, steplog
 from .data import CifarLoader, load_cifar, synthetic_cifar
-from .models import MODEL_NAMES, build_model, param_groups
+from .models import DIGITS_MODELS, MODEL_NAMES, build_model, param_groups
 from .optimizer import METHOD_NAMES, QuantOptimizer
 
-CLASSES = {"cifar10": 10, "cifar100": 100}
+CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
 # Changing one of these makes a checkpoint a different run; --resume refuses it.
 RUN_KEYS = ("dataset", "model", "bn", "shortcut", "set", "method", "axis", "include_last_fc",
             "batch_size", "seed", "synthetic", "synthetic_n", "limit_train")
@@ -182,6 +182,7 @@ class TrainConfig:
     force: bool = False
     eval_train: bool = True
     diagnostics: bool = True
+    noise_every: int = 0
     progress: bool = True
     quiet: bool = False
     recipe: str = "default"
@@ -196,7 +197,7 @@ class TrainConfig:
         get_set(self.set)
         for k in ("epochs", "batch_size", "eval_batch_size", "synthetic_n", "limit_train", "limit_test"):
             _args.int_at_least(getattr(self, k), _flag(k), 1)
-        for k in ("seed", "workers", "phase2_epoch"):
+        for k in ("seed", "workers", "phase2_epoch", "noise_every"):
             _args.int_at_least(getattr(self, k), _flag(k), 0)
         for k in ("lr", "gamma", "lam0", "rho"):
             _args.float_in(getattr(self, k), _flag(k), 0.0, lo_open=True)
@@ -214,7 +215,10 @@ class TrainConfig:
             raise ValueError(f"--no-conv-bias exists for vgg11 only, not {self.model}")
         if not self.bn and self.model != "vgg11":
             raise ValueError(f"--no-bn exists for vgg11 only, not {self.model}")
-        if self.data is None and not self.synthetic:
+        if (self.dataset == "digits") != (self.model in DIGITS_MODELS):
+            raise ValueError(f"--dataset {self.dataset} and --model {self.model} do not fit: the digits (8x8) "
+                             f"train {' or '.join(DIGITS_MODELS)}, CIFAR the other models")
+        if self.data is None and not self.synthetic and self.dataset != "digits":
             raise ValueError("give --data DIR (the CIFAR python archive or folder) or --synthetic")
         return self
 
@@ -292,8 +296,26 @@ class TrainResult:
     optimizer: QuantOptimizer
 
 
+def digits_data(split_seed: int = 0):
+    """scikit-learn's 8x8 digits as images: ``((train x, y), (test x, y)), (mean, std)``.
+
+    The stratified split of :func:`brelax.problems.digits` with seed ``split_seed`` (fixed,
+    so that every run sees the same test set); float32 images 1 x 8 x 8 in [0, 1]
+    (pixel / 16); the normalisation is the training images' mean and std.
+    """
+    from ..problems import digits
+
+    X_tr, y_tr, X_te, y_te = digits(split=True, seed=split_seed, standardize=False)
+    img = lambda X: torch.from_numpy((X / 16.0).astype(np.float32).reshape(-1, 1, 8, 8))  # noqa: E731
+    tr = img(X_tr)
+    norm = ((float(tr.mean()),), (float(tr.std()),))
+    return ((tr, torch.from_numpy(y_tr)), (img(X_te), torch.from_numpy(y_te))), norm
+
+
 def _data(cfg: TrainConfig, classes: int):
-    if cfg.synthetic:
+    if cfg.dataset == "digits":
+        train, test = digits_data()[0]
+    elif cfg.synthetic:
         train = synthetic_cifar(cfg.synthetic_n, classes, seed=cfg.seed)
         test = synthetic_cifar(max(cfg.synthetic_n // 5, 1), classes, seed=cfg.seed + 1)
     else:
@@ -307,6 +329,8 @@ def _data(cfg: TrainConfig, classes: int):
 
 
 def _model_kwargs(cfg: TrainConfig) -> dict:
+    if cfg.model in DIGITS_MODELS:
+        return {}
     return {"bn": cfg.bn, "conv_bias": cfg.conv_bias} if cfg.model == "vgg11" else {"shortcut": cfg.shortcut}
 
 
@@ -331,7 +355,7 @@ class _AOC:
     def add(self, diag: dict):
         for name, d in diag.get("layers", {}).items():
             a = self.layers.setdefault(name, {"n": 0, "sum": 0.0, "max": -math.inf, "nonpos": 0, "flips": 0})
-            a["flips"] += d["flips"]
+            a["flips"] += int(d["flips"])
             a["dist_y"] = d["dist_y"]
             if math.isfinite(d["aoc"]):
                 a["n"] += 1
@@ -458,8 +482,10 @@ def _train(cfg, ctx, on_loss):
     # A last global batch smaller than the world would leave a rank with no samples in training.
     drop_last = ctx.world_size > 1 and 0 < len(tr_y) % cfg.batch_size < ctx.world_size
     kw = dict(device=ctx.device, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size,
-              channels_last=cfg.channels_last)
-    loader = CifarLoader(tr_x, tr_y, per_rank, train=True, augment=cfg.augment, drop_last=drop_last, **kw)
+              channels_last=cfg.channels_last, norm=digits_data()[1] if cfg.dataset == "digits" else None)
+    # The digits are not augmented: a 4-pixel crop of an 8x8 image would destroy it.
+    augment = cfg.augment and cfg.dataset != "digits"
+    loader = CifarLoader(tr_x, tr_y, per_rank, train=True, augment=augment, drop_last=drop_last, **kw)
     eval_bs = max(1, cfg.eval_batch_size // ctx.world_size)
     test_loader = CifarLoader(te_x, te_y, eval_bs, train=False, **kw)
     train_eval = CifarLoader(tr_x, tr_y, eval_bs, train=False, **kw) if cfg.eval_train else None
@@ -520,6 +546,9 @@ def _train(cfg, ctx, on_loss):
         checkpoint.write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
     if start == 0:
         save(0)
+    slog = steplog.StepLog(cfg.out, cfg.diagnostics and ctx.is_main, cfg.noise_every)
+    slog.start(steplog.run_meta(cfg, opt, len(loader), len(tr_y), ctx.world_size), opt.first_diagnostics, start)
+    params = [p for g in opt.param_groups for p in g["params"]]
 
     row = None
     for epoch in range(start, cfg.epochs):
@@ -542,23 +571,33 @@ def _train(cfg, ctx, on_loss):
             if on_loss is not None:
                 ce = on_loss(opt.step_count, ce)
             if not ddp.all_true(torch.isfinite(ce.detach()), ctx):
+                slog.end_epoch(epoch + 1, partial=True)
                 raise TrainingStopped(f"non-finite loss at epoch {epoch + 1}, step {opt.step_count + 1} "
                                       f"(lr={lr:g}); stopped, {ckpt_path} keeps the last good epoch")
             # Sum over the rank's samples, scaled so that DDP's gradient mean is the global-batch mean.
             (ce * (ctx.world_size / m)).backward()
             if i == len(sizes) - 1 and authors:  # the authors' evaluation point: the x of the epoch's last step
                 x_last, mu_last = [s.param.detach().clone() for s in opt.slots], opt.mu
+            pair = math.nan
+            if slog.enabled and slog.noise_due(opt.step_count):  # a second minibatch gradient at the same x
+                xb2, yb2 = steplog.independent_batch(loader, len(yb), opt.step_count)
+                pair = steplog.noise_pair(net, lambda: F.cross_entropy(fwd(xb2).float(), yb2), params)
+            step_t = opt.step_count
             try:
                 opt.step()
             except FloatingPointError as e:
+                slog.end_epoch(epoch + 1, partial=True)
                 raise TrainingStopped(f"{e}; stopped at epoch {epoch + 1}, {ckpt_path} keeps the last good epoch") from None
             opt.zero_grad(set_to_none=True)
             run += torch.stack([ce.detach().double(), (out.argmax(1) == yb).sum().double(),
                                 torch.tensor(float(len(yb)), dtype=torch.float64, device=ctx.device)])
             if cfg.diagnostics:
                 aoc.add(opt.last_diagnostics)
+                slog.record(step_t, epoch + 1, float(ce.detach()) / max(len(yb), 1), lr, opt.last_diagnostics, pair)
         train_s = time.perf_counter() - t0
         opt.epoch_end()
+        slog.replace_last(opt.last_diagnostics)  # epoch_end may re-form x with the new mu
+        slog.end_epoch(epoch + 1)  # before the metrics row and the checkpoint of the epoch
         ddp.broadcast_buffers(net, ctx)
         run_loss, run_correct, seen = ddp.all_reduce_sum(run, ctx).tolist()
         quant = opt.quantized() if cfg.method != "gd" else contextlib.nullcontext()

@@ -44,7 +44,10 @@ def add_arguments(p) -> None:
     g.add_argument("--rho", type=float, default=d.rho, help="lam is multiplied by rho every epoch")
     g.add_argument("--phase2-epoch", type=_opt_int, default=d.phase2_epoch,
                    help="Phase II (mu = 1) from this epoch; 'none': never")
-    g.add_argument("--no-diagnostics", dest="diagnostics", action="store_false", help="skip the AOC/flip statistics")
+    g.add_argument("--no-diagnostics", dest="diagnostics", action="store_false",
+                   help="skip the per-step diagnostics and the step log RUN/steps/ (see brelax.torch.steplog)")
+    g.add_argument("--noise-every", type=int, default=d.noise_every, metavar="K",
+                   help="every K steps a second minibatch gradient at the same x, for ||g - g'||^2 (0: never)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=d.epochs)
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch (split over DDP ranks)")
