@@ -24,7 +24,7 @@ test: $(STAMP)
 
 # Everything but the slow (whole-pipeline) and the torch tests; markers in pyproject.toml and tests/conftest.py.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow and not torch" $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -q -m "not slow and not torch" $(PYTEST_ARGS)
 
 # All three run even when one fails.
 lint: $(STAMP)

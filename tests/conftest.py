@@ -9,6 +9,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", deadline=None, max_examples=100)
+# `make test-fast`: the inner loop; fewer examples per property (CI and `make test` keep 200 / 100).
+settings.register_profile("fast", deadline=None, max_examples=20, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
@@ -18,6 +20,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 # single slow tests elsewhere carry an explicit @pytest.mark.slow.
 TORCH_FIXTURES = {"torch_one_thread"}
 SLOW_FILES = {"test_verify.py", "test_figures.py", "test_bench.py", "test_cli.py", "test_readme.py"}
+# Single slow tests in otherwise fast files (file::function, parametrizations included).
+SLOW_TESTS = {
+    "test_projections.py::test_ten_million_entries_ternary_and_binary",
+}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -27,7 +33,7 @@ def pytest_collection_modifyitems(config, items):
         if (name.startswith("test_torch_") or TORCH_FIXTURES & set(getattr(item, "fixturenames", ()))
                 or (module is not None and "torch" in vars(module))):
             item.add_marker(pytest.mark.torch)
-        if name in SLOW_FILES:
+        if name in SLOW_FILES or f"{name}::{item.originalname}" in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
 
 
