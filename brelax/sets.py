@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -42,13 +43,14 @@ class QuantizedTensor:
         The signed levels ``-l_K, ..., -l_0, [0,] l_0, ..., l_K`` in increasing order.
     """
 
-    codes: object
-    scales: object
-    table: tuple
-    shape: tuple
+    # Arrays of the input's namespace (NumPy or torch, through the array API): typed Any.
+    codes: Any
+    scales: Any
+    table: tuple[float, ...]
+    shape: tuple[int, ...]
     axis: int | None
     group_size: int | None
-    dtype: object
+    dtype: Any
 
     def dequantize(self):
         xp = namespace(self.codes, "codes")
