@@ -7,6 +7,7 @@ from torch import nn
 import brelax
 from brelax.torch import models
 from brelax.torch.models import (
+    DIGITS_MODELS,
     MODEL_NAMES,
     build_model,
     default_quantized_names,
@@ -19,13 +20,14 @@ from brelax.torch.models import (
 
 # Exact counts with 10 classes; He et al. 2016 table 6 reports 0.27M / 0.46M / 0.85M.
 EXPECTED_PARAMS = {"resnet20": 269_722, "resnet32": 464_154, "resnet56": 853_018, "vgg11": 9_231_114}
+CIFAR_MODELS = [n for n in MODEL_NAMES if n not in DIGITS_MODELS]
 
 
 def n_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", CIFAR_MODELS)
 @pytest.mark.parametrize("num_classes", [10, 100])
 def test_forward_shape(name, num_classes):
     model = build_model(name, num_classes, seed=0).eval()
@@ -35,9 +37,21 @@ def test_forward_shape(name, num_classes):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", CIFAR_MODELS)
 def test_param_counts(name):
     assert n_params(build_model(name, 10)) == EXPECTED_PARAMS[name]
+
+
+@pytest.mark.parametrize("name,quantized,n_quant", [("digits_cnn", ["convs.0.weight", "convs.1.weight",
+                                                                    "convs.2.weight"], 5832),
+                                                    ("digits_mlp", ["fc1.weight"], 64 * 128)])
+def test_digits_models_take_8x8_images_and_quantize_all_but_the_classifier(name, quantized, n_quant):
+    model = build_model(name, 10, seed=0).eval()
+    with torch.no_grad():
+        out = model(torch.randn(3, 1, 8, 8))
+    assert out.shape == (3, 10) and torch.isfinite(out).all()
+    assert default_quantized_names(model) == quantized
+    assert sum(p.numel() for p in default_quantized_params(model)) == n_quant
 
 
 def test_param_counts_match_the_paper_rounded():
