@@ -11,7 +11,7 @@ import brelax
 import theory
 from brelax.problems import least_squares
 from theory.everystep import (AOCFlipBound, FlipDescent, PLRate, ProjectionMonotonicity, ProxStepDescent,
-                              StationarityRate, descent_terms, flip_cost_bound, pattern_gap_bound, pl_constant,
+                              SGDHighProbability, StationarityRate, descent_terms, flip_cost_bound, pattern_gap_bound, pl_constant,
                               set_info)
 from theory.result import covered_steps, intervals
 
@@ -228,6 +228,33 @@ def test_pl_constant_is_the_smallest_nonzero_eigenvalue():
     assert pl_constant(np.array([[1.0, 1.0], [1.0, 1.0]])) == pytest.approx(4.0)
     with pytest.raises(ValueError, match="zero"):
         pl_constant(np.zeros((2, 2)))
+
+
+# --- Theorem II.11: minibatches with high probability ----------------------------------------------
+
+def sgd_traj(T=40):
+    tr = traj(T=T, mu=0.5, lr=0.5, L=1.0, method="binaryrelax", noise_norm2=np.full(T, 0.04))
+    tr.grad_norm2 = np.ones(T + 1)
+    tr.meta.update(batch_size=8, sampling="with_replacement")
+    return tr
+
+
+def test_sgd_high_probability_holds_needs_its_constants_and_with_replacement_sampling():
+    tr = sgd_traj()
+    r = SGDHighProbability().check(tr, Xi=0.25, Gamma=1.5)
+    assert r.status == "holds" and r.measured == pytest.approx(40 * 0.5 * 0.75 * 0.5)
+    assert "constants Xi and Gamma given (from a calibration run)" in SGDHighProbability().check(tr).failed_assumptions
+    assert "||xi_t|| <= Xi and ||grad f(x_t)|| <= Gamma on the window" in \
+        SGDHighProbability().check(tr, Xi=0.1, Gamma=1.5).failed_assumptions
+    tr.meta["sampling"] = "per-epoch reshuffling"
+    assert "with-replacement sampling" in SGDHighProbability().check(tr, Xi=0.25, Gamma=1.5).failed_assumptions
+
+
+def test_sgd_high_probability_a_gradient_too_large_for_the_decrease_is_violated():
+    tr = sgd_traj()
+    tr.meta["f_lower"] = 9.0  # f falls by 7.5 but never below 9: sum c ||grad f||^2 = 7.5 > 1 + noise terms
+    tr.f = 10.0 - np.linspace(0, 0.9, 41)
+    assert SGDHighProbability().check(tr, Xi=0.25, Gamma=1.5, delta=0.01).status == "violated"
 
 
 # --- Proposition II.9 ------------------------------------------------------------------------------

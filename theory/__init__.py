@@ -32,7 +32,9 @@ Every-step results (:mod:`theory.everystep`; they give the coverage):
 * ``AOCFlipBound`` (binary, lazy, fixed mu; constant ``L``): Proposition II.9 (replaces the
   old AOC fraction; the fraction is in ``details``). ``AOCFraction`` is an alias.
 
-Whole-run results (``covered`` empty): ``StationarityRate`` (``mu_bar``, window ``t0, t1``;
+Whole-run results (``covered`` empty): ``SGDHighProbability`` (Theorem II.11: constants ``Xi``,
+``Gamma`` from a calibration run -- ``estimate_constants`` gives ``noise_max``; ``delta``; needs
+``meta["sampling"] == "with_replacement"``, so reshuffled runs report it as not met), ``StationarityRate`` (``mu_bar``, window ``t0, t1``;
 log-log slopes in details), ``Theorem1`` (needs ``d``; descent, sum and rate in one row; its
 per-step descent fills ``covered``; ``Theorem1Descent/Sum/Rate`` are aliases), ``Theorem2`` (needs ``kappa`` or
 ``d``, and ``R``), ``Corollary3``. Constants that must be estimated come from
@@ -43,8 +45,8 @@ projector. :func:`theory.resolution.resolved` is the one definition of a resolve
 :func:`theory.lemmas.lemma_b_slack` computes Lemma B's slack.
 """
 
-from .everystep import (AOCFlipBound, FlipDescent, PLRate, ProjectionMonotonicity, ProxStepDescent, StationarityRate,
-                        descent_terms, pl_constant)
+from .everystep import (AOCFlipBound, FlipDescent, PLRate, ProjectionMonotonicity, ProxStepDescent, SGDHighProbability,
+                        StationarityRate, descent_terms, pl_constant)
 from .lemmas import FactC, LemmaA, LemmaB, lemma_b_slack
 from .projection import ConeOrthogonality, ProjectionOptimality
 from .prox import MoreauEnvelope, ProxDistance, ProxLemma
@@ -58,12 +60,12 @@ AOCFraction = AOCFlipBound
 RESULTS = {cls.name: cls for cls in (
     ProjectionOptimality, ConeOrthogonality, ProxLemma, MoreauEnvelope, ProxDistance, LemmaA, LemmaB, FactC, Theorem1,
     Theorem2, Corollary3, ProjectionMonotonicity, ProxStepDescent, FlipDescent, StationarityRate, PLRate,
-    AOCFlipBound)}
+    AOCFlipBound, SGDHighProbability)}
 
 #: The results that take a trajectory (the others take a projector).
 TRAJECTORY_RESULTS = ("prox_distance", "lemma_a", "lemma_b", "fact_c", "theorem1", "theorem2", "corollary3",
                       "projection_monotonicity", "prox_step_descent",
-                      "flip_descent", "stationarity_rate", "pl_rate", "aoc_flip_bound")
+                      "flip_descent", "stationarity_rate", "pl_rate", "aoc_flip_bound", "sgd_high_probability")
 
 #: The trajectory results with a per-step inequality (the ones that fill ``covered``).
 EVERY_STEP_RESULTS = ("projection_monotonicity", "prox_step_descent", "flip_descent", "pl_rate", "aoc_flip_bound",
@@ -73,4 +75,4 @@ __all__ = ["RESULTS", "TRAJECTORY_RESULTS", "EVERY_STEP_RESULTS", "Result", "Ass
            "intervals", "covered_steps", "ProjectionOptimality", "ConeOrthogonality", "ProxLemma", "MoreauEnvelope",
            "ProxDistance", "LemmaA", "LemmaB", "lemma_b_slack", "AOCFraction", "FactC", "Theorem1", "Theorem1Descent", "Theorem1Sum",
            "Theorem1Rate", "Theorem2", "Corollary3", "ProjectionMonotonicity", "ProxStepDescent", "FlipDescent",
-           "StationarityRate", "PLRate", "AOCFlipBound", "descent_terms", "pl_constant", "estimate_constants"]
+           "StationarityRate", "PLRate", "AOCFlipBound", "SGDHighProbability", "descent_terms", "pl_constant", "estimate_constants"]
