@@ -183,3 +183,47 @@ def test_brelax_train_recipe_yin2018_synthetic(tmp_path, torch_one_thread):
     plan = ck["optimizer"]["quant"]["plan"]
     assert len(plan) == 8 and {p["axis"] for p in plan} == {None}  # all 8 convs, first included, one scale each
     assert all(n in ck["model"] for n in ("features.0.bias", "classifier.weight"))
+
+
+def test_train_evaluates_the_authors_point_the_x_of_each_epochs_last_step(tmp_path, monkeypatch, torch_one_thread):
+    """Through ``train()``: the second evaluation of every epoch sees exactly the weights of the epoch's last gradient."""
+    from brelax.torch import train as T
+
+    nets, xs, seen = [], [], []
+
+    def tiny(name, classes, seed=None, **kw):  # a VGG for 32x32 inputs with 4 channels everywhere
+        torch.manual_seed(seed)
+        nets.append(VGG((4, "M") * 5, classes, bn=True, conv_bias=kw["conv_bias"]))
+        return nets[-1]
+
+    def convs(net):
+        return [m.weight.detach().clone() for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+
+    def on_loss(step, loss):
+        xs.append(convs(nets[0]))  # the weights this step's gradient is taken at
+        return loss
+
+    evaluate = T.evaluate
+
+    def spy(net, loader, ctx, cfg):
+        out = evaluate(net, loader, ctx, cfg)
+        seen.append((convs(net), out))
+        return out
+
+    monkeypatch.setattr(T, "build_model", tiny)
+    monkeypatch.setattr(T, "evaluate", spy)
+    cfg = recipe_config("yin2018", synthetic=True, synthetic_n=30, batch_size=10, eval_batch_size=10, epochs=2,
+                        phase2_epoch=1, eval_train=False, progress=False, quiet=True, out=str(tmp_path / "run"))
+    result = T.train(cfg, on_loss=on_loss)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(xs) == 6 and len(seen) == 4  # 3 steps and 2 evaluations (ours, theirs) per epoch
+    for e, row in enumerate(rows):
+        (ours_w, ours), (theirs_w, theirs) = seen[2 * e], seen[2 * e + 1]
+        assert all(torch.equal(a, b) for a, b in zip(theirs_w, xs[3 * e + 2], strict=True))
+        assert (row["test_loss_authors"], row["test_acc_authors"]) == theirs and (row["test_loss"], row["test_acc"]) == ours
+        assert all(torch.unique(w.abs()).numel() == 1 for w in ours_w)  # ours: P(y) after the epoch
+        assert not any(torch.equal(a, b) for a, b in zip(ours_w, theirs_w, strict=True))
+    assert all(torch.unique(w.abs()).numel() > 1 for w in xs[2])  # epoch 0 (Phase I): the relaxed x
+    assert all(torch.unique(w.abs()).numel() == 1 for w in xs[5])  # epoch 1 (Phase II): P(y) before the last update
+    assert [r["mu_authors"] for r in rows] == [pytest.approx(1.04 / 2.04), 1.0]
+    assert result.summary["best_phase2"]["authors"]["epoch"] == 2
