@@ -186,7 +186,7 @@ def test_brelax_train_recipe_yin2018_synthetic(tmp_path, torch_one_thread):
 
 
 def test_train_evaluates_the_authors_point_the_x_of_each_epochs_last_step(tmp_path, monkeypatch, torch_one_thread):
-    """Through ``train()``: the second evaluation of every epoch sees exactly the weights of the epoch's last gradient."""
+    """Through ``train()``: every epoch's second evaluation sees exactly the weights of its last gradient."""
     from brelax.torch import train as T
 
     nets, xs, seen = [], [], []
@@ -220,7 +220,8 @@ def test_train_evaluates_the_authors_point_the_x_of_each_epochs_last_step(tmp_pa
     for e, row in enumerate(rows):
         (ours_w, ours), (theirs_w, theirs) = seen[2 * e], seen[2 * e + 1]
         assert all(torch.equal(a, b) for a, b in zip(theirs_w, xs[3 * e + 2], strict=True))
-        assert (row["test_loss_authors"], row["test_acc_authors"]) == theirs and (row["test_loss"], row["test_acc"]) == ours
+        assert (row["test_loss_authors"], row["test_acc_authors"]) == theirs
+        assert (row["test_loss"], row["test_acc"]) == ours
         assert all(torch.unique(w.abs()).numel() == 1 for w in ours_w)  # ours: P(y) after the epoch
         assert not any(torch.equal(a, b) for a, b in zip(ours_w, theirs_w, strict=True))
     assert all(torch.unique(w.abs()).numel() > 1 for w in xs[2])  # epoch 0 (Phase I): the relaxed x
