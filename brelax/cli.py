@@ -105,7 +105,10 @@ def main(argv=None) -> int:
     label = f"brelax {argv[0]}" if argv and argv[0] in COMMANDS else "brelax"
     try:
         parser, module = build_parser(argv)
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # --help, --version, or argparse's one-line error (already printed)
+            return e.code if isinstance(e.code, int) else 2
         if module is None:
             parser.print_help()
             return 0 if not argv else 2

@@ -97,7 +97,8 @@ def torch_load(path, what: str = "checkpoint", map_location="cpu"):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         found = re.search(r"GLOBAL (\S+)", str(e))
-        why = f"it names the global {found.group(1)}" if found else "it holds objects that are not tensors"
+        why = (f"it names the global {found.group(1)}" if found
+               else "it is corrupt or holds objects that are not tensors")
         raise CheckpointError(f"{what} {path}: refused to load it, {why} (only tensors and primitives "
                               "are loaded; nothing in it was run)") from None
     except Exception as e:  # torch reports a torn zip as RuntimeError, garbage as KeyError, an empty file as EOFError

@@ -4,7 +4,9 @@ The defaults are the authors' schedule (penhunt/binaryrelax): SGD with lr 0.1,
 momentum 0.9, weight decay 1e-4, batch 128, lr times 0.1 at epochs 80 and 140,
 ``lam_e = 1 * 1.04**e`` in epoch ``e`` (counted from 0), Phase II (``mu = 1``)
 from epoch 150 of 200. Every conv weight is quantized, one scale per output
-channel; the last Linear, BN and biases stay float.
+channel; the last Linear, BN and biases stay float. ``--recipe yin2018``
+(:func:`recipe_config`) is exactly what the authors' code runs: lam
+``1.04**(e + 1)``, one scale per conv tensor, VGG-11 with conv biases.
 
 Each epoch appends a row to ``OUT/metrics.jsonl``: the train and test loss and
 accuracy of the *quantized* model ``P(y)`` (BN in eval mode, running
@@ -14,6 +16,14 @@ max of ``delta_t``, the fraction of steps with ``delta_t <= 0``), sign/level
 flips, ``d_Q(y)``, seconds and images/s. ``OUT/ckpt.pt`` is rewritten
 atomically after every epoch (and once before the first), so a NaN stop or a
 crash keeps the last good one; ``--resume`` continues from it bit for bit on CPU.
+
+The authors evaluate elsewhere: at the weights the epoch's last gradient was
+taken at (the relaxed ``x`` in Phase I, ``P(y)`` from before the last update in
+Phase II). Every row also holds that test loss and accuracy
+(``test_loss_authors``, ``test_acc_authors``; ``mu_authors`` is the ``mu`` of
+that point), and ``summary.json`` reports ``last`` and ``best_phase2``, the
+Phase II epoch with the best test accuracy by each evaluation point
+(:func:`best_phase2`; the authors' 89.21% is of that kind).
 
 Nothing is lost: the metrics row of an epoch is written (atomically) before its
 checkpoint, and a resume drops rows past the checkpoint, so an interruption
@@ -492,7 +502,7 @@ def _train(cfg, ctx, on_loss):
 
     net = build_model(cfg.model, classes, seed=cfg.seed, **_model_kwargs(cfg))
     if cfg.init:
-        checkpoint.load_matching(net, checkpoint.float_init_state(cfg.init), "--init")
+        checkpoint.load_matching(net, checkpoint.float_init_state(cfg.init), f"--init {cfg.init}")
     net = net.to(ctx.device)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
@@ -615,10 +625,13 @@ def _train(cfg, ctx, on_loss):
                "test_loss_authors": test_loss_authors, "test_acc_authors": test_acc_authors, "mu_authors": mu_last,
                **aoc.summary(), "seconds": time.perf_counter() - t0, "images_per_s": seen / train_s}
         losses = {"test_loss": test_loss, "train_loss": tr_loss, "running_loss": run_loss / seen}
-        bad = [f"{k} = {v}" for k, v in losses.items() if v is not None and not math.isfinite(v)]
-        if bad:  # name the tensor too where there is one (e.g. a BatchNorm running_var gone to inf)
-            bad = [t for t in (first_nonfinite(net, opt),) if t] + bad
-            raise TrainingStopped(f"non-finite {', '.join(bad)} at epoch {epoch + 1} (lr={lr:g}); "
+        # Before the row and the checkpoint: every parameter, buffer (BN running_var can be inf while
+        # every loss is finite) and latent weight, and the losses; name the tensor where there is one.
+        bad = [t for t in (first_nonfinite(net, opt),) if t]
+        bad += [f"{k} = {v}" for k, v in losses.items() if v is not None and not math.isfinite(v)]
+        if not ddp.all_true(torch.tensor(not bad), ctx):
+            raise TrainingStopped(f"non-finite {', '.join(bad) or 'tensor on another rank'} at epoch {epoch + 1} "
+                                  f"(lr={lr:g}); "
                                   f"stopped, {ckpt_path} keeps epoch {epoch}, the last good one")
         row = checkpoint.json_safe(row)
         if ctx.is_main:  # the row first, then the checkpoint that it belongs to (see above)
@@ -635,7 +648,7 @@ def _train(cfg, ctx, on_loss):
         opt.finalize()
     summary = {"out": cfg.out, "checkpoint": ckpt_path, "epochs": cfg.epochs, "world_size": ctx.world_size,
                "device": str(ctx.device), "last": row if row is not None else checkpoint.last_jsonl_row(metrics_path),
-               "config": cfg.to_dict(), "best_phase2": best_phase2(rows)}
+               "config": cfg.to_dict(), "best_phase2": best_phase2(rows) if ctx.is_main else None}
     if ctx.is_main:
         checkpoint.write_text_atomic(os.path.join(cfg.out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     return TrainResult(summary, net, opt)
