@@ -50,6 +50,15 @@ def test_covered_is_dropped_unless_the_result_holds():
     assert r.covered == [[0, 3]] and theory.Result.from_dict(r.to_dict()).covered == [[0, 3]]
 
 
+def test_lazy_methods_are_the_lazy_steps_and_gd_whose_x_is_y():
+    from brelax.steps import METHODS
+
+    assert set(theory.context.LAZY_METHODS) == {n for n, m in METHODS.items() if m.lazy} | {"gd"}
+    s = METHODS["gd"].update(METHODS["gd"].init(np.ones(3), 0.0, np.sign), np.arange(3.0), 0.1, 0.0, np.sign)
+    assert np.array_equal(s.x, s.y)  # gd is the lazy rule with mu = 0
+    assert set(theory.context.PROX_METHODS) == {"pgd", "proxquant"}
+
+
 # --- Theorem II.2: monotonicity --------------------------------------------------------------------
 
 def test_monotonicity_holds_with_equality_for_gd_and_covers_every_step():
@@ -160,6 +169,8 @@ def test_flip_descent_measured_forms_pattern_gap_above_its_a_priori_bound_is_vio
 def test_flip_descent_too_small_L_or_unknown_L():
     tr = traj(L=1.0)
     assert FlipDescent().check(tr, L=0.2).status == "violated"  # c_t too large for the recorded decrease
+    r = FlipDescent().check(tr, L=0.2, L_source="estimate: calibration run")  # an estimate is not a theorem's L
+    assert r.status == "assumption-not-met" and "L known (exact smoothness constant)" in r.failed_assumptions
     tr.meta["L"] = None
     assert "L known (exact smoothness constant)" in FlipDescent().check(tr).failed_assumptions
 

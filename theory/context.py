@@ -48,6 +48,10 @@ class Context:
     traj : trajectory-like object
     L : float or None
         Smoothness constant to use; default the trajectory's ``meta["L"]``.
+    L_source : str or None
+        Where a given ``L`` comes from. Only ``None`` (an exact constant the caller vouches for)
+        lets the assumption "L known" hold; pass e.g. ``"estimate: calibration run"`` for an
+        estimated L, and every result that needs a true smoothness constant reports it as not met.
     f_lower : float or None
         A lower bound ``f_*`` of f; default ``meta["f_lower"]``.
     t0 : int or None
@@ -62,7 +66,8 @@ class Context:
         it is left out of every statistic of ``delta_t`` and counted instead.
     """
 
-    def __init__(self, traj, L=None, f_lower=None, t0=None, d=None, problem=None, resolution=RESOLUTION, **extra):
+    def __init__(self, traj, L=None, f_lower=None, t0=None, d=None, problem=None, resolution=RESOLUTION, L_source=None,
+                 **extra):
         self.traj = traj
         self.meta = dict(getattr(traj, "meta", {}) or {})
         self.f = _arr(traj, "f")
@@ -83,6 +88,8 @@ class Context:
         self.problem = problem
         self.extra = extra
         self._resolve_L(L)
+        if L is not None and L_source is not None:  # e.g. "estimate: max L_local on a calibration run"
+            self.L_source = str(L_source)
         self.f_lower = f_lower if f_lower is not None else self.meta.get("f_lower")
         self.f_lower = None if self.f_lower is None else float(self.f_lower)
         self.t0 = None if t0 is None else int(t0)
