@@ -304,3 +304,33 @@ def test_interruption_between_metrics_and_checkpoint_loses_nothing(tmp_path, mon
         assert rows[1][key] == straight_rows[1][key], key
     for k, v in straight.model.state_dict().items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+
+# --- new-user friction ---------------------------------------------------------------------------------------
+
+
+def test_version_and_defaults_in_every_help(capsys):
+    import brelax
+
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"brelax {brelax.__version__}"
+    from importlib.metadata import version
+
+    assert brelax.__version__ == version("brelax")  # pyproject.toml is the one place
+    assert cli.main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in ("--momentum MOMENTUM (default: 0.9)", "--epochs EPOCHS (default: 200)",
+                  "--lr LR (default: 0.1)", "(default: [80, 140])"):
+        assert shown in text, shown
+    for name in cli.COMMANDS:
+        assert cli.main([name, "--help"]) == 0
+        assert "default" in capsys.readouterr().out, name  # "(default: X)" added, or written by hand
+
+
+def test_no_progress_keeps_the_epoch_lines_and_quiet_drops_them(tmp_path, capsys):
+    argv = ["train", *TINY[:-2], "--no-progress"]  # TINY without --quiet
+    assert "--quiet" not in argv
+    assert cli.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    assert "epoch 1/1  test_acc" in capsys.readouterr().out
+    assert cli.main([*argv, "--quiet", "--out", str(tmp_path / "b")]) == 0
+    assert "epoch 1/1" not in capsys.readouterr().out
