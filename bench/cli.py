@@ -20,7 +20,7 @@ from . import report
 # In run order. (Kept here, not in bench/__init__.py: an editable install made before that file
 # existed maps ``bench`` as a namespace package, whose __init__ is never run.)
 SECTIONS = ("ternary_per_tensor", "ternary_per_channel", "level_sets", "memory", "torch_vs_numpy",
-            "optimizer_overhead", "convergence")
+            "optimizer_overhead", "convergence", "steplog_overhead")
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -49,11 +49,12 @@ QUICK = Sizes(ternary_n=(10**5, 10**6), channel_shape=(128, 1152), level_n=10**5
 
 
 def _runner(name):
-    from . import backends, convergence, kernels, training
+    from . import backends, convergence, kernels, steplog, training
 
     return {"ternary_per_tensor": kernels.ternary_per_tensor, "ternary_per_channel": kernels.ternary_per_channel,
             "level_sets": kernels.level_sets, "memory": kernels.memory, "torch_vs_numpy": backends.torch_vs_numpy,
-            "optimizer_overhead": training.optimizer_overhead, "convergence": convergence.convergence}[name]
+            "optimizer_overhead": training.optimizer_overhead, "convergence": convergence.convergence,
+            "steplog_overhead": steplog.steplog_overhead}[name]
 
 
 def add_arguments(parser) -> None:
