@@ -294,9 +294,11 @@ def test_interruption_between_metrics_and_checkpoint_loses_nothing(tmp_path, mon
     assert checkpoint.load(cut / "ckpt.pt")["epoch"] == 1
     assert [json.loads(line)["epoch"] for line in open(cut / "metrics.jsonl")] == [1, 2]  # the row came first
     (cut / ".ckpt.pt.stale123.tmp").write_bytes(b"x" * 100)  # what a kill -9 mid-write leaves
+    (cut / "steps").mkdir(exist_ok=True)
+    (cut / "steps" / ".epoch_0002.npz.abc.tmp").write_bytes(b"x")
     monkeypatch.setattr(checkpoint, "save_atomic", real_save)
     resumed = train(_tiny_cfg(cut, resume=True))
-    assert not (cut / ".ckpt.pt.stale123.tmp").exists()
+    assert not (cut / ".ckpt.pt.stale123.tmp").exists() and not (cut / "steps" / ".epoch_0002.npz.abc.tmp").exists()
     rows = [json.loads(line) for line in open(cut / "metrics.jsonl")]
     straight_rows = [json.loads(line) for line in open(tmp_path / "straight" / "metrics.jsonl")]
     assert [r["epoch"] for r in rows] == [1, 2]

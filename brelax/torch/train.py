@@ -85,6 +85,8 @@ RECIPES: dict[str, dict] = {
         "weight_decay": 1e-4, "milestones": [80, 140], "gamma": 0.1, "lam0": 1.04, "rho": 1.04,
         "phase2_epoch": 150,
     },
+    # PARQ-style (Jin et al. 2025; torchao's ProxBinaryRelax anneals the same way): mu linear in the step.
+    "parq": {"axis": 0, "mu_schedule": "linear"},
 }
 
 
@@ -96,9 +98,13 @@ def recipe_config(name: str = "default", **overrides) -> "TrainConfig":
 
     Parameters
     ----------
-    name : {"default", "yin2018"}
+    name : {"default", "yin2018", "parq"}
         ``"default"``: the :class:`TrainConfig` defaults. ``"yin2018"``: the
         authors' VGG-11 experiment as their public code runs it (see Notes).
+        ``"parq"``: the defaults with a PARQ-style schedule, ``mu`` rising
+        linearly in the step from 0 to 1 at the start of Phase II (epoch 150),
+        one scale per output channel. The anneal window of the PARQ paper's
+        own runs is not known to this project; this ramp is ours.
     **overrides
         :class:`TrainConfig` fields.
 
@@ -173,6 +179,7 @@ class TrainConfig:
     gamma: float = 0.1
     lam0: float = 1.0
     rho: float = 1.04
+    mu_schedule: str = "geometric"
     phase2_epoch: int | None = 150
     seed: int = 0
     init: str | None = None
@@ -221,6 +228,11 @@ class TrainConfig:
             raise _args.UsageError(f"--device {self.device!r}: CUDA is not available on this machine")
         if self.recipe not in RECIPES:
             raise ValueError(f"unknown recipe {self.recipe!r}; valid: {', '.join(RECIPES)}")
+        if self.mu_schedule not in ("geometric", "linear"):
+            raise ValueError(f"unknown mu_schedule {self.mu_schedule!r}; valid: geometric, linear")
+        if self.mu_schedule == "linear" and not self.phase2_epoch:
+            raise ValueError(f"--mu-schedule linear ramps mu up to --phase2-epoch, which must be >= 1, "
+                             f"got {self.phase2_epoch!r}")
         if not self.conv_bias and self.model != "vgg11":
             raise ValueError(f"--no-conv-bias exists for vgg11 only, not {self.model}")
         if not self.bn and self.model != "vgg11":
@@ -239,10 +251,6 @@ class TrainConfig:
 def _flag(field_name: str) -> str:
     """The ``brelax train`` flag of a TrainConfig field (``weight_decay`` is ``--wd``)."""
     return {"weight_decay": "--wd"}.get(field_name, "--" + field_name.replace("_", "-"))
-
-
-#: Files of a run directory; ``--force`` starts them over, an interrupted atomic write leaves ``.NAME.*.tmp``.
-RUN_FILES = ("ckpt.pt", "metrics.jsonl", "summary.json")
 
 
 def check_run_dir(cfg: TrainConfig) -> None:
@@ -265,7 +273,10 @@ def check_run_dir(cfg: TrainConfig) -> None:
 
 
 def remove_stale_temp_files(out: str) -> list:
-    """Delete the temporary files an interrupted atomic write left in ``out`` (``.ckpt.pt.*.tmp``, ...).
+    """Delete the temporary files an interrupted atomic write left in ``out`` and its step log folder.
+
+    :func:`brelax._atomic.atomic_write` names them ``.NAME.RANDOM.tmp`` beside ``NAME``
+    (``.ckpt.pt.*.tmp``, 110 MB for VGG-11; ``steps/.epoch_0003.npz.*.tmp``).
 
     Returns
     -------
@@ -273,10 +284,11 @@ def remove_stale_temp_files(out: str) -> list:
         The paths removed.
     """
     gone = []
-    for name in RUN_FILES:
-        for tmp in glob.glob(os.path.join(glob.escape(out), f".{name}.*.tmp")):
-            os.unlink(tmp)
-            gone.append(tmp)
+    for folder in (out, os.path.join(out, steplog.FOLDER)):
+        for tmp in sorted(glob.glob(os.path.join(glob.escape(folder), ".*.tmp"))):
+            if os.path.isfile(tmp):
+                os.unlink(tmp)
+                gone.append(tmp)
     return gone
 
 
@@ -352,8 +364,9 @@ def build_optimizer(cfg: TrainConfig, net, steps_per_epoch: int) -> QuantOptimiz
         g["params"] = [(names[id(p)], p) for p in g["params"]]
     base = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     p2 = None if cfg.phase2_epoch is None else cfg.phase2_epoch * steps_per_epoch
+    ramp = schedules.linear_mu(p2) if cfg.mu_schedule == "linear" else None  # mu = t / p2, then Phase II
     return QuantOptimizer(base, method=cfg.method, qset=cfg.set, axis=cfg.axis, lam0=cfg.lam0, rho=cfg.rho,
-                          schedule="epoch", phase2_start=p2, diagnostics=cfg.diagnostics)
+                          schedule="epoch", phase2_start=p2, mu_schedule=ramp, diagnostics=cfg.diagnostics)
 
 
 class _AOC:
