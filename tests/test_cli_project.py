@@ -148,9 +148,11 @@ def test_bad_input_is_a_message_and_exit_code_2(capsys, tmp_path, make, message)
 @pytest.mark.parametrize("argv, message", [
     (["--set", "quaternary"], r"unknown set 'quaternary'"),
     (["--n", "0"], r"--n must be a positive integer, got 0"),
-    (["--n", "1000", "--group-size", "7"], r"group_size=7 does not divide the array size 1000"),
-    (["--n", "100", "--axis", "2"], r"axis=2 is out of range"),
-    (["--n", "100", "--axis", "0", "--group-size", "10"], r"axis and group_size"),
+    (["--n", "1000", "--group-size", "7"], r"--group-size 7 does not divide the array size 1000"),
+    (["--n", "1000", "--group-size", "0"], r"--group-size must be an integer >= 1, got 0"),
+    (["--n", "100", "--axis", "2"], r"--axis 2 is out of range"),
+    (["--n", "100", "--axis", "0", "--group-size", "10"], r"--axis and --group-size"),
+    (["--seed", "-1"], r"--seed must be an integer >= 0, got -1"),
 ])
 def test_bad_options_are_a_message_and_exit_code_2(capsys, argv, message):
     rc, out, err = run(capsys, *argv)

@@ -15,13 +15,15 @@ import time
 
 import numpy as np
 
+from ._args import UsageError, int_at_least
+
 DISTS = ("gaussian", "laplace", "student")
 DTYPES = ("float16", "float32", "float64")
 MAX_ROWS = 512  # rows of a generated 2-D weight (output channels)
 MAX_LEVEL_LINES = 31
 
 
-class InputError(Exception):
+class InputError(UsageError):
     """A bad --input file or option; reported as a message with exit code 2."""
 
 
@@ -170,10 +172,29 @@ def print_levels(qt):
         print(f"  ... and {len(shown) - MAX_LEVEL_LINES} more occupied levels")
 
 
+def check_granularity_flags(w, axis, group_size) -> None:
+    """``--axis`` and ``--group-size`` against the array, named as the flags (the API names them axis, group_size).
+
+    Raises
+    ------
+    InputError
+        Both given, ``--axis`` out of range, or ``--group-size`` not a positive divisor of the size.
+    """
+    if axis is not None and group_size is not None:
+        raise InputError("give at most one of --axis and --group-size, not both")
+    if axis is not None and not -w.ndim <= axis < w.ndim:
+        raise InputError(f"--axis {axis} is out of range for an array with {w.ndim} dimension(s)")
+    if group_size is not None:
+        int_at_least(group_size, "--group-size", 1)
+        if w.size % group_size:
+            raise InputError(f"--group-size {group_size} does not divide the array size {w.size}")
+
+
 def main(args) -> int:
     import brelax
 
     try:
+        int_at_least(args.seed, "--seed", 0)
         Q = brelax.get_set(args.qset)
         if args.input is not None:
             w = load_input(args.input)
@@ -181,8 +202,9 @@ def main(args) -> int:
         else:
             w = generate(args.n, args.dist, args.seed, args.dtype, two_d=args.axis is not None)
             source = f"{args.dist}, seed {args.seed}"
+        check_granularity_flags(w, args.axis, args.group_size)
         rows, qt = compare(w, Q, args.axis, args.group_size)
-    except (InputError, ValueError, TypeError) as e:
+    except (ValueError, TypeError) as e:  # InputError included; the same line brelax.cli prints
         print(f"brelax project: error: {e}", file=sys.stderr)
         return 2
     print_report(args, Q, w, source, rows, qt)
