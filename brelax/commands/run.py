@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 
 import numpy as np
 
@@ -65,14 +66,11 @@ def main(args) -> int:
             traj = brelax.optimize(prob, method=args.method, qset=args.qset, steps=args.steps, lr=lr,
                                    lam0=args.lam0, rho=args.rho, phase2_start=p2, batch_size=args.batch_size,
                                    granularity=args.granularity, seed=args.seed, progress=args.steps >= 2000)
-    except brelax.NonFiniteError as e:
-        print(f"error: {e}")
+    except brelax.NonFiniteError as e:  # bad flags (ValueError, TypeError) go to brelax.cli: one line, exit 2
+        print(f"brelax run: error: {e}; the trajectory up to there is in {args.out}", file=sys.stderr)
         traj = e.trajectory
         _save(traj, args.out)
         return 1
-    except (ValueError, TypeError) as e:
-        print(f"error: {e}")
-        return 2
     s = traj.summary()
     aoc = traj.aoc[np.isfinite(traj.aoc)]
     print(f"problem      {prob.name} (dim {prob.dim}, L = {prob.L if prob.L is not None else 'unknown'})")
