@@ -26,4 +26,5 @@ FIGURES = (
     "weight_histograms",
     "digits_mlp",
     "cifar_curves",
+    "flip_excess",
 )

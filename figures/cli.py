@@ -18,7 +18,7 @@ from . import FIGURES
 
 #: The figures the README shows (committed under figures/readme/).
 README_FIGURES = ("objective", "aoc", "rate", "lemma_b", "recovery", "projection_error", "weight_histograms",
-                  "digits_mlp")
+                  "digits_mlp", "flip_excess")
 README_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "readme")
 
 
