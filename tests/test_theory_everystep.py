@@ -35,6 +35,14 @@ def traj(T=5, mu=0.0, lr=0.1, L=1.0, method="gd", qset="binary", **fields):
     return ns
 
 
+def consistent(tr):
+    """Set ``inner`` (and ``aoc``) so that the step identity g<G, D> = -||D||^2 + mu'<r - r', D> - Dmu <r, D> holds."""
+    g, mn, dmu = tr.lr[:-1], tr.mu[1:], np.diff(tr.mu)
+    tr.inner = (g * tr.sg_dot_D + tr.step_norm2 + dmu * tr.cross) / mn
+    tr.aoc = tr.inner / tr.step_norm2
+    return tr
+
+
 # --- Result.covered --------------------------------------------------------------------------------
 
 def test_intervals_and_covered_steps():
@@ -76,6 +84,8 @@ def test_monotonicity_violated_when_the_step_is_shorter_than_the_recorded_lr_say
 def test_monotonicity_mu_delta_above_one_on_a_fixed_mu_step_is_violated():
     tr = traj(mu=0.5)
     tr.sg_dot_D = -0.5 * 0.1 * tr.sgrad_norm2 - 0.01  # mu' <P'-P, y'-y> > 0: fine
+    tr.step_norm2 = np.full(5, 0.004)
+    consistent(tr)
     assert ProjectionMonotonicity().check(tr).status == "holds"
     tr.aoc[1] = 2.5  # mu delta = 1.25 > 1
     r = ProjectionMonotonicity().check(tr)
@@ -87,9 +97,18 @@ def test_monotonicity_varying_mu_uses_the_continuation_term():
     tr = traj(mu=mu)
     tr.sg_dot_r = np.full(5, -2.0)
     tr.sg_dot_D = -(1 - mu[1:]) * 0.1 * tr.sgrad_norm2 + 0.1 * 2.0  # equality: <G, D + Dmu r> = -(1-mu') g ||G||^2
+    consistent(tr)
     assert ProjectionMonotonicity().check(tr).status == "holds"
     tr.sg_dot_r = np.full(5, 2.0)  # same D, continuation term of the other sign
     assert ProjectionMonotonicity().check(tr).status == "violated"
+
+
+def test_step_identity_catches_a_step_longer_than_the_recorded_lr():
+    tr = consistent(traj(mu=0.5, sg_dot_D=np.full(5, -0.06), step_norm2=np.full(5, 0.004)))
+    assert ProjectionMonotonicity().check(tr).status == "holds"
+    tr.sg_dot_D[3] *= 1.01  # the inequality still holds (more negative), but not the identity with the recorded g
+    r = ProjectionMonotonicity().check(tr)
+    assert r.status == "violated" and r.details["identity_failing_steps"] == 1
 
 
 def test_monotonicity_needs_a_lazy_method_and_its_fields():
@@ -319,3 +338,46 @@ def test_real_ternary_run_measured_pattern_gap_within_the_a_priori_bound():
     r = FlipDescent().check(tr)
     assert r.status == "holds" and r.details["stable_fields"] and r.details["flip_steps"] > 0
     assert r.details["max_pattern_gap_over_B"] <= 1.0
+
+
+def _mutant_run(prob, make_update, **kw):
+    from brelax import steps
+
+    base = steps.get_method("binaryrelax")
+    steps.METHODS["mutant_a1"] = steps.Method(base.name, base.init, make_update(base), True, True)
+    try:
+        return brelax.optimize(prob, method="mutant_a1", steps=120, lr=0.5 / prob.L, phase2_start=90, lam0=0.3,
+                               rho=1.03, **kw)
+    finally:
+        steps.METHODS.pop("mutant_a1", None)
+
+
+def _stale(base):
+    from brelax import steps
+    from brelax.prox import relax
+
+    count = {"t": 0}
+
+    def update(state, grad, lr, mu_next, project):
+        count["t"] += 1
+        y = state.y - lr * grad
+        p = project(y) if count["t"] % 4 == 0 else state.p
+        return steps.State(relax(y, p, mu_next), y, p)
+
+    return update
+
+
+def _lr_off(base):
+    return lambda state, grad, lr, mu_next, project: base.update(state, grad, 1.01 * lr, mu_next, project)
+
+
+@pytest.mark.parametrize("defect,result", [(_stale, "flip_descent"), (_lr_off, "projection_monotonicity"),
+                                           (None, None)])
+def test_real_run_defects_are_caught_and_the_clean_run_is_not(defect, result):
+    prob = least_squares(40, 20, "binary", seed=0)
+    tr = _mutant_run(prob, defect or (lambda base: base.update))
+    statuses = {n: theory.RESULTS[n]().check(tr).status for n in ("projection_monotonicity", "flip_descent")}
+    if defect is None:
+        assert set(statuses.values()) == {"holds"}
+    else:
+        assert statuses[result] == "violated", statuses

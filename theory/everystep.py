@@ -200,7 +200,10 @@ class ProjectionMonotonicity(_PerStep):
     (any ``G_t``: full or minibatch gradient), ``0 <= mu'`` (Theorem II.2):
 
     ``<G_t, D_t> + Dmu <G_t, r_t> <= -(1 - mu') g ||G_t||^2`` on every step, and with
-    ``mu_t = mu_{t+1} = mu``: ``mu delta_t <= 1`` (on resolved steps).
+    ``mu_t = mu_{t+1} = mu``: ``mu delta_t <= 1`` (on resolved steps). The step identity it rests on,
+    ``g <G_t, D_t> = -||D_t||^2 + mu' <r_t - r_{t+1}, D_t> - Dmu <r_t, D_t>`` (Theorem II.2(a) dotted
+    with ``D_t``), is checked on every step too: it fails when the step size, mu or gradient the
+    step used is not the recorded one (a 1% error in the learning rate is caught).
 
     Measured: ``max_t (gap_t - tol_t)/scale_t`` with ``gap_t`` the left side minus the
     right side; bound 0. No constant: nothing is estimated.
@@ -239,9 +242,19 @@ class ProjectionMonotonicity(_PerStep):
         md = mn * ctx.delta
         delta_fail = fixed & (md > 1.0 + delta_tol)
         gap = np.where(delta_fail, np.fmax(gap, tol + np.abs(terms) + 1.0), gap)
+        # (a) dotted with D_t, the identity of section 7 with G_t: g<G, D> = -||D||^2 + mu'<r - r', D> - Dmu <r, D>
+        inner, cross = ctx.inner, ctx.cross if ctx.cross is not None else _nan(T)
+        ident = g * sgD + ctx.step_norm2 - mn * inner + dmu * cross
+        iterms = np.abs(g * sgD) + ctx.step_norm2 + np.abs(mn * inner) + np.abs(dmu * cross)
+        itol = rtol * iterms + atol * np.sqrt(np.maximum(ctx.step_norm2, 0.0)) * np.nan_to_num(xs, nan=0.0)
+        ident_fail = eligible & np.isfinite(ident) & (np.abs(ident) > itol)
+        gap = np.where(ident_fail, np.fmax(gap, tol + np.abs(terms) + 1.0), gap)
         mono = -g * (sgD + dmu * sgr) - (1.0 - mn) * g * g * sg2  # = mu' <P'-P, y'-y> >= 0
         det = {"max_mu_delta_fixed_mu": float(np.nanmax(md[fixed])) if fixed.any() else None,
                "mu_delta_over_1_steps": int(delta_fail.sum()), "fixed_mu_resolved_steps": int(fixed.sum()),
+               "identity_failing_steps": int(ident_fail.sum()),
+               "max_identity_error": float(np.nanmax(np.abs(ident) / np.where(iterms > 0, iterms, 1.0)))
+               if np.isfinite(ident).any() else None,
                "min_monotonicity_term": float(np.nanmin(mono)) if np.isfinite(mono).any() else None,
                "x_scale_source": "x_norm" if field(trajectory, "x_norm") is not None else "scales and r_norm"}
         return self.per_step(ctx, eligible, gap, tol, np.where(terms > 0, terms, 1.0), det,
