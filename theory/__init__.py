@@ -20,10 +20,12 @@ field is an assumption not met ("diagnostic fields recorded"), never a pass.
 Every-step results (:mod:`theory.everystep`; they give the coverage):
 
 * ``ProjectionMonotonicity`` (lazy: binaryrelax, binaryconnect, gd; any gradient; no constant):
-  reads mu, lr, sg_dot_D, sg_dot_r, sgrad_norm2, aoc, step_norm2, r_norm, scale_max, meta levels/n_quantized.
+  reads mu, lr, sg_dot_D, sg_dot_r, sgrad_norm2, aoc, inner, cross, step_norm2, r_norm, scale_max, meta
+  levels/n_quantized; also checks the step identity (catches a learning rate 1% off).
 * ``ProxStepDescent`` (pgd, proxquant; any gradient; ``L`` optional for the f-descent part):
   reads mu, lr, sg_dot_D, sgrad_norm2, step_norm2, dist_x, f.
-* ``FlipDescent`` (lazy; any gradient; needs ``L`` = the problem's or given): reads f, mu, lr,
+* ``FlipDescent`` (lazy; any gradient; needs ``L`` = the problem's or given; pass ``L_source="estimate: ..."``
+  with an estimated L and it reports "L known" as not met instead of risking a false violation): reads f, mu, lr,
   grad_norm2, sgrad_norm2, noise_norm2, sg_dot_r, r_norm, flips, scale_max, meta levels/row_min;
   and, when recorded, f_stable, stable_g_dot_D, stable_norm2, pattern_gap (measured forms).
   ``descent_terms(Context(traj), L)`` gives the per-step arrays (c, K, N, B, Ebar, E) for figures.
