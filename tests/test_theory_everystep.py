@@ -381,3 +381,18 @@ def test_real_run_defects_are_caught_and_the_clean_run_is_not(defect, result):
         assert set(statuses.values()) == {"holds"}
     else:
         assert statuses[result] == "violated", statuses
+
+
+def test_float32_runs_get_float32_tolerances_and_still_catch_a_one_percent_lr_error():
+    from theory.everystep import working_eps
+
+    assert working_eps({"source": "brelax train"}) == np.finfo(np.float32).eps
+    assert working_eps({"dtype": "torch.float64"}) == np.finfo(np.float64).eps
+    assert working_eps({}) == np.finfo(np.float64).eps
+    tr = consistent(traj(mu=0.5, sg_dot_D=np.full(5, -0.06), step_norm2=np.full(5, 0.004)))
+    tr.inner = tr.inner * (1 + 3e-8)  # float32 rounding of the sums: not a defect in a float32 run
+    assert ProjectionMonotonicity().check(tr).status == "violated"
+    tr.meta["source"] = "brelax train"
+    assert ProjectionMonotonicity().check(tr).status == "holds"
+    tr.sg_dot_D[1] *= 1.01
+    assert ProjectionMonotonicity().check(tr).status == "violated"

@@ -119,6 +119,27 @@ def flip_cost_bound(B, mu_n, G, gnorm, lr, dmu, r_norm, L) -> np.ndarray:
     return mu_n * (G + L * (lr * gnorm + np.abs(dmu) * r_norm)) * B + 0.5 * L * mu_n * mu_n * B * B
 
 
+def working_eps(meta) -> float:
+    """Machine epsilon of the arithmetic the run's vectors were computed in.
+
+    ``meta["dtype"]`` when recorded; a ``brelax train`` run (torch) is float32; otherwise float64
+    (:func:`brelax.optimize`). Tolerances of the per-step inequalities scale with it.
+    """
+    dt = meta.get("dtype")
+    if dt is not None:
+        try:
+            return float(np.finfo(np.dtype(str(dt).replace("torch.", ""))).eps)
+        except TypeError:
+            pass
+    return float(np.finfo(np.float32 if meta.get("source") == "brelax train" else np.float64).eps)
+
+
+def _tols(ctx, rtol, atol):
+    """``rtol`` and ``atol`` widened to at least 1000 and 100 working epsilons (float32 runs)."""
+    e = working_eps(ctx.meta)
+    return max(rtol, 1000 * e), max(atol, 100 * e)
+
+
 def _f_floor(ctx) -> float:
     """Absolute rounding floor for inequalities between values of f: ``F_ATOL * max_t |f(x_t)|``.
 
@@ -223,6 +244,7 @@ class ProjectionMonotonicity(_PerStep):
         ``delta_tol`` on ``mu delta_t - 1``. Reads ``sg_dot_D``, ``sg_dot_r``, ``sgrad_norm2``."""
         ctx = self.context(trajectory, **kw)
         T = ctx.T
+        rtol, atol = _tols(ctx, rtol, atol)
         sgD, sgr, sg2 = (field(trajectory, n, T) for n in ("sg_dot_D", "sg_dot_r", "sgrad_norm2"))
         have = _fields_present(trajectory, ("sg_dot_D", "sg_dot_r", "sgrad_norm2"), T)
         if sgD is None or sgr is None or sg2 is None:
@@ -289,6 +311,7 @@ class ProxStepDescent(_PerStep):
         gradient is full), tolerances. Reads ``sg_dot_D``, ``sgrad_norm2``, ``step_norm2``, ``dist_x``."""
         ctx = self.context(trajectory, L=L, **kw)
         T = ctx.T
+        rtol, atol = _tols(ctx, rtol, atol)
         sgD, sg2 = field(trajectory, "sg_dot_D", T), field(trajectory, "sgrad_norm2", T)
         dx = field(trajectory, "dist_x", T + 1)
         have = _fields_present(trajectory, ("sg_dot_D", "sgrad_norm2", "dist_x"), T)
@@ -401,6 +424,7 @@ class FlipDescent(_PerStep):
         sums of ``E_t`` (measured) and ``Ebar_t`` (a priori)."""
         ctx = self.context(trajectory, L=L, **kw)
         T = ctx.T
+        rtol = _tols(ctx, rtol, 0.0)[0] if working_eps(ctx.meta) > np.finfo(np.float64).eps else rtol
         info = set_info(ctx.meta)
         have = _fields_present(trajectory, ("sgrad_norm2", "grad_norm2", "sg_dot_r", "scale_max"), T)
         free = Assumption("free-scale set (Q a union of rays), levels known",
