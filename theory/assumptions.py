@@ -17,7 +17,14 @@ from .result import Assumption
 
 
 def _lazy(ctx):
-    return ctx.method in LAZY_METHODS, f"method={ctx.method!r} (the lemmas need x_t = y_t - mu_t r_t and y_(t+1) = y_t - g grad f(x_t): {', '.join(LAZY_METHODS)})"
+    # A torch run with momentum or weight decay (meta "plain_sgd": false) steps y along another
+    # direction than the recorded gradient: not the iteration the lemmas are about.
+    plain = ctx.meta.get("plain_sgd", True) is not False
+    ok = ctx.method in LAZY_METHODS and plain
+    extra = "" if plain else (f"; momentum={ctx.meta.get('momentum')}, weight_decay={ctx.meta.get('weight_decay')}: "
+                              "y_(t+1) - y_t is not -g times the recorded gradient")
+    return ok, (f"method={ctx.method!r} (the lemmas need x_t = y_t - mu_t r_t and y_(t+1) = y_t - g grad f(x_t): "
+                f"{', '.join(LAZY_METHODS)}){extra}")
 
 
 def _deterministic(ctx):
