@@ -110,10 +110,10 @@ def verify(suite, selection, progress=True, projectors=None):
 
 
 def main(args) -> int:
+    from brelax.commands import _args
+
     from . import report
     from .suite import Suite
-
-    from brelax.commands import _args
 
     # Bad flags and an unwritable --out fail now, not after every check has run (brelax.cli prints them).
     _args.int_at_least(args.seed, "--seed", 0)

@@ -199,7 +199,7 @@ def test_sigint_during_training_exits_130_and_keeps_a_loadable_checkpoint(tmp_pa
     while not (out / "ckpt.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)  # the checkpoint of epoch 0 is written before the first step
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=240)
+    _, stderr = proc.communicate(timeout=240)
     assert proc.returncode == 130, stderr[-2000:]
     assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == \
         "brelax train: interrupted; continue with --resume"
@@ -209,6 +209,10 @@ def test_sigint_during_training_exits_130_and_keeps_a_loadable_checkpoint(tmp_pa
 
 
 # --- nothing lost ------------------------------------------------------------------------------------------
+
+
+def _rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _tiny_cfg(out, **kw):
@@ -238,7 +242,7 @@ def test_a_buffer_gone_to_inf_stops_before_the_checkpoint_and_keeps_the_last_goo
     net = real_build("resnet20", 10)
     net.load_state_dict(ck["model"])  # the last good checkpoint loads
     assert first_nonfinite(net) is None
-    rows = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
+    rows = _rows(tmp_path / "run" / "metrics.jsonl")
     assert [r["epoch"] for r in rows] == [1]
 
 
@@ -260,7 +264,7 @@ def test_second_run_into_the_same_folder_needs_resume_or_force(files, tmp_path, 
     assert "not empty" in capsys.readouterr().err
     assert (out / "metrics.jsonl").read_text() == '{"epoch": 7}\n'  # untouched
     assert cli.main(["train", *TINY, "--out", str(out), "--force"]) == 0
-    assert [json.loads(line)["epoch"] for line in open(out / "metrics.jsonl")] == [1]
+    assert [r["epoch"] for r in _rows(out / "metrics.jsonl")] == [1]
 
 
 def test_export_refuses_its_input_and_existing_files_but_force_replaces_an_output(files, tmp_path, capsys):
@@ -292,15 +296,14 @@ def test_interruption_between_metrics_and_checkpoint_loses_nothing(tmp_path, mon
         train(_tiny_cfg(tmp_path / "cut"))
     cut = tmp_path / "cut"
     assert checkpoint.load(cut / "ckpt.pt")["epoch"] == 1
-    assert [json.loads(line)["epoch"] for line in open(cut / "metrics.jsonl")] == [1, 2]  # the row came first
+    assert [r["epoch"] for r in _rows(cut / "metrics.jsonl")] == [1, 2]  # the row came first
     (cut / ".ckpt.pt.stale123.tmp").write_bytes(b"x" * 100)  # what a kill -9 mid-write leaves
     (cut / "steps").mkdir(exist_ok=True)
     (cut / "steps" / ".epoch_0002.npz.abc.tmp").write_bytes(b"x")
     monkeypatch.setattr(checkpoint, "save_atomic", real_save)
     resumed = train(_tiny_cfg(cut, resume=True))
     assert not (cut / ".ckpt.pt.stale123.tmp").exists() and not (cut / "steps" / ".epoch_0002.npz.abc.tmp").exists()
-    rows = [json.loads(line) for line in open(cut / "metrics.jsonl")]
-    straight_rows = [json.loads(line) for line in open(tmp_path / "straight" / "metrics.jsonl")]
+    rows, straight_rows = _rows(cut / "metrics.jsonl"), _rows(tmp_path / "straight" / "metrics.jsonl")
     assert [r["epoch"] for r in rows] == [1, 2]
     for key in ("test_loss", "test_acc", "running_loss", "lam", "mu", "flips"):
         assert rows[1][key] == straight_rows[1][key], key

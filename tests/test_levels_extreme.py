@@ -10,9 +10,9 @@ import warnings
 
 import numpy as np
 import pytest
+from _exhaustive import brute_sq_distance, max_n, tol
 
 import brelax
-from _exhaustive import brute_sq_distance, max_n, tol
 
 EXTREME = ([1e160, 3e160], [1e-160, 3e-160], [0, 1e-160, 3e-160], [1e300, 1.7e308], [0, 2.0**-80, 2.0**-78 * 3],
            [1.0, 2.0**52])

@@ -26,7 +26,6 @@ import bz2
 import gzip
 import io
 import lzma
-import os
 import pickle
 import tarfile
 import zlib
@@ -304,7 +303,7 @@ def load_cifar(root, dataset: str = "cifar10", train: bool = True) -> tuple[torc
                 raise FileNotFoundError(f"{dataset} folder {path} has no file {f!r}")
             blobs.append((path / f).read_bytes())
             wheres.append(str(path / f))
-    parts = [_parse_batch(_unpickle(b, w), w, spec) for b, w in zip(blobs, wheres)]
+    parts = [_parse_batch(_unpickle(b, w), w, spec) for b, w in zip(blobs, wheres, strict=True)]
     data = np.concatenate([d for d, _ in parts])
     labels = np.concatenate([l for _, l in parts])
     images = torch.from_numpy(np.ascontiguousarray(data.reshape(-1, 3, 32, 32)))

@@ -529,7 +529,8 @@ def _train(cfg, ctx, on_loss):
     metrics_path = os.path.join(cfg.out, "metrics.jsonl")
     start = 0
     if cfg.resume and os.path.isfile(ckpt_path):
-        ck = checkpoint.load(ckpt_path, what="--resume")  # CPU: RNG states must stay there; load_state_dict moves the rest
+        # On the CPU: RNG states must stay there; load_state_dict moves the rest.
+        ck = checkpoint.load(ckpt_path, what="--resume")
         diff = [k for k in RUN_KEYS if ck["config"].get(k) != getattr(cfg, k)]
         if diff:
             raise ValueError(f"--resume: {ckpt_path} is a different run ({', '.join(diff)} differ)")
@@ -651,11 +652,10 @@ def _train(cfg, ctx, on_loss):
             rows.append(row)
             checkpoint.write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
         save(epoch + 1)
-        if ctx.is_main:
-            if not cfg.quiet:
-                print(f"epoch {epoch + 1}/{cfg.epochs}  test_acc {test_acc:.4f}  test_loss {test_loss:.4f}  "
-                      f"lr {lr:g}  lam {lam:.4g}  mu {mu:.4f}  flips {row['flips']}  "
-                      f"{row['images_per_s']:.0f} img/s", flush=True)
+        if ctx.is_main and not cfg.quiet:  # --no-progress hides the bars only; --quiet these lines too
+            print(f"epoch {epoch + 1}/{cfg.epochs}  test_acc {test_acc:.4f}  test_loss {test_loss:.4f}  "
+                  f"lr {lr:g}  lam {lam:.4g}  mu {mu:.4f}  flips {row['flips']}  "
+                  f"{row['images_per_s']:.0f} img/s", flush=True)
 
     if cfg.method != "gd":
         opt.finalize()
