@@ -24,7 +24,7 @@ from brelax.torch.train import RECIPES, TrainConfig, best_phase2, build_optimize
 TINY = (4, "M", 6, "M")
 EPOCHS, STEPS, BATCH = 5, 3, 8
 # The recipe with its epoch marks moved so that 15 steps cross both lr drops and the start of Phase II.
-SHORT = {"epochs": EPOCHS, "milestones": [2, 3], "phase2_epoch": 4, "synthetic": True}
+SHORT = {"epochs": EPOCHS, "milestones": [2, 3], "phase2_epoch": 4, "synthetic": True, "diagnostics": False}
 
 
 def _net():
@@ -91,7 +91,7 @@ def _transcription(batches, milestones, phase2_epoch):
     return xs, ys
 
 
-def test_recipe_matches_the_transcription_of_the_authors_update_to_1e12():
+def test_recipe_matches_the_transcription_of_the_authors_update_to_1e12(torch_one_thread):
     cfg = recipe_config("yin2018", **SHORT)
     batches = _batches()
     xs, ys, opt = _run_recipe(cfg, batches)
@@ -112,7 +112,7 @@ def test_recipe_matches_the_transcription_of_the_authors_update_to_1e12():
     assert (xs[-1][w] - xs[0][w]).abs().max() > 1e-3
 
 
-def test_the_transcription_catches_a_per_channel_scale_and_lam_from_1():
+def test_the_transcription_catches_a_per_channel_scale_and_lam_from_1(torch_one_thread):
     """The comparison can fail: our default's two differences each move the iterates by far more than 1e-12."""
     batches = _batches()
     xs_t, _ = _transcription(batches, SHORT["milestones"], SHORT["phase2_epoch"])
@@ -228,3 +228,18 @@ def test_train_evaluates_the_authors_point_the_x_of_each_epochs_last_step(tmp_pa
     assert all(torch.unique(w.abs()).numel() == 1 for w in xs[5])  # epoch 1 (Phase II): P(y) before the last update
     assert [r["mu_authors"] for r in rows] == [pytest.approx(1.04 / 2.04), 1.0]
     assert result.summary["best_phase2"]["authors"]["epoch"] == 2
+
+
+def test_parq_recipe_ramps_mu_linearly_in_the_step_up_to_phase2():
+    cfg = recipe_config("parq", synthetic=True, phase2_epoch=2)
+    assert (cfg.axis, cfg.mu_schedule, cfg.model) == (0, "linear", TrainConfig().model)
+    opt = build_optimizer(cfg, _net(), steps_per_epoch=3)  # Phase II from step 6
+    mus = [opt.mu]
+    for _epoch in range(3):
+        for _ in range(3):
+            opt.step()  # no gradients: only the schedule moves
+            mus.append(opt.mu)
+        opt.epoch_end()
+    assert mus == pytest.approx([0, 1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1, 1, 1, 1], abs=1e-15)
+    with pytest.raises(ValueError, match="--phase2-epoch, which must be >= 1"):
+        recipe_config("parq", synthetic=True, phase2_epoch=None).validate()

@@ -17,10 +17,12 @@ from .models import MODEL_NAMES
 from .optimizer import METHOD_NAMES
 from .train import CLASSES, RECIPES, TrainConfig, TrainingStopped, recipe_config, train
 
+
 def add_arguments(p) -> None:
     d = TrainConfig()
     p.add_argument("--recipe", default=d.recipe, choices=tuple(RECIPES),
-                   help="a named bundle of defaults (yin2018: the authors' VGG-11 run, see the README); "
+                   help="a named bundle of defaults (yin2018: the authors' VGG-11 run, see the README; parq: a "
+                        "linear mu ramp, per channel); "
                         "every flag given explicitly overrides it")
     g = p.add_argument_group("data and model")
     g.add_argument("--dataset", default=d.dataset, choices=tuple(CLASSES))
@@ -42,6 +44,8 @@ def add_arguments(p) -> None:
     g.add_argument("--include-last-fc", action="store_true", help="quantize the classifier too")
     g.add_argument("--lam0", type=float, default=d.lam0)
     g.add_argument("--rho", type=float, default=d.rho, help="lam is multiplied by rho every epoch")
+    g.add_argument("--mu-schedule", default=d.mu_schedule, choices=("geometric", "linear"),
+                   help="geometric: mu = lam/(1 + lam) with lam0, rho; linear: mu = t/T up to Phase II (T its step)")
     g.add_argument("--phase2-epoch", type=_opt_int, default=d.phase2_epoch,
                    help="Phase II (mu = 1) from this epoch; 'none': never")
     g.add_argument("--no-diagnostics", dest="diagnostics", action="store_false",
@@ -62,7 +66,7 @@ def add_arguments(p) -> None:
     g.add_argument("--out", default=d.out, metavar="RUN", help="folder for metrics.jsonl, ckpt.pt, summary.json")
     g.add_argument("--resume", action="store_true", help="continue from RUN/ckpt.pt")
     g.add_argument("--force", action="store_true",
-                   help="start over in a RUN folder that holds an earlier run (its checkpoint and metrics are replaced)")
+                   help="start over in a RUN folder holding an earlier run (its checkpoint and metrics are replaced)")
     g.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda, cuda:N")
     g.add_argument("--amp", default=d.amp, choices=("none", "bf16"), help="bf16 autocast")
     g.add_argument("--compile", action="store_true", help="torch.compile the model")
