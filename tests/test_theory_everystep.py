@@ -396,3 +396,15 @@ def test_float32_runs_get_float32_tolerances_and_still_catch_a_one_percent_lr_er
     assert ProjectionMonotonicity().check(tr).status == "holds"
     tr.sg_dot_D[1] *= 1.01
     assert ProjectionMonotonicity().check(tr).status == "violated"
+
+
+def test_estimate_constants_on_a_calibration_window_and_bad_windows():
+    tr = traj(T=6, mu=0.5)
+    tr.aoc = np.array([0.1, -0.2, 0.3, 0.0, 0.05, 0.2])
+    tr.r_norm = np.arange(7.0)
+    tr.L_local = np.full(6, 0.7)
+    c = theory.estimate_constants(tr, t0=0, t1=3)
+    assert c["d"] == pytest.approx(0.3) and c["kappa"] == pytest.approx(0.15) and c["R"] == 3.0
+    assert c["L"] == 0.7 and c["L_source"].startswith("estimate") and math.isnan(c["sigma2"])
+    with pytest.raises(ValueError, match="calibration window"):
+        theory.estimate_constants(tr, t0=4, t1=2)
