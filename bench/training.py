@@ -44,10 +44,21 @@ def _tensor_bytes(states) -> int:
 
 def _parq(model, torch):
     """torchao PARQ QuantOptimizer on the same quantized weights, or the import error."""
+    import logging
+
+    # torchao's import logs its CUDA-only native libraries failing to load on a CPU box, and a torch
+    # deprecation about its own Enum registration: third-party noise on every bench run, not ours to fix.
+    noisy = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
+    levels = [log.level for log in noisy]
+    for log in noisy:
+        log.setLevel(logging.ERROR)
     try:
         from torchao.prototype.parq import ProxBinaryRelax, QuantOptimizer, UnifQuantizer
     except Exception as err:  # torchao raises more than ImportError when its native parts are missing
         return None, err
+    finally:
+        for log, level in zip(noisy, levels, strict=True):
+            log.setLevel(level)
     from brelax.torch.models import param_groups
 
     groups = param_groups(model, "binary", axis=0)
