@@ -154,7 +154,7 @@ def test_debug_shows_the_traceback(files):
 
 @pytest.mark.parametrize("err", [OSError(errno.EROFS, "Read-only file system"),
                                  PermissionError(errno.EACCES, "Permission denied")], ids=["rofs", "eacces"])
-def test_read_only_out_is_refused_before_any_work(err, tmp_path, monkeypatch, capsys):
+def test_read_only_out_is_refused_before_any_work(err, files, tmp_path, monkeypatch, capsys):
     # The tests run as root, for whom chmod 0o500 does not stop a write: fake the refusal the OS would give.
     def refuse(*a, **k):
         raise err
@@ -162,7 +162,8 @@ def test_read_only_out_is_refused_before_any_work(err, tmp_path, monkeypatch, ca
     monkeypatch.setattr(_args.tempfile, "mkstemp", refuse)
     for argv in (["verify", "--out", str(tmp_path / "v"), "--quick"], ["figures", "--out", str(tmp_path / "f")],
                  ["bench", "--out", str(tmp_path / "b")], ["run", "lsq", "--out", str(tmp_path / "r.npz")],
-                 ["train", *TINY, "--out", str(tmp_path / "t")]):
+                 ["train", *TINY, "--out", str(tmp_path / "t")],
+                 ["export", str(files / "good" / "ckpt.pt"), "--out", str(tmp_path / "e" / "m.safetensors")]):
         rc = cli.main(argv)
         lines = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(lines) == 1 and "--out" in lines[0] and err.strerror in lines[0], (argv, lines)
