@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.abspath(".."))  # theory, proofs_checks, figures, ben
 
 project = "brelax"
 author = "the brelax developers"
-copyright = "the brelax developers, MIT licence"  # noqa: A001 (Sphinx's name)
+copyright = "the brelax developers, MIT licence"
 release = _version("brelax")
 version = release
 
@@ -42,7 +42,6 @@ numpydoc_xref_param_type = False
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 suppress_warnings = ["myst.xref_missing"]  # THEORY.md links source files by relative path; they are not pages
-
 
 
 def _skip(app, what, name, obj, skip, options):

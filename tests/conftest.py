@@ -5,7 +5,10 @@ from hypothesis import HealthCheck, settings
 
 # CI: derandomized (the same examples every run) and no deadline (a loaded 2-core box is slow).
 settings.register_profile(
-    "ci", derandomize=True, deadline=None, max_examples=200,
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=200,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", deadline=None, max_examples=100)
@@ -30,8 +33,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         name = item.path.name
         module = getattr(item, "module", None)
-        if (name.startswith("test_torch_") or TORCH_FIXTURES & set(getattr(item, "fixturenames", ()))
-                or (module is not None and "torch" in vars(module))):
+        if (
+            name.startswith("test_torch_")
+            or TORCH_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or (module is not None and "torch" in vars(module))
+        ):
             item.add_marker(pytest.mark.torch)
         if name in SLOW_FILES or f"{name}::{item.originalname}" in SLOW_TESTS:
             item.add_marker(pytest.mark.slow)

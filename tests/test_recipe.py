@@ -34,8 +34,13 @@ def _net():
 
 def _batches():
     g = torch.Generator().manual_seed(1)
-    return [[(torch.randn(BATCH, 3, 4, 4, generator=g, dtype=torch.float64), torch.randint(0, 3, (BATCH,), generator=g))
-             for _ in range(STEPS)] for _ in range(EPOCHS)]
+    return [
+        [
+            (torch.randn(BATCH, 3, 4, 4, generator=g, dtype=torch.float64), torch.randint(0, 3, (BATCH,), generator=g))
+            for _ in range(STEPS)
+        ]
+        for _ in range(EPOCHS)
+    ]
 
 
 def _snapshot(net):
@@ -125,9 +130,21 @@ def test_the_transcription_catches_a_per_channel_scale_and_lam_from_1(torch_one_
 def test_recipe_values_and_overrides():
     cfg = recipe_config("yin2018")
     assert (cfg.model, cfg.axis, cfg.lam0, cfg.rho, cfg.conv_bias, cfg.include_last_fc) == (
-        "vgg11", None, 1.04, 1.04, True, False)
+        "vgg11",
+        None,
+        1.04,
+        1.04,
+        True,
+        False,
+    )
     assert (cfg.epochs, cfg.phase2_epoch, cfg.milestones, cfg.batch_size, cfg.momentum, cfg.weight_decay) == (
-        200, 150, [80, 140], 128, 0.9, 1e-4)
+        200,
+        150,
+        [80, 140],
+        128,
+        0.9,
+        1e-4,
+    )
     cfg.milestones.append(1)
     assert RECIPES["yin2018"]["milestones"] == [80, 140]  # a config owns its list
     assert recipe_config("default") == TrainConfig()
@@ -152,9 +169,11 @@ def test_flags_given_explicitly_override_the_recipe_even_at_their_default_value(
 
 
 def test_best_phase2_picks_each_evaluation_points_best_phase2_epoch():
-    rows = [{"epoch": 1, "phase": 1, "test_acc": 0.9, "test_acc_authors": 0.95},
-            {"epoch": 2, "phase": 2, "test_acc": 0.6, "test_acc_authors": 0.7},
-            {"epoch": 3, "phase": 2, "test_acc": 0.65, "test_acc_authors": 0.5}]
+    rows = [
+        {"epoch": 1, "phase": 1, "test_acc": 0.9, "test_acc_authors": 0.95},
+        {"epoch": 2, "phase": 2, "test_acc": 0.6, "test_acc_authors": 0.7},
+        {"epoch": 3, "phase": 2, "test_acc": 0.65, "test_acc_authors": 0.5},
+    ]
     best = best_phase2(rows)
     assert best["authors"] == {"epoch": 2, "test_acc": 0.6, "test_acc_authors": 0.7}
     assert best["ours"]["epoch"] == 3
@@ -167,9 +186,30 @@ def test_brelax_train_recipe_yin2018_synthetic(tmp_path, torch_one_thread):
     from brelax.cli import main
 
     out = tmp_path / "run"
-    rc = main(["train", "--recipe", "yin2018", "--synthetic", "--synthetic-n", "10", "--batch-size", "10",
-               "--eval-batch-size", "10", "--epochs", "2", "--phase2-epoch", "1", "--no-eval-train", "--no-diagnostics",
-               "--no-progress", "--quiet", "--out", str(out)])
+    rc = main(
+        [
+            "train",
+            "--recipe",
+            "yin2018",
+            "--synthetic",
+            "--synthetic-n",
+            "10",
+            "--batch-size",
+            "10",
+            "--eval-batch-size",
+            "10",
+            "--epochs",
+            "2",
+            "--phase2-epoch",
+            "1",
+            "--no-eval-train",
+            "--no-diagnostics",
+            "--no-progress",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["lam"] for r in rows] == pytest.approx([1.04, 1.04**2], rel=1e-15)
@@ -212,8 +252,19 @@ def test_train_evaluates_the_authors_point_the_x_of_each_epochs_last_step(tmp_pa
 
     monkeypatch.setattr(T, "build_model", tiny)
     monkeypatch.setattr(T, "evaluate", spy)
-    cfg = recipe_config("yin2018", synthetic=True, synthetic_n=30, batch_size=10, eval_batch_size=10, epochs=2,
-                        phase2_epoch=1, eval_train=False, progress=False, quiet=True, out=str(tmp_path / "run"))
+    cfg = recipe_config(
+        "yin2018",
+        synthetic=True,
+        synthetic_n=30,
+        batch_size=10,
+        eval_batch_size=10,
+        epochs=2,
+        phase2_epoch=1,
+        eval_train=False,
+        progress=False,
+        quiet=True,
+        out=str(tmp_path / "run"),
+    )
     result = T.train(cfg, on_loss=on_loss)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(xs) == 6 and len(seen) == 4  # 3 steps and 2 evaluations (ours, theirs) per epoch
