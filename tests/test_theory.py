@@ -84,7 +84,11 @@ def test_exact_projection_holds(qset):
     assert r.status == "holds", r.details
 
 
-@pytest.mark.parametrize("wrong", [heuristics.twn, heuristics.ternary_divide_by_n, lambda y: heuristics.lloyd(y, "ternary")])
+def _lloyd_ternary(y):
+    return heuristics.lloyd(y, "ternary")
+
+
+@pytest.mark.parametrize("wrong", [heuristics.twn, heuristics.ternary_divide_by_n, _lloyd_ternary])
 def test_heuristic_in_place_of_exact_ternary_is_violated(wrong):
     r = theory.ProjectionOptimality().check(projector=wrong, qset="ternary")
     assert r.status == "violated" and r.measured > 1e-6
@@ -105,7 +109,8 @@ def test_brute_force_agrees_with_an_explicit_enumeration():
 
 def test_cone_orthogonality_holds_and_catches_wrong_scale_and_fixed_scale():
     assert theory.ConeOrthogonality().check(qset="uniform:3", group_size=16).status == "holds"
-    assert theory.ConeOrthogonality().check(projector=heuristics.ternary_divide_by_n, qset="ternary").status == "violated"
+    r = theory.ConeOrthogonality().check(projector=heuristics.ternary_divide_by_n, qset="ternary")
+    assert r.status == "violated"
     assert theory.ConeOrthogonality().check(qset="binary@1").status == "assumption-not-met"
 
 
@@ -117,7 +122,9 @@ def test_prox_lemma_holds(qset, lam):
 def test_prox_lemma_with_twn_and_a_wrong_envelope_are_violated():
     assert theory.ProxLemma().check(projector=heuristics.twn, qset="ternary", trials=8).status == "violated"
     assert theory.MoreauEnvelope().check(qset="binary").status == "holds"
-    wrong = lambda w, Q, lam: lam / 2 * Q.distance(w) ** 2  # the indicator's envelope, not the penalty's
+    def wrong(w, Q, lam):  # the indicator's envelope, not the penalty's
+        return lam / 2 * Q.distance(w) ** 2
+
     assert theory.MoreauEnvelope().check(envelope=wrong, qset="binary").status == "violated"
 
 
@@ -195,7 +202,8 @@ def test_unknown_L_is_an_estimate_and_stochastic_gradients_are_not_covered():
     tr = descending()
     tr.meta["L"] = None
     r = theory.LemmaB().check(tr)
-    assert "L known (exact smoothness constant)" in r.failed_assumptions and r.details["L_source"].startswith("estimate")
+    assert "L known (exact smoothness constant)" in r.failed_assumptions
+    assert r.details["L_source"].startswith("estimate")
     tr = descending()
     tr.meta["batch_size"] = 8
     assert "deterministic gradients" in theory.Theorem1Sum().check(tr).failed_assumptions
@@ -238,7 +246,7 @@ def test_theorem2_bound_formula_reduces_to_theorem1_and_eps_is_optimal():
     e = best_eps(F, A, a)
     grid = np.linspace(1e-4, a - 1e-4, 20001)
     assert (F + A / e) / (a - e) <= np.min((F + A / grid) / (a - grid)) + 1e-9
-    # MATH.md's form with d < 0 would credit -d; the proved one uses kappa = max(mu d) <= max(d, 0).
+    # The original brief's form with d < 0 would credit -d; the proved one uses kappa = max(mu d) <= max(d, 0).
     assert Theorem2().bound(L=2.0, f_lower=0.0, lr=0.1, R=1.0, eps=0.1, f_t0=5.0, sum_dmu2=0.1, delta=-0.5) == \
         Theorem2().bound(L=2.0, f_lower=0.0, lr=0.1, R=1.0, eps=0.1, f_t0=5.0, sum_dmu2=0.1, kappa=0.0)
 
@@ -246,7 +254,7 @@ def test_theorem2_bound_formula_reduces_to_theorem1_and_eps_is_optimal():
 def test_theorem2_on_a_continuation_fake():
     T = 6
     mu = np.linspace(0.2, 0.8, T + 1)
-    lr, L, nd = 0.1, 1.0, 0.01
+    lr, nd = 0.1, 0.01
     f = 10.0 - 9.0 * nd * np.arange(T + 1)
     tr = Fake(f, mu, [lr] * (T + 1), [nd] * T, [0.0] * T, [0] * T, r_norm=[0.5] * (T + 1))
     r = theory.Theorem2().check(tr, kappa=0.0, R=0.5)
@@ -275,7 +283,9 @@ def test_prox_distance_uses_an_independent_projection_and_flags_a_wrong_relaxed_
 
 
 def test_moreau_envelope_tests_the_minimisation_over_x_both_ways():
-    half = lambda w, Q, lam: 0.5 * brelax.moreau_envelope(w, Q, lam)  # below every point: not attained
+    def half(w, Q, lam):  # below every point: not attained
+        return 0.5 * brelax.moreau_envelope(w, Q, lam)
+
     r = theory.MoreauEnvelope().check(envelope=half, qset="binary", trials=4, lams=(1.0,))
     assert r.status == "violated" and r.details["max_rel_value_below_every_found_point"] > 1e-3
     assert theory.MoreauEnvelope().check(qset="ternary", trials=4, lams=(0.5, 3.0)).status == "holds"

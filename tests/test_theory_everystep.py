@@ -11,8 +11,8 @@ import brelax
 import theory
 from brelax.problems import least_squares
 from theory.everystep import (AOCFlipBound, FlipDescent, PLRate, ProjectionMonotonicity, ProxStepDescent,
-                              SGDHighProbability, StationarityRate, descent_terms, flip_cost_bound, pattern_gap_bound, pl_constant,
-                              set_info)
+                              SGDHighProbability, StationarityRate, descent_terms, flip_cost_bound, pattern_gap_bound,
+                              pl_constant, set_info)
 from theory.result import covered_steps, intervals
 
 
@@ -222,7 +222,10 @@ def test_pattern_gap_bound_holds_on_random_steps_against_brute_force(qset, n):
         a = max(yn @ q, 0.0) / (q @ q) if q @ q > 0 else 0.0
         ps = a * q
         k = int(np.sum(np.sign(q) * np.abs(q) != np.sign(qn) * np.abs(qn)))
-        sc = lambda pp, qq: float(np.abs(pp).max() / np.abs(qq).max()) if np.abs(qq).max() > 0 else 0.0
+
+        def sc(pp, qq):
+            return float(np.abs(pp).max() / np.abs(qq).max()) if np.abs(qq).max() > 0 else 0.0
+
         B = pattern_gap_bound(np.array([k]), np.array([sc(p, q)]), np.array([sc(pn, qn)]),
                               np.array([np.linalg.norm(G)]), np.array([g]), np.array([np.linalg.norm(yn - pn)]),
                               info)[0]

@@ -36,7 +36,8 @@ Every-step results (:mod:`theory.everystep`; they give the coverage):
 
 Whole-run results (``covered`` empty): ``SGDHighProbability`` (Theorem II.11: constants ``Xi``,
 ``Gamma`` from a calibration run -- ``estimate_constants`` gives ``noise_max``; ``delta``; needs
-``meta["sampling"] == "with_replacement"``, so reshuffled runs report it as not met), ``StationarityRate`` (``mu_bar``, window ``t0, t1``;
+``meta["sampling"] == "with_replacement"``, so reshuffled runs report it as not met),
+``StationarityRate`` (``mu_bar``, window ``t0, t1``;
 log-log slopes in details), ``Theorem1`` (needs ``d``; descent, sum and rate in one row; its
 per-step descent fills ``covered``; ``Theorem1Descent/Sum/Rate`` are aliases), ``Theorem2`` (needs ``kappa`` or
 ``d``, and ``R``), ``Corollary3``. Constants that must be estimated come from
@@ -75,6 +76,7 @@ EVERY_STEP_RESULTS = ("projection_monotonicity", "prox_step_descent", "flip_desc
 
 __all__ = ["RESULTS", "TRAJECTORY_RESULTS", "EVERY_STEP_RESULTS", "Result", "Assumption", "STATUSES", "summarize",
            "intervals", "covered_steps", "ProjectionOptimality", "ConeOrthogonality", "ProxLemma", "MoreauEnvelope",
-           "ProxDistance", "LemmaA", "LemmaB", "lemma_b_slack", "AOCFraction", "FactC", "Theorem1", "Theorem1Descent", "Theorem1Sum",
-           "Theorem1Rate", "Theorem2", "Corollary3", "ProjectionMonotonicity", "ProxStepDescent", "FlipDescent",
-           "StationarityRate", "PLRate", "AOCFlipBound", "SGDHighProbability", "descent_terms", "pl_constant", "estimate_constants"]
+           "ProxDistance", "LemmaA", "LemmaB", "lemma_b_slack", "AOCFraction", "FactC", "Theorem1",
+           "Theorem1Descent", "Theorem1Sum", "Theorem1Rate", "Theorem2", "Corollary3", "ProjectionMonotonicity",
+           "ProxStepDescent", "FlipDescent", "StationarityRate", "PLRate", "AOCFlipBound", "SGDHighProbability",
+           "descent_terms", "pl_constant", "estimate_constants"]

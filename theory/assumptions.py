@@ -78,7 +78,8 @@ def _aoc(ctx):
 def _weighted_aoc(ctx):
     kappa = ctx.consts["kappa"]
     km = ctx.consts["kappa_measured"]
-    return km <= kappa + 1e-9 * max(1.0, abs(kappa)), f"sup_(t>=t0) mu_(t+1) delta_t = {km:.6g} vs kappa = {kappa:.6g} ({ctx.consts['kappa_source']})"
+    return km <= kappa + 1e-9 * max(1.0, abs(kappa)), (f"sup_(t>=t0) mu_(t+1) delta_t = {km:.6g} vs kappa = "
+                                                         f"{kappa:.6g} ({ctx.consts['kappa_source']})")
 
 
 def _c_positive(ctx):

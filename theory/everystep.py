@@ -26,7 +26,7 @@ import numpy as np
 
 from . import assumptions as A
 from .base import TheoryResult
-from .context import LAZY_METHODS, PROX_METHODS
+from .context import PROX_METHODS
 from .result import Assumption, intervals
 
 #: Relative rounding tolerance of the per-step inequalities.
@@ -586,7 +586,7 @@ class PLRate(_PerStep):
     def bound(self, e0=None, rho=None, eta=None, **_) -> float:
         """Unrolled ``e_T`` bound from ``e_0``, the per-step factors ``rho_t`` and additive terms ``eta_t``."""
         b = float(e0)
-        for r_, n_ in zip(rho, eta):
+        for r_, n_ in zip(rho, eta, strict=True):
             b = r_ * b + n_
         return b
 
@@ -688,8 +688,9 @@ class SGDHighProbability(TheoryResult):
     """
 
     name = "sgd_high_probability"
-    statement = ("with-replacement minibatches, mu fixed, ||xi|| <= Xi, ||grad f|| <= Gamma, gL <= 1  =>  w.p. 1 - delta "
-                 "sum c ||grad f||^2 <= f_0 - f_* + sum Ebar + L g^2/2 sum ||xi||^2 + g(1-gL) Gamma Xi sqrt(2T log 1/delta)")
+    statement = ("with-replacement minibatches, mu fixed, ||xi|| <= Xi, ||grad f|| <= Gamma, gL <= 1  =>  w.p. "
+                 "1 - delta sum c ||grad f||^2 <= f_0 - f_* + sum Ebar + L g^2/2 sum ||xi||^2 "
+                 "+ g(1-gL) Gamma Xi sqrt(2T log 1/delta)")
     assumptions = [A.LAZY, A.L_KNOWN, A.F_LOWER, A.NONEMPTY, A.MU_CONSTANT, A.LR_CONSTANT]
     t0_rule = "constant"
 
@@ -729,7 +730,8 @@ class SGDHighProbability(TheoryResult):
             Assumption("constants Xi and Gamma given (from a calibration run)",
                        lambda _: (Xi is not None and Gamma is not None, f"Xi={Xi}, Gamma={Gamma}")),
             Assumption("||xi_t|| <= Xi and ||grad f(x_t)|| <= Gamma on the window",
-                       lambda _: (Xi is not None and Gamma is not None and xi_max <= float(Xi) and G_max <= float(Gamma),
+                       lambda _: (Xi is not None and Gamma is not None and xi_max <= float(Xi)
+                                  and G_max <= float(Gamma),
                                   f"max ||xi|| = {xi_max:.6g}, max ||grad f|| = {G_max:.6g}")),
             Assumption("g L <= 1 and mu < 1", lambda _: (g * Lv <= 1 and mu < 1, f"g L = {g * Lv:.6g}, mu = {mu:.6g}")),
             Assumption("noise and gradient norms recorded",

@@ -195,7 +195,8 @@ class ProxDistance(TheoryResult):
         scale = max(float(np.nanmax(dy)) if dy.size else 0.0, 1e-300)
         mu_ok = bool(np.all((ctx.mu >= 0) & (ctx.mu <= 1)))
         a = Assumption("0 <= mu_t <= 1", lambda c: (mu_ok, f"mu in [{ctx.mu.min():g}, {ctx.mu.max():g}]"))
-        some = Assumption("points to check (iterates or the final anchor)", lambda c: (bool(pts), f"{len(pts)} point(s)"))
+        some = Assumption("points to check (iterates or the final anchor)",
+                          lambda c: (bool(pts), f"{len(pts)} point(s)"))
         det = {"points": [t for t, _, _ in pts], "with_x": sum(x is not None for _, x, _ in pts),
                "max_dist_y": float(np.max(dy)), "projection": "theory.brute.reference_project"}
         return self.finish(ctx, float(max(errs) / scale) if errs else None, 0.0, tolerance=tol, details=det,

@@ -155,7 +155,7 @@ def intervals(mask, offset: int = 0) -> list:
         return []
     d = np.diff(np.concatenate([[0], m.astype(np.int8), [0]]))
     starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-    return [[int(a) + offset, int(b) + offset] for a, b in zip(starts, stops)]
+    return [[int(a) + offset, int(b) + offset] for a, b in zip(starts, stops, strict=True)]
 
 
 def covered_steps(covered) -> int:
