@@ -301,6 +301,8 @@ def test_interruption_between_metrics_and_checkpoint_loses_nothing(tmp_path, mon
     (cut / ".ckpt.pt.stale123.tmp").write_bytes(b"x" * 100)  # what a kill -9 mid-write leaves
     (cut / "steps").mkdir(exist_ok=True)
     (cut / "steps" / ".epoch_0002.npz.abc.tmp").write_bytes(b"x")
+    with open(cut / "metrics.jsonl", "a") as f:
+        f.write('{"epoch": 3, "test_lo')  # a torn row, as an older version's append could leave
     monkeypatch.setattr(checkpoint, "save_atomic", real_save)
     resumed = train(_tiny_cfg(cut, resume=True))
     assert not (cut / ".ckpt.pt.stale123.tmp").exists() and not (cut / "steps" / ".epoch_0002.npz.abc.tmp").exists()

@@ -216,8 +216,10 @@ class TrainConfig:
             _args.int_at_least(getattr(self, k), _flag(k), 1)
         for k in ("seed", "workers", "phase2_epoch", "noise_every"):
             _args.int_at_least(getattr(self, k), _flag(k), 0)
-        for k in ("lr", "gamma", "lam0", "rho"):
+        for k in ("lr", "gamma"):
             _args.float_in(getattr(self, k), _flag(k), 0.0, lo_open=True)
+        _args.float_in(self.lam0, "--lam0", 0.0)
+        _args.float_in(self.rho, "--rho", 1.0)  # lam must not shrink (brelax.schedules)
         _args.float_in(self.momentum, "--momentum", 0.0, 1.0, hi_open=True)
         _args.float_in(self.weight_decay, "--wd", 0.0)
         for m in self.milestones:
@@ -290,6 +292,24 @@ def remove_stale_temp_files(out: str) -> list:
                 os.unlink(tmp)
                 gone.append(tmp)
     return gone
+
+
+def _read_rows(path: str) -> list:
+    """The rows of a metrics.jsonl; a torn line (a run of an older version killed mid-append) is skipped, said so."""
+    rows = []
+    with open(path) as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                print(f"brelax train: {path}:{i} is not a complete row (an interrupted write); dropped",
+                      file=sys.stderr)
+                continue
+            if isinstance(row, dict) and isinstance(row.get("epoch"), int):
+                rows.append(row)
+    return rows
 
 
 def first_nonfinite(net: torch.nn.Module, optimizer=None) -> str | None:
@@ -565,8 +585,7 @@ def _train(cfg, ctx, on_loss):
         # The metrics row of an epoch is written before its checkpoint, so rows past the checkpoint are
         # dropped here (that epoch runs again); an interruption between the two writes loses nothing.
         if start and os.path.isfile(metrics_path):
-            with open(metrics_path) as f:
-                rows = [r for r in (json.loads(line) for line in f if line.strip()) if r["epoch"] <= start]
+            rows = [r for r in _read_rows(metrics_path) if r["epoch"] <= start]
         checkpoint.write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
     if start == 0:
         save(0)
