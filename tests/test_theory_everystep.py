@@ -128,6 +128,8 @@ def test_prox_step_descent_pgd_holds_and_a_step_against_the_gradient_is_violated
     assert r.status == "holds" and r.covered == [[0, 5]] and r.details["descent_checked"]
     tr.sg_dot_D[3] = +0.05
     assert ProxStepDescent().check(tr).status == "violated"
+    tr.meta["plain_sgd"] = False  # momentum: z is not x - g G, the theorem says nothing
+    assert ProxStepDescent().check(tr).status == "assumption-not-met"
 
 
 def test_prox_step_descent_f_increase_beyond_the_smoothness_bound_is_violated():

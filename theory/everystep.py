@@ -347,8 +347,11 @@ class ProxStepDescent(_PerStep):
             gap = np.where(fail2, np.fmax(gap, tol + terms + 1.0), gap)
         else:
             det.update(descent_checked=False)
+        plain = Assumption("plain gradient step z = x - g G (no momentum, no weight decay)",
+                           lambda c: (c.meta.get("plain_sgd", True) is not False,
+                                      f"momentum={c.meta.get('momentum')}, weight_decay={c.meta.get('weight_decay')}"))
         return self.per_step(ctx, eligible, gap, tol, np.where(terms > 0, terms, 1.0), det,
-                             extra_assumptions=[_method_in(PROX_METHODS, "x' = prox(x - g G)"), have])
+                             extra_assumptions=[_method_in(PROX_METHODS, "x' = prox(x - g G)"), have, plain])
 
 
 def descent_terms(ctx, L, info=None) -> dict:
