@@ -413,3 +413,12 @@ def test_estimate_constants_on_a_calibration_window_and_bad_windows():
     assert c["L"] == 0.7 and c["L_source"].startswith("estimate") and math.isnan(c["sigma2"])
     with pytest.raises(ValueError, match="calibration window"):
         theory.estimate_constants(tr, t0=4, t1=2)
+
+
+def test_estimate_constants_sigma2_from_torch_noise_pairs():
+    tr = traj(T=4)
+    tr.meta["batch_size"] = 8
+    del tr.noise_norm2
+    tr.noise_pair_norm2 = np.array([np.nan, 2.0, np.nan, 6.0])  # every other step measured
+    c = theory.estimate_constants(tr)
+    assert c["sigma2"] == pytest.approx(2.0) and c["noise_max"] == pytest.approx(math.sqrt(3.0))

@@ -260,8 +260,9 @@ def estimate_constants(trajectory, t0=None, t1=None) -> dict:
         ``d`` = ``sup delta_t`` (resolved steps), ``kappa`` = ``sup mu_{t+1} delta_t``,
         ``R`` = ``max ||r_t||``, ``L`` = ``max L_local`` (an *estimate*: a lower bound on the
         smoothness constant along the run; ``L_source`` says so), ``sigma2`` = the mean of
-        ``noise_norm2`` (the minibatch variance, NaN for full gradients) and ``noise_max`` its
-        largest square root, plus ``t0``, ``t1``.
+        ``noise_norm2`` (the minibatch variance, NaN for full gradients; for torch step logs half
+        the mean of ``noise_pair_norm2``, whose expectation is ``2 sigma^2``) and ``noise_max`` the
+        largest square root of those samples, plus ``t0``, ``t1``.
 
     Raises
     ------
@@ -285,6 +286,9 @@ def estimate_constants(trajectory, t0=None, t1=None) -> dict:
     nz = field(trajectory, "noise_norm2", ctx.T)
     nz = nz[w] if nz is not None else np.array([math.nan])
     nzf = nz[np.isfinite(nz)]
+    pair = field(trajectory, "noise_pair_norm2", ctx.T)
+    if not nzf.size and pair is not None:  # torch: ||G - G'||^2 of two independent batches, mean 2 sigma^2
+        nzf = pair[w][np.isfinite(pair[w])] / 2.0
     return {"d": float(dl[fin].max()) if fin.any() else 0.0,
             "kappa": float(md[np.isfinite(md)].max()) if np.isfinite(md).any() else 0.0,
             "R": float(np.nanmax(r)) if np.isfinite(r).any() else math.nan,
