@@ -48,6 +48,9 @@ def files(tmp_path_factory):
     good = d / "good" / "ckpt.pt"
     blob = good.read_bytes()
     (d / "file.txt").write_text("not a folder\n")
+    diverged = checkpoint.load(good)
+    diverged["model"]["bn1.running_var"][0] = math.inf  # what --lr 30 used to leave in the checkpoint
+    torch.save(diverged, d / "diverged.pt")
     (d / "trunc.pt").write_bytes(blob[: len(blob) // 2])
     (d / "garbage.pt").write_bytes(b"definitely not a checkpoint " * 20)
     with open(d / "evil.pt", "wb") as f:
@@ -121,6 +124,7 @@ def _bad_inputs(d):
         ("export-trunc", ["export", str(d / "trunc.pt"), "--out", out("m.safetensors")], "CHECKPOINT"),
         ("export-garbage", ["export", str(d / "garbage.pt"), "--out", out("m.safetensors")], "CHECKPOINT"),
         ("export-evil", ["export", str(d / "evil.pt"), "--out", out("m.safetensors")], "CHECKPOINT"),
+        ("export-diverged", ["export", str(d / "diverged.pt"), "--out", out("m.safetensors")], "bn1.running_var"),
         ("project-n", ["project", "--n", "0"], "--n"),
         ("project-input", ["project", "--input", str(d / "nope.npy")], "--input"),
         ("project-set", ["project", "--set", "levels:1,1e154", "--n", "10"], "levels"),

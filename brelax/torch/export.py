@@ -64,7 +64,7 @@ def export_checkpoint(ckpt_path, out, pack: bool = False) -> dict:
     Raises
     ------
     FileNotFoundError, ValueError
-        No checkpoint, or not a brelax training checkpoint.
+        No checkpoint, not a brelax training checkpoint, or one holding NaN or inf.
 
     The file is written atomically; :func:`main` refuses to write it over its input or an existing file.
     """
@@ -73,6 +73,10 @@ def export_checkpoint(ckpt_path, out, pack: bool = False) -> dict:
     ck = checkpoint.load(ckpt_path, what="CHECKPOINT")
     quant = ck["optimizer"]["quant"]
     model_sd = ck["model"]
+    for name, t in [*model_sd.items(), *((f"latent {k}", v) for k, v in quant.get("latent", {}).items())]:
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise checkpoint.CheckpointError(f"CHECKPOINT {ckpt_path}: {name} holds NaN or inf; refusing to export "
+                                             "a diverged model")
     tensors, entries = {}, []
     quantized = quant["plan"] if quant["method"] not in ("gd", "float") else []  # "float": older checkpoints
     names = {rec["name"] for rec in quantized}

@@ -224,6 +224,8 @@ class TrainConfig:
         _args.float_in(self.weight_decay, "--wd", 0.0)
         for m in self.milestones:
             _args.int_at_least(m, "--milestones", 1)
+        if self.init is not None and not os.path.isfile(self.init):  # before the data are read
+            raise _args.UsageError(f"--init {self.init!r}: no such file")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
             raise _args.UsageError(f"--device {self.device!r} is not supported; use auto, cpu, cuda or cuda:N")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
