@@ -6,8 +6,8 @@ writes into ``RUN/steps/``:
 ``meta.json``
     The run: method, set, lr schedule (``lr``, ``milestones``, ``gamma``, per epoch),
     mu schedule (``lam0``, ``rho``, ``phase2_epoch``, ``steps_per_epoch``, per epoch),
-    batch (``batch_size``, ``n_train``, ``world_size``), the base optimizer's
-    ``momentum`` and ``weight_decay``, ``row_min``, ``levels``, ``n_quantized``,
+    batch (``batch_size``, ``n_train``, ``world_size``, ``sampling``), the base optimizer's
+    ``momentum`` and ``weight_decay`` (``plain_sgd``: both 0, so that ``y_{t+1} = y_t - lr_t g_t``), ``row_min``, ``levels``, ``n_quantized``,
     the quantized ``layers``, ``noise_every``, ``stochastic: true``, ``format``.
 ``start.npz``
     The point fields of ``x_0`` (one row; written when the run starts from epoch 0).
@@ -185,7 +185,8 @@ def run_meta(cfg, opt, steps_per_epoch: int, n_train: int, world_size: int) -> d
             "gamma": cfg.gamma, "lr_schedule": "multistep per epoch", "lam0": cfg.lam0, "rho": cfg.rho,
             "phase2_epoch": cfg.phase2_epoch, "mu_schedule": "per epoch", "steps_per_epoch": steps_per_epoch,
             "batch_size": cfg.batch_size, "n_train": n_train, "world_size": world_size, "momentum": cfg.momentum,
-            "weight_decay": cfg.weight_decay, "axis": cfg.axis, "noise_every": getattr(cfg, "noise_every", 0),
+            "weight_decay": cfg.weight_decay, "plain_sgd": cfg.momentum == 0 and cfg.weight_decay == 0,
+            "sampling": "shuffled epochs (without replacement)", "axis": cfg.axis, "noise_every": getattr(cfg, "noise_every", 0),
             "layers": [s.name for s in opt.slots],
             **dg.quant_meta(get_set(cfg.set), [(tuple(s.param.shape), s.axis) for s in opt.slots])}
 
