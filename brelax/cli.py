@@ -84,7 +84,18 @@ def build_parser(argv) -> tuple[argparse.ArgumentParser, object]:
 
 
 def describe(err: BaseException) -> str:
-    """One line for a user error: the message, whitespace (newlines too) collapsed."""
+    """One line for a user error: the message, whitespace (newlines too) collapsed.
+
+    Parameters
+    ----------
+    err : one of :data:`USER_ERRORS`
+
+    Returns
+    -------
+    str
+        The message; for an OSError with an errno, its ``strerror`` and file name
+        (plus what to do about a full disk).
+    """
     from .commands._args import one_line
 
     if isinstance(err, OSError) and err.strerror:
@@ -99,6 +110,19 @@ def describe(err: BaseException) -> str:
 
 
 def main(argv=None) -> int:
+    """Run ``brelax COMMAND ...``; the one place errors become exit codes.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        The arguments (default ``sys.argv[1:]``); ``--debug`` is accepted anywhere.
+
+    Returns
+    -------
+    int
+        The command's status; 2 for a user error (one line ``brelax COMMAND: error: ...`` on
+        stderr) or a bad flag, 130 for Ctrl-C. With ``--debug`` the exception propagates instead.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
