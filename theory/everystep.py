@@ -61,8 +61,10 @@ def _nan(T):
 def set_info(meta) -> dict:
     """The quantization set as the flip-cost bound needs it: levels, free scale, binary-type.
 
-    Reads ``meta["levels"]`` (the positive levels) when present, else the set named
-    ``meta["qset"]``. Returns ``{"levels", "l_max", "binary", "free_scale", "row_min",
+    Reads the set named ``meta["qset"]`` (its levels, 0 included), else ``meta["levels"]``.
+    The recorded ``meta["levels"]`` holds the *positive* levels only, so it cannot tell
+    ternary ``{0, +-1}`` from binary ``{+-1}``: it is used only when the set's name is not
+    recognised. Returns ``{"levels", "l_max", "binary", "free_scale", "row_min",
     "n_quantized", "known"}``.
     """
     levels, free = meta.get("levels"), None
@@ -72,8 +74,7 @@ def set_info(meta) -> dict:
 
         Q = get_set(name)
         free = Q.scale is None
-        if levels is None:
-            levels = list(Q.levels)
+        levels = list(Q.levels)
     except (ValueError, TypeError, ImportError):
         pass
     if free is None:
