@@ -93,7 +93,19 @@ def _hook(make_update):
 # -- the defects --------------------------------------------------------------------------------------
 
 def _twn(seed):
-    return _suite(_lsq(seed), seed), {"ternary": heuristics.twn}, ["check_projection"]
+    """TWN in the exact projection's place: in the projection checks, and as the projection of a ternary run."""
+    from .cli import NEEDS_RUNS
+
+    def make(problem, base):
+        def update(state, grad, lr, mu_next, project):
+            y = state.y - lr * grad
+            p = heuristics.twn(y)
+            return steps.State(relax(y, p, mu_next), y, p)
+
+        return update
+
+    suite = _suite(_lsq(seed, "ternary"), seed, _hook(make), qset="ternary")
+    return suite, {"ternary": heuristics.twn}, ["check_projection", *sorted(NEEDS_RUNS)]
 
 
 def _grad_at_y(seed):

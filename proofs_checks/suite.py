@@ -4,7 +4,7 @@ Problems: planted least squares (``brelax.problems.least_squares``, n = 50,
 m/n in {0.6, 1, 2}, noise in {0, 0.1}), multinomial logistic regression and a
 one-hidden-layer ReLU MLP on scikit-learn's digits. Runs: BinaryRelax with
 continuation and Phase II, BinaryRelax with ``lam`` fixed, BinaryConnect, GD,
-PGD and ProxQuant, plus one minibatch run. Every run is made once (cached) with
+PGD and ProxQuant, plus minibatch runs of BinaryRelax and BinaryConnect. Every run is made once (cached) with
 ``record_every=1`` so Lemma A can read the iterates. ``quick`` keeps a subset.
 
 Step sizes are ``1/L`` where ``L`` is known (so ``1 - gL/2 = 1/2``; one
@@ -46,10 +46,11 @@ GD = RunSpec("gd", "gd", phase2=None)
 PGD = RunSpec("pgd", "pgd", phase2=None)
 PROX = RunSpec("proxquant", "proxquant")
 BR_SGD = RunSpec("binaryrelax(batch 64)", "binaryrelax", batch_size=64)
+BC_SGD = RunSpec("binaryconnect(batch 64)", "binaryconnect", phase2=None, batch_size=64)
 BR_HALF_LR = RunSpec("binaryrelax(g=1/(2L))", "binaryrelax", lr_scale=0.5)
 
 #: The lazy methods (gradient at x applied to y): the ones Lemmas A-B and the theorems are about.
-LAZY_SPECS = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, BR_SGD)
+LAZY_SPECS = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, BR_SGD, BC_SGD)
 #: The BinaryRelax variants with continuation (mu increasing, then Phase II).
 CONTINUATION_SPECS = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_SGD)
 
@@ -76,7 +77,7 @@ class ProblemSpec:
 
 def default_problems(quick: bool, seed: int) -> list:
     """The problems and which runs each gets."""
-    every = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, PGD, PROX)
+    every = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, PGD, PROX, BR_SGD, BC_SGD)
     core = (BR, BR_FIXED, BC) if quick else (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC)
     out = []
     lsq = [(100, 0.0), (50, 0.1)] if quick else [(100, 0.0), (50, 0.0), (30, 0.0), (100, 0.1), (50, 0.1), (30, 0.1)]
@@ -89,7 +90,7 @@ def default_problems(quick: bool, seed: int) -> list:
                                (BR, BC)))
     steps = 80 if quick else 200
     out.append(ProblemSpec(f"digits_logistic(seed={seed})", lambda: P.digits_logistic(seed=seed), "binary", steps,
-                           None, (BR,) if quick else (BR, BR_FIXED, BC, GD, BR_SGD), kind="logistic"))
+                           None, (BR,) if quick else (BR, BR_FIXED, BC, GD, BR_SGD, BC_SGD), kind="logistic"))
     out.append(ProblemSpec(f"digits_mlp(32,relu,seed={seed})", lambda: P.digits_mlp(hidden=(32,), seed=seed),
                            "binary", 60 if quick else 150, 0.5, (BR,) if quick else (BR, BC), kind="mlp"))
     return out

@@ -36,3 +36,14 @@ def test_a_mutant_leaves_the_method_table_as_it_was():
     before = dict(steps.METHODS)
     mutants.run_one(mutants.DEFECTS[1])
     assert steps.METHODS == before
+
+
+def test_a_correct_ternary_run_is_not_flagged():
+    """The TWN mutant runs a ternary problem: without the defect the same suite must come out clean."""
+    from proofs_checks.cli import NEEDS_RUNS
+
+    def build(seed):
+        return mutants._suite(mutants._lsq(seed, "ternary"), seed, qset="ternary"), None, sorted(NEEDS_RUNS)
+
+    row = mutants.run_one(mutants.Mutant("ternary_control", "nothing injected, ternary", build))
+    assert not row["caught"], row["violated"]

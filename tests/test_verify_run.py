@@ -79,3 +79,28 @@ def test_coverage_counts_only_holding_trajectory_results():
                r("lemma_b", "holds", [[0, 10]], run="other")]
     [c] = coverage.coverage(results, [{"key": "k", "problem": "p", "method": "m", "steps": 10}])
     assert (c["steps"], c["covered_steps"]) == (10, 8) and c["by"] == {"lemma_b": 7, "fact_c": 2}
+
+
+def test_momentum_is_not_the_lazy_iteration_so_no_result_claims_it():
+    prob = least_squares(40, 20, "binary", seed=1)
+    traj = brelax.optimize(prob, steps=30, lr=1 / prob.L, seed=0)
+    traj.meta.update(plain_sgd=False, momentum=0.9, weight_decay=1e-4)  # as a default brelax train run
+    res = {r.name: r for r in verify_run(traj)}
+    mono = res["projection_monotonicity"]
+    assert mono.status == "assumption-not-met" and "momentum=0.9" in str(mono.assumptions)
+    assert all(r.status != "violated" for r in res.values())
+
+
+@pytest.mark.torch
+def test_brelax_train_digits_then_verify_the_run_directory(tmp_path, capsys, torch_one_thread):
+    run = tmp_path / "R"
+    assert brelax_main(["train", "--dataset", "digits", "--model", "digits_mlp", "--epochs", "1", "--momentum", "0",
+                        "--wd", "0", "--noise-every", "4", "--no-progress", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert brelax_main(["verify", str(run), "--out", str(tmp_path / "rep")]) == 0
+    data = json.loads((tmp_path / "rep" / "verify-report.json").read_text())
+    [cov] = data["coverage"]
+    assert cov["method"] == "binaryrelax" and cov["steps"] > 5
+    assert cov["covered_steps"] >= 0.95 * cov["steps"]  # plain SGD: monotonicity holds on every step
+    assert data["summary"]["counts"]["violated"] == 0
+    assert {r["name"] for r in data["results"]} == set(TRAJECTORY_RESULTS)
