@@ -346,3 +346,14 @@ def test_no_progress_keeps_the_epoch_lines_and_quiet_drops_them(tmp_path, capsys
     assert "epoch 1/1  test_acc" in capsys.readouterr().out
     assert cli.main([*argv, "--quiet", "--out", str(tmp_path / "b")]) == 0
     assert "epoch 1/1" not in capsys.readouterr().out
+
+
+def test_run_divergence_is_reported_without_a_warning_leaking(tmp_path, capsys):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow RuntimeWarning would now raise
+        rc = cli.main(["run", "lsq", "--steps", "50", "--lr", "1e6", "--out", str(tmp_path / "t.npz")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "non-finite" in err[0] and "t.npz" in err[0], err
+    assert (tmp_path / "t.npz").is_file()  # the trajectory up to the divergence is kept
