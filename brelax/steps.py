@@ -9,8 +9,8 @@ arrays and torch tensors, which is how ``brelax.torch`` reuses them.
 
 ``State.y`` is the *anchor*: the float variable that gets projected (the
 latent weights of the lazy methods; for the non-lazy methods the point that
-was last projected). ``State.p = project(State.y)``. The diagnostics of
-MATH.md section 5 use ``r = y - p``.
+was last projected). ``State.p = project(State.y)``. The diagnostics
+(:mod:`brelax.diagnostics`) use ``r = y - p``.
 
 ============== ============================================================
 method         update (``g`` = lr, ``mu'`` = mu of the next step)

@@ -15,7 +15,7 @@ logits N x num_classes.
 
 :func:`default_quantized_params` and :func:`param_groups` pick the tensors the
 quantizer acts on: by default every Conv2d and Linear weight except the final
-classifier, as in the authors' VGG code (MATH.md section 6).
+classifier, as in the authors' VGG code (penhunt/binaryrelax).
 """
 
 from __future__ import annotations
@@ -300,8 +300,8 @@ def default_quantized_names(
     (module order), except:
 
     * the last ``nn.Linear`` (the classifier), unless ``include_last_fc`` is
-      True. The authors' VGG code keeps the final FC in float (MATH.md
-      section 6), hence the default False;
+      True. The authors' VGG code (penhunt/binaryrelax) keeps the final FC in float,
+      hence the default False;
     * the first ``nn.Conv2d`` if ``include_first_conv`` is False. The authors
       quantize it, hence the default True.
 
