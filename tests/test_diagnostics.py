@@ -158,3 +158,14 @@ def test_relax_schedule_is_the_composed_schedule_and_validates():
                            ({"phase2_start": -2}, ValueError, "phase2_start"), ({"mu_ramp": 3}, TypeError, "mu_ramp")]:
         with pytest.raises(exc, match=match):
             schedules.RelaxSchedule(**kw)
+
+
+def test_brelax_run_prints_measured_numbers_and_no_verdict(tmp_path, capsys):
+    from brelax.cli import main as brelax_main
+
+    out = tmp_path / "t.npz"
+    assert brelax_main(["run", "lsq", "--steps", "40", "--m", "30", "--n", "10", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "holds" not in text and "VIOLATED" not in text and "Lemma" not in text
+    assert f"brelax verify {out}" in text and "||D_t||^2" in text
+    assert brelax.Trajectory.load(out).steps == 40
