@@ -70,6 +70,7 @@ def test_resume_drops_epochs_past_the_checkpoint_and_reproduces_the_uninterrupte
     # a crash after epoch 3's log was written but before its checkpoint: a stale (here: wrong) epoch 3 file
     shutil.copy(steplog.epoch_path(str(part), 1), steplog.epoch_path(str(part), 3))
     shutil.copy(steplog.epoch_path(str(part), 1), steplog.epoch_path(str(part), 7))
+    (part / "steps" / ".epoch_0003.npz.x1y2.tmp").write_bytes(b"torn")  # an interrupted atomic write
     train(_cfg(part, epochs=3, resume=True))
     assert sorted(os.listdir(part / "steps")) == ["epoch_0001.npz", "epoch_0002.npz", "epoch_0003.npz",
                                                   "meta.json", "start.npz"]

@@ -85,13 +85,17 @@ class StepLog:
         return self.noise_every > 0 and step % self.noise_every == 0
 
     def start(self, meta: dict, first: dict | None, resume_epoch: int) -> None:
-        """Write ``meta.json``; from epoch 0 also ``start.npz``; drop epoch files after ``resume_epoch``."""
+        """Write ``meta.json``; from epoch 0 also ``start.npz``; drop epoch files after ``resume_epoch``
+        and the temporary files of an interrupted write."""
         if not self.enabled:
             return
-        for path in glob.glob(os.path.join(glob.escape(self.out), FOLDER, "epoch_*.npz")):
+        folder = glob.escape(os.path.join(self.out, FOLDER))
+        for path in glob.glob(os.path.join(folder, "epoch_*.npz")):
             m = _EPOCH.search(path)
             if m and int(m.group(1)) > resume_epoch:
                 os.unlink(path)
+        for tmp in glob.glob(os.path.join(folder, ".*.tmp")):  # left by an interrupted atomic write
+            os.unlink(tmp)
         atomic_write_text(os.path.join(self.out, FOLDER, "meta.json"),
                           json.dumps({**meta, "format": FORMAT, "stochastic": True}, indent=1) + "\n")
         if resume_epoch == 0 and first:
