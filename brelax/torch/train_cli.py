@@ -23,7 +23,7 @@ def add_arguments(p) -> None:
     p.add_argument("--recipe", default=d.recipe, choices=tuple(RECIPES),
                    help="a named bundle of defaults (yin2018: the authors' VGG-11 run, see the README; parq: a "
                         "linear mu ramp, per channel); "
-                        "every flag given explicitly overrides it")
+                        "every flag given explicitly overrides it; the defaults shown below are recipe default's")
     g = p.add_argument_group("data and model")
     g.add_argument("--dataset", default=d.dataset, choices=tuple(CLASSES))
     g.add_argument("--data", metavar="DIR", help="CIFAR python archive (.tar.gz), its folder, or the folder holding it")
@@ -139,5 +139,6 @@ def main(args) -> int:
         return 3
     last = result.summary["last"] or {}
     if result.summary["device"] and (int(os.environ.get("RANK", "0")) == 0):
-        print(json.dumps({k: last.get(k) for k in ("epoch", "test_acc", "test_loss", "train_acc", "flips")}))
+        keys = ("epoch", "test_acc", "test_loss", "train_acc", "test_acc_authors", "flips")
+        print(json.dumps({**{k: last.get(k) for k in keys}, "best_phase2": result.summary.get("best_phase2")}))
     return 0
