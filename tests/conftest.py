@@ -22,10 +22,20 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 # `slow`: the files below run whole pipelines (verify, figures, bench, an install, the README's commands);
 # single slow tests elsewhere carry an explicit @pytest.mark.slow.
 TORCH_FIXTURES = {"torch_one_thread"}
-SLOW_FILES = {"test_verify.py", "test_figures.py", "test_bench.py", "test_cli.py", "test_readme.py"}
-# Single slow tests in otherwise fast files (file::function, parametrizations included).
+SLOW_FILES = {
+    "test_verify.py",
+    "test_verify_mutants.py",
+    "test_figures.py",
+    "test_bench.py",
+    "test_cli.py",
+    "test_readme.py",
+}
+# Single slow tests in otherwise fast files (file::function, parametrizations included): 10^7 entries, and
+# hypothesis searches (`find`) that run until they succeed, whatever the profile's max_examples.
 SLOW_TESTS = {
     "test_projections.py::test_ten_million_entries_ternary_and_binary",
+    "test_heuristics.py::test_hypothesis_finds_an_input_where_lloyd_is_strictly_worse",
+    "test_heuristics.py::test_hypothesis_finds_an_input_where_twn_is_strictly_worse",
 }
 
 
