@@ -197,7 +197,15 @@ class ProxDistance(TheoryResult):
         a = Assumption("0 <= mu_t <= 1", lambda c: (mu_ok, f"mu in [{ctx.mu.min():g}, {ctx.mu.max():g}]"))
         some = Assumption("points to check (iterates or the final anchor)",
                           lambda c: (bool(pts), f"{len(pts)} point(s)"))
+        # Without the problem's layout the reference distance uses one scale for the whole vector;
+        # that is only right when the run had one scale block (row_min = n_quantized, no layers).
+        rm, nq = ctx.meta.get("row_min"), ctx.meta.get("n_quantized")
+        one = blocks is not None or (not getattr(trajectory, "layers", None) and (rm is None or rm == nq))
+        known = Assumption("scale blocks known (the problem's layout, or one scale for the whole vector)",
+                           lambda c: (one, "from the problem's layout" if blocks is not None else
+                                      f"no problem given; row_min={rm}, n_quantized={nq}, "
+                                      f"layers={list(getattr(trajectory, 'layers', {}) or {})}"))
         det = {"points": [t for t, _, _ in pts], "with_x": sum(x is not None for _, x, _ in pts),
                "max_dist_y": float(np.max(dy)), "projection": "theory.brute.reference_project"}
         return self.finish(ctx, float(max(errs) / scale) if errs else None, 0.0, tolerance=tol, details=det,
-                           extra_assumptions=[a, some])
+                           extra_assumptions=[a, some, known])
