@@ -113,6 +113,34 @@ def estimate_L(cal_traj):
     return (float(c["L"]) if _finite(c.get("L")) else None), str(c.get("L_source", "theory.estimate_constants"))
 
 
+#: The assumption a check built on an estimated L adds (see :func:`as_estimate`).
+L_ESTIMATE = "L (an estimate) bounds the curvature on the checked steps"
+
+
+def as_estimate(r, L, source: str):
+    """Label a Result checked with an *estimated* L, and never let the estimate pass as a theorem's constant.
+
+    An estimate of L (the largest measured local secant) is a lower bound on the smoothness
+    constant, and ReLU networks are not L-smooth at all, so a failed per-step inequality cannot
+    tell a bug from an estimate that is too small: the row then reports the assumption
+    :data:`L_ESTIMATE` as not met (with the failing steps) instead of "violated". Where the
+    inequality holds, the row holds *with that estimate*, and the method column says so.
+    """
+    failing = r.details.get("failing_steps")
+    Ls = f"{L:.6g}" if isinstance(L, (int, float)) else str(L)
+    if r.status == "violated":
+        r.assumptions[L_ESTIMATE] = {"ok": False, "detail": f"L = {Ls} from {source} is a measured lower bound, "
+                                     f"not a proven constant; the inequality failed on {failing} step(s), "
+                                     f"first t = {r.details.get('first_failing_t')}"}
+        r.status, r.holds, r.covered = "assumption-not-met", False, []
+    else:
+        r.assumptions[L_ESTIMATE] = {"ok": r.status == "holds", "detail": f"L = {Ls} from {source}"}
+    r.details["L_source"] = f"estimate: {source}"
+    if "[L estimate]" not in r.method:
+        r.method = f"{r.method} [L estimate]".strip()
+    return r
+
+
 def with_L_estimate(result, suite, runs, **kw):
     """``result`` on runs whose problem has no known L, with L estimated on each run's calibration run.
 
@@ -128,8 +156,7 @@ def with_L_estimate(result, suite, runs, **kw):
         B = int(math.ceil(BURN_IN * T))
         r = shift(result.check(Window(traj, B), L=L, **kw), B)
         label(r, pspec, spec)
-        r.method += " [L estimate]"
-        r.details["L_source"] = f"estimate: {src}"
+        as_estimate(r, L, f"the calibration run ({src})")
         r.details["calibration"] = {"source": f"calibration run: same problem and spec, seed "
                                               f"{suite.seed + suite.CALIBRATION_OFFSET}", "constants": {"L": L}}
         r.details["window"] = f"steps {B}..{T} (a priori: after the burn-in of {BURN_IN:g} of the steps)"

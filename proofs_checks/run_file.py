@@ -26,7 +26,7 @@ import numpy as np
 
 from theory import RESULTS, TRAJECTORY_RESULTS, Result
 
-from .common import BURN_IN, Window, estimate, estimate_L, shift
+from .common import BURN_IN, Window, as_estimate, estimate, estimate_L, shift
 #: Constants a result needs that a run does not record, measured on the burn-in window by
 #: :func:`theory.estimate_constants` (see :func:`proofs_checks.common.estimate`).
 CALIBRATED = {"theorem1": ("d",), "theorem2": ("kappa", "R"), "corollary3": ("d", "kappa", "R")}
@@ -118,8 +118,9 @@ def verify_run(traj_or_path, seed: int = 0, key=None, burn_in: float = BURN_IN) 
     for name in TRAJECTORY_RESULTS:
         res = RESULTS[name]()
         keys = CALIBRATED.get(name, ())
-        needs_window = bool(keys) or (not L_known and L_est is not None)
-        kw = {} if L_known or L_est is None else {"L": L_est}
+        wants_L = _uses_L(res)
+        needs_window = bool(keys) or (wants_L and not L_known and L_est is not None)
+        kw = {"L": L_est} if wants_L and not L_known and L_est is not None else {}
         try:
             if needs_window and B:
                 consts = estimate(burn, keys) if keys else {}
@@ -133,14 +134,23 @@ def verify_run(traj_or_path, seed: int = 0, key=None, burn_in: float = BURN_IN) 
                 r.details["window"] = "whole run"
         except (ValueError, KeyError, AttributeError, TypeError, IndexError) as e:
             r = not_met(name, _missing(e), problem, method, key)
+        r.method = r.method or method
         if kw:
-            r.details["L_source"] = f"estimate (max local L on the burn-in steps 0..{B - 1})"
-            r.method = f"{r.method or method} [L estimate]"
+            as_estimate(r, L_est, f"the burn-in steps 0..{B - 1} (max local L)")
         r.problem = r.problem or problem or key
         r.method = r.method or method
         r.details["run"] = key
         out.append(r)
     return out
+
+
+def _uses_L(result) -> bool:
+    """Whether ``result`` needs a smoothness constant (it takes ``L`` or assumes L known)."""
+    import inspect
+
+    from theory import assumptions as A
+
+    return "L" in inspect.signature(result.check).parameters or A.L_KNOWN in list(result.assumptions)
 
 
 def _missing(e) -> str:

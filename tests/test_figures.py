@@ -309,12 +309,30 @@ def test_cifar_curves_from_a_generated_log(tmp_path):
     assert s["layers"]["conv2"]["aoc_mean"] == pytest.approx([0.1, 0.2, 0.3])
     assert s["phase"] == ["I", "I", "II"]
     assert not os.path.exists(os.path.join(d, cifar_curves.EXAMPLE_LOG))
+    assert data["steplog"] is None  # no RUN/steps/ beside this log: the bottom panels say so
 
 
 def test_cifar_curves_example_is_labelled(out):
     data = load(out, "cifar_curves")
     assert data["synthetic"] is True
     assert data["source"].endswith("cifar_curves_example_metrics.jsonl")
+
+
+def test_cifar_curves_step_panels_of_the_example_recompute(out):
+    from figures import _digits, cifar_curves
+
+    st = load(out, "cifar_curves")["steplog"]
+    assert st["source"].startswith("NumPy example")
+    traj = _digits.run("binaryrelax", "binary", True, 0)
+    k = cifar_curves.EXAMPLE_STEPS_PER_EPOCH
+    assert st["steps"] == traj.steps and st["epochs"] == list(range(1, -(-traj.steps // k) + 1))
+    for name, lay in st["layers"].items():
+        fl = np.asarray(traj.layers[name]["flips"], dtype=float)
+        assert lay["flips_per_epoch"] == [float(fl[i * k:(i + 1) * k].sum()) for i in range(len(st["epochs"]))]
+    # the every-step inequality summed: measured above the bound at every step, and the run is covered
+    assert all(m >= b for m, b in zip(st["cum_measured"], st["cum_bound"]))
+    assert st["monotonicity_status"] == "holds" and st["violated"] == []
+    assert st["covered_steps"] >= 0.95 * st["steps"]
 
 
 def test_cifar_curves_bad_log_names_the_line(tmp_path):

@@ -104,3 +104,32 @@ def test_brelax_train_digits_then_verify_the_run_directory(tmp_path, capsys, tor
     assert cov["covered_steps"] >= 0.95 * cov["steps"]  # plain SGD: monotonicity holds on every step
     assert data["summary"]["counts"]["violated"] == 0
     assert {r["name"] for r in data["results"]} == set(TRAJECTORY_RESULTS)
+    # the training-curves figure reads the same step log
+    from figures import cifar_curves
+
+    assert cifar_curves.main(["--metrics", str(run / "metrics.jsonl"), "--out", str(tmp_path / "fig")]) == 0
+    st = json.loads((tmp_path / "fig" / "cifar_curves.json").read_text())["steplog"]
+    assert st["steps"] == cov["steps"] and st["covered_steps"] == cov["covered_steps"] and st["epochs"] == [1]
+
+
+def test_a_check_on_an_estimated_L_reports_the_estimate_not_a_violation():
+    from proofs_checks.common import L_ESTIMATE, as_estimate
+    from theory.result import make_result
+
+    bad = make_result("flip_descent", "s", {}, 1.0, 0.0, method="binaryrelax", details={"failing_steps": 3})
+    bad.covered = [[0, 5]]
+    as_estimate(bad, 0.25, "the burn-in steps 0..9")
+    assert bad.status == "assumption-not-met" and not bad.assumptions[L_ESTIMATE]["ok"] and bad.covered == []
+    assert "3 step(s)" in bad.assumptions[L_ESTIMATE]["detail"] and bad.method == "binaryrelax [L estimate]"
+    good = as_estimate(make_result("flip_descent", "s", {}, 0.0, 1.0), 0.25, "x")
+    assert good.status == "holds" and good.assumptions[L_ESTIMATE]["ok"]
+
+
+def test_prox_distance_without_the_layout_of_a_per_row_run_is_not_met():
+    from brelax.problems import digits_logistic
+
+    prob = digits_logistic(seed=0)
+    traj = brelax.optimize(prob, steps=6, lr=1 / prob.L, seed=0, record_every=2)
+    pd = next(r for r in verify_run(traj) if r.name == "prox_distance")
+    assert pd.status == "assumption-not-met"
+    assert not pd.assumptions["scale blocks known (the problem's layout, or one scale for the whole vector)"]["ok"]
