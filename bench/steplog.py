@@ -88,7 +88,7 @@ def _overhead(cfg, torch, steplog, param_groups, resnet20, QuantOptimizer, tmp) 
                 times[name].append(time.perf_counter() - t0)
 
     def ratio(a, b):
-        return statistics.median(s / t for s, t in zip(times[a], times[b]))
+        return statistics.median(s / t for s, t in zip(times[a], times[b], strict=True))
 
     # one epoch file of STEPS_PER_EPOCH rows like the recorded ones
     slog = logs["log_on"]
@@ -111,7 +111,7 @@ def _overhead(cfg, torch, steplog, param_groups, resnet20, QuantOptimizer, tmp) 
         m = models["log_on"]
         out = m(x)
         F.cross_entropy(out.float(), y).backward()
-        steplog.noise_pair(m, lambda: F.cross_entropy(m(x).float(), y), params)
+        steplog.noise_pair(m, lambda m=m: F.cross_entropy(m(x).float(), y), params)
         opts["log_on"].step()
         opts["log_on"].zero_grad(set_to_none=True)
         pair_times.append((time.perf_counter() - t0) / t_plain)

@@ -176,7 +176,7 @@ def step_fields(sums) -> dict:
 
     ``aoc`` = ``inner / step_norm2`` (NaN where ``D_t = 0``), ``pattern_gap`` = ``sqrt(pattern_gap2)``.
     """
-    s = dict(zip(STEP_SUMS, (float(v) for v in sums)))
+    s = dict(zip(STEP_SUMS, (float(v) for v in sums), strict=True))
     nd = s["step_norm2"]
     s["aoc"] = s["inner"] / nd if nd > 0 else math.nan
     s["pattern_gap"] = math.sqrt(s.pop("pattern_gap2"))

@@ -197,7 +197,7 @@ class _Recorder:
     def stable(self, s, n, mu_n):
         """``x^s_{t+1}`` and ``P^s_{t+1}`` (flat): the step with the pattern of ``P(y_t)`` kept."""
         ps = n.y.copy()
-        for b, yv, pv in zip(self.blocks, self._views(n.y), self._views(s.p)):
+        for b, yv, pv in zip(self.blocks, self._views(n.y), self._views(s.p), strict=True):
             if b.quantize:
                 ps[b.start:b.stop] = diagnostics.stable_projection(yv, pv, self.proj.axis_of(b)).reshape(-1)
         return relax(n.y, ps, mu_n), ps

@@ -57,7 +57,7 @@ def test_a_digits_run_writes_a_step_log_that_loads_as_a_trajectory(tmp_path):
 def test_noise_pairs_leave_the_run_unchanged_bit_for_bit(tmp_path):
     a = train(_cfg(tmp_path / "a", epochs=1))
     b = train(_cfg(tmp_path / "b", epochs=1, noise_every=0))
-    for p, q in zip(a.model.parameters(), b.model.parameters()):
+    for p, q in zip(a.model.parameters(), b.model.parameters(), strict=True):
         assert torch.equal(p, q)
     ca, cb = _cols(tmp_path / "a", 1), _cols(tmp_path / "b", 1)
     assert np.array_equal(ca["loss"], cb["loss"]) and np.all(np.isnan(cb["noise_pair_norm2"]))
@@ -95,7 +95,7 @@ def test_a_nan_stop_keeps_the_steps_of_the_broken_epoch(tmp_path):
 
 
 def test_load_run_refuses_what_is_not_a_step_log(tmp_path):
-    with pytest.raises(FileNotFoundError, match="steps/meta.json"):
+    with pytest.raises(FileNotFoundError, match=r"steps/meta\.json"):
         steplog.load_run(tmp_path)
     train(_cfg(tmp_path / "r", epochs=3, noise_every=0))
     os.unlink(steplog.epoch_path(str(tmp_path / "r"), 2))

@@ -47,7 +47,7 @@ def test_numpy_driver_and_quant_optimizer_record_the_same_diagnostics(method, ep
     kw = dict(lam0=0.5, rho=1.3, phase2_start=10)
     steps = 14
     traj = brelax.optimize(prob, method, "ternary", steps=steps, lr=0.2, y0=y0, lam_every=epoch_every or 1, **kw)
-    opt, rows = _torch_run(prob, y0, method, steps, 0.2, epoch_every,
+    _, rows = _torch_run(prob, y0, method, steps, 0.2, epoch_every,
                            schedule="epoch" if epoch_every else "step", **kw)
     assert [r["step"] for r in rows] == [None, *range(steps)]
     close = dict(rtol=1e-12, atol=1e-12)

@@ -25,7 +25,8 @@ def add_arguments(p):
     p.add_argument("--lr", type=float, default=None, help="step size (default 1/L when L is known, else 0.5)")
     p.add_argument("--lam0", type=float, default=1.0)
     p.add_argument("--rho", type=float, default=1.02)
-    p.add_argument("--phase2-start", type=int, default=None, help="step of the switch to Phase II (default 80%% of steps)")
+    p.add_argument("--phase2-start", type=int, default=None,
+                   help="step of the switch to Phase II (default 80%% of steps)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--granularity", default="block", choices=("block", "tensor", "channel"))
     p.add_argument("--seed", type=int, default=0)
@@ -85,10 +86,11 @@ def main(args) -> int:
             line += f", {prob.test_accuracy(traj.y):.4f} (float weights)"
         print(line)
     print(f"flips        {s['flips_total']} in all, {int(np.count_nonzero(traj.flips))} steps with a flip")
-    print(f"AOC          delta_t > 0 on {int((aoc > 0).sum())} of {aoc.size} steps, max {aoc.max() if aoc.size else math.nan:.3g}")
+    print(f"AOC          delta_t > 0 on {int((aoc > 0).sum())} of {aoc.size} steps, "
+          f"max {aoc.max() if aoc.size else math.nan:.3g}")
     nd = traj.step_norm2[np.isfinite(traj.step_norm2)]
-    print(f"steps        ||D_t||^2 min {nd.min() if nd.size else math.nan:.3g}, max {nd.max() if nd.size else math.nan:.3g};"
-          f" d_Q(y_T) {traj.dist_y[-1]:.3g}")
+    lo, hi = (nd.min(), nd.max()) if nd.size else (math.nan, math.nan)
+    print(f"steps        ||D_t||^2 min {lo:.3g}, max {hi:.3g}; d_Q(y_T) {traj.dist_y[-1]:.3g}")
     _save(traj, args.out)
     print(f"trajectory   {args.out}")
     print(f"check it     brelax verify {args.out}")

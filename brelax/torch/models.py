@@ -226,7 +226,7 @@ class DigitsCNN(nn.Module):
         self.fc = nn.Linear(32, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, (conv, bn) in enumerate(zip(self.convs, self.bns)):
+        for i, (conv, bn) in enumerate(zip(self.convs, self.bns, strict=True)):
             x = F.relu(bn(conv(x)))
             if i == 1:
                 x = F.max_pool2d(x, 2)

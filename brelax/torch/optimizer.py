@@ -268,8 +268,9 @@ class QuantOptimizer(torch.optim.Optimizer):
                 loss = closure()
         diag = self.diagnostics
         if diag:  # x_t, g_t and (per quantized tensor) r_t, codes and P(y_t), before anything moves
-            self._pending = ([(s.param.detach().clone(), None if s.param.grad is None else s.param.grad.detach().clone(),
-                               s.r, s.codes, s.p) for s in self.slots], self._flat_float(False), self._flat_float(True))
+            grads = [None if s.param.grad is None else s.param.grad.detach().clone() for s in self.slots]
+            self._pending = ([(s.param.detach().clone(), g, s.r, s.codes, s.p) for s, g in zip(self.slots, grads, strict=True)],
+                             self._flat_float(False), self._flat_float(True))
         if self._m.lazy:
             for slot in self.slots:
                 slot.param.copy_(self.state[slot.param]["latent"])
@@ -371,7 +372,7 @@ class QuantOptimizer(torch.optim.Optimizer):
             yield self
         finally:
             with torch.no_grad():
-                for s, x in zip(self.slots, saved):
+                for s, x in zip(self.slots, saved, strict=True):
                     s.param.copy_(x)
 
     # -------------------------------------------------------------- state dict

@@ -7,7 +7,8 @@ writes into ``RUN/steps/``:
     The run: method, set, lr schedule (``lr``, ``milestones``, ``gamma``, per epoch),
     mu schedule (``lam0``, ``rho``, ``phase2_epoch``, ``steps_per_epoch``, per epoch),
     batch (``batch_size``, ``n_train``, ``world_size``, ``sampling``), the base optimizer's
-    ``momentum`` and ``weight_decay`` (``plain_sgd``: both 0, so that ``y_{t+1} = y_t - lr_t g_t``), ``row_min``, ``levels``, ``n_quantized``,
+    ``momentum`` and ``weight_decay`` (``plain_sgd``: both 0, so that ``y_{t+1} = y_t - lr_t g_t``),
+    ``row_min``, ``levels``, ``n_quantized``,
     the quantized ``layers``, ``noise_every``, ``stochastic: true``, ``format``.
 ``start.npz``
     The point fields of ``x_0`` (one row; written when the run starts from epoch 0).
@@ -170,12 +171,12 @@ def noise_pair(net, forward_loss, params) -> float:
         p.grad = None
     forward_loss().backward()
     total = torch.zeros((), dtype=torch.float64, device=params[0].device if params else "cpu")
-    for p, g in zip(params, grads):
+    for p, g in zip(params, grads, strict=True):
         if p.grad is not None and g is not None:
             total += ((g - p.grad) ** 2).sum(dtype=torch.float64)
         p.grad = g
     with torch.no_grad():
-        for b, v in zip(net.buffers(), buffers):
+        for b, v in zip(net.buffers(), buffers, strict=True):
             b.copy_(v)
     return float(total)
 
@@ -190,7 +191,8 @@ def run_meta(cfg, opt, steps_per_epoch: int, n_train: int, world_size: int) -> d
             "phase2_epoch": cfg.phase2_epoch, "mu_schedule": "per epoch", "steps_per_epoch": steps_per_epoch,
             "batch_size": cfg.batch_size, "n_train": n_train, "world_size": world_size, "momentum": cfg.momentum,
             "weight_decay": cfg.weight_decay, "plain_sgd": cfg.momentum == 0 and cfg.weight_decay == 0,
-            "sampling": "shuffled epochs (without replacement)", "axis": cfg.axis, "noise_every": getattr(cfg, "noise_every", 0),
+            "sampling": "shuffled epochs (without replacement)", "axis": cfg.axis,
+            "noise_every": getattr(cfg, "noise_every", 0),
             "layers": [s.name for s in opt.slots],
             **dg.quant_meta(get_set(cfg.set), [(tuple(s.param.shape), s.axis) for s in opt.slots])}
 

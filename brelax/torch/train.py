@@ -626,7 +626,7 @@ def _train(cfg, ctx, on_loss):
             pair = math.nan
             if slog.enabled and slog.noise_due(opt.step_count):  # a second minibatch gradient at the same x
                 xb2, yb2 = steplog.independent_batch(loader, len(yb), opt.step_count)
-                pair = steplog.noise_pair(net, lambda: F.cross_entropy(fwd(xb2).float(), yb2), params)
+                pair = steplog.noise_pair(net, lambda x2=xb2, y2=yb2: F.cross_entropy(fwd(x2).float(), y2), params)
             step_t = opt.step_count
             try:
                 opt.step()
