@@ -119,11 +119,11 @@ def optimize(problem, method: str = "binaryrelax", qset="binary", steps: int = 5
     if batch_size is not None:
         from .problems.sampler import MinibatchSampler
 
-        sampler = MinibatchSampler(problem.n_samples, batch_size, seed=rng.integers(2**63))
+        sampler = MinibatchSampler(problem.n_samples, batch_size, seed=int(rng.integers(2**63)))
     proj = Projector(problem.layout, Q, granularity)
     rec = _Recorder(problem, proj, steps, m.lazy)
     keep = None if record_every is None else _check_int(record_every, "record_every", 1)
-    its = {"t": [], "x": [], "y": [], "p": []}
+    its: dict[str, list] = {"t": [], "x": [], "y": [], "p": []}
     L = getattr(problem, "L", None)
 
     state = m.init(y0, mu_sched(0), proj)
@@ -143,7 +143,7 @@ def optimize(problem, method: str = "binaryrelax", qset="binary", steps: int = 5
         new = m.update(state, g, lr_t, mu_n, proj)
         f_n = problem.f(new.x) if np.all(np.isfinite(new.x)) else math.nan
         g_n = problem.grad(new.x) if math.isfinite(f_n) else None
-        if not math.isfinite(f_n) or not np.all(np.isfinite(g_n)):
+        if g_n is None or not np.all(np.isfinite(g_n)):
             meta["stopped"] = f"non-finite objective or gradient at step {t + 1} (lr={lr_t:g}); stopped"
             traj = rec.trajectory(t, state, proj, m, meta)
             raise NonFiniteError(meta["stopped"], traj)
@@ -225,10 +225,11 @@ class _Recorder:
             xs, ps = self.stable(s, n, mu_n)
             a["f_stable"][t] = self.problem.f(xs)
         cs, cn = self._codes(c_t), self._codes(c_n)
-        parts = [views(v) if v is not None else [None] * len(self.blocks)
-                 for v in (s.x, n.x, s.y - s.p, n.y - n.p, g, g_full, xs, n.p, ps)]
-        rows = np.stack([diagnostics.step_sums(*(p[i] for p in parts[:4]), cs[i], cn[i], *(p[i] for p in parts[4:]))
-                         for i in range(len(self.blocks))])
+        none = [None] * len(self.blocks)
+        xp, xn, rp, rn, gv, gf = (views(v) for v in (s.x, n.x, s.y - s.p, n.y - n.p, g, g_full))
+        xsv, pn, psv = (none, none, none) if xs is None else (views(xs), views(n.p), views(ps))
+        rows = np.stack([diagnostics.step_sums(xp[i], xn[i], rp[i], rn[i], cs[i], cn[i], gv[i], gf[i], xsv[i], pn[i],
+                                               psv[i]) for i in range(len(self.blocks))])
         st, pt, lay = diagnostics.combine(rows, self._point_rows(n, g_n), mu_n, self.names)
         for k in STEP_OUT:
             a[k][t] = st[k]

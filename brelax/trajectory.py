@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,7 @@ class Trajectory:
 
     def save(self, path) -> None:
         """Write an .npz (arrays) with the metadata as JSON inside; atomic (temp file, then rename)."""
-        payload = {f"a__{k}": v for k, v in self.arrays.items()}
+        payload: dict[str, Any] = {f"a__{k}": v for k, v in self.arrays.items()}
         for n, d in self.layers.items():
             for k, v in d.items():
                 payload[f"l__{n}__{k}"] = v
@@ -96,7 +97,8 @@ class Trajectory:
     def load(cls, path) -> "Trajectory":
         """Read a file written by :meth:`save` (no pickle: ``allow_pickle=False``)."""
         with np.load(os.fspath(path), allow_pickle=False) as z:
-            arrays, layers = {}, {}
+            arrays: dict = {}
+            layers: dict = {}
             for k in z.files:
                 if k.startswith("a__"):
                     arrays[k[3:]] = z[k]

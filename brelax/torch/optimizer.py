@@ -50,7 +50,7 @@ from .. import diagnostics as dg
 from .._validate import check_axis, check_choice
 from ..prox import relax
 from ..schedules import RelaxSchedule
-from ..sets import QuantSet, get_set
+from ..sets import QuantizedTensor, QuantSet, get_set
 from ..steps import METHODS
 
 #: The methods; ``gd`` trains without quantization (the name is the core's, :mod:`brelax.steps`).
@@ -61,11 +61,12 @@ class _Projection:
     """``P`` for one tensor that remembers its last :class:`QuantizedTensor` (codes, scales)."""
 
     def __init__(self, qset: QuantSet, axis):
-        self.qset, self.axis, self.last = qset, axis, None
+        self.qset, self.axis = qset, axis
+        self.last: QuantizedTensor | None = None
 
     def __call__(self, w):
-        self.last = self.qset.quantize(w, axis=self.axis)
-        return self.last.dequantize()
+        qt = self.last = self.qset.quantize(w, axis=self.axis)
+        return qt.dequantize()
 
 
 class _Slot:

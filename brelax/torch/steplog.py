@@ -44,6 +44,7 @@ import json
 import math
 import os
 import re
+from typing import Any
 
 import numpy as np
 import torch
@@ -136,7 +137,7 @@ class StepLog:
     @staticmethod
     def _write(path, rows):
         keys = list(dict.fromkeys(k for r in rows for k in r))
-        cols = {k: np.array([r.get(k, math.nan) for r in rows], dtype=np.float64) for k in keys}
+        cols: dict[str, Any] = {k: np.array([r.get(k, math.nan) for r in rows], dtype=np.float64) for k in keys}
         atomic_write(path, lambda fh: np.savez(fh, **cols))
 
 
@@ -251,7 +252,8 @@ def load_run(path) -> Trajectory:
     if os.path.isfile(start_path) and T and cols["step"][0] == 0:
         with np.load(start_path, allow_pickle=False) as z:
             start = {k: float(z[k][0]) for k in z.files}
-    arrays, layers = {}, {}
+    arrays: dict = {}
+    layers: dict = {}
 
     def point(key):
         return np.concatenate([[start.get(key, np.nan)], cols.get(key, np.full(T, np.nan))])
