@@ -16,6 +16,11 @@ max of ``delta_t``, the fraction of steps with ``delta_t <= 0``), sign/level
 flips, ``d_Q(y)``, seconds and images/s. ``OUT/ckpt.pt`` is rewritten
 atomically after every epoch (and once before the first), so a NaN stop or a
 crash keeps the last good one; ``--resume`` continues from it bit for bit on CPU.
+With diagnostics on, ``OUT/steps/`` holds the per-step log, one file per epoch
+written before the epoch's metrics row (:mod:`brelax.torch.steplog`; ``--noise-every K``
+adds a second minibatch gradient every K steps). ``--dataset digits`` trains
+scikit-learn's 8x8 digits (offline, not augmented) with ``--model digits_cnn`` or
+``digits_mlp``, on the same optimizer, checkpoints, metrics and step log.
 
 The authors evaluate elsewhere: at the weights the epoch's last gradient was
 taken at (the relaxed ``x`` in Phase I, ``P(y)`` from before the last update in
