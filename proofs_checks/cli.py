@@ -27,7 +27,7 @@ from . import coverage
 
 MODULES = ("check_projection", "check_orthogonality", "check_prox", "check_moreau", "check_prox_distance",
            "check_lemma_a", "check_lemma_b", "check_aoc", "check_fact_c", "check_monotonicity", "check_flip_descent",
-           "check_prox_step", "check_rates", "check_theorem1", "check_theorem2", "check_corollary3")
+           "check_prox_step", "check_rates", "check_sgd", "check_theorem1", "check_theorem2", "check_corollary3")
 #: Modules whose evidence is runs of the optimizer (the others need no run).
 NEEDS_RUNS = set(MODULES[4:])
 

@@ -95,7 +95,12 @@ def estimate(cal_traj, keys, t0=None) -> dict:
     from theory import estimate_constants
 
     c = estimate_constants(cal_traj, t0=t0)
-    return {k: float(c[k]) for k in keys if _finite(c.get(k))}
+    G2 = getattr(cal_traj, "grad_norm2", None)
+    if G2 is not None and np.isfinite(np.asarray(G2, dtype=float)[t0 or 0:]).any():
+        c["Gamma"] = float(np.sqrt(np.nanmax(np.asarray(G2, dtype=float)[t0 or 0:])))  # largest ||grad f||
+    c["Xi"] = c.get("noise_max")  # largest minibatch noise ||xi_t||
+    pairs = keys.items() if isinstance(keys, dict) else ((k, k) for k in keys)
+    return {kw: float(c[k]) for kw, k in pairs if _finite(c.get(k))}
 
 
 def window_start(result, traj) -> int:
@@ -172,7 +177,8 @@ def calibrated(result, suite, runs, keys, check_kw=None):
     result : a theory result
     suite : Suite (gives the calibration run of each (problem, spec))
     runs : the ``suite.runs(...)`` tuples to check
-    keys : names of :func:`theory.estimate_constants` values to pass (``"d"``, ``"kappa"``, ``"R"``, ...)
+    keys : names of :func:`theory.estimate_constants` values to pass (``"d"``, ``"kappa"``, ``"R"``, ...;
+        ``"Xi"``: its ``noise_max``; ``"Gamma"``: the largest ``||grad f||`` of the calibration run)
     check_kw : dict of fixed keywords for ``result.check``
 
     Returns

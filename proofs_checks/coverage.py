@@ -78,11 +78,13 @@ def coverage(results, runs) -> list:
 
 def table(cov, goal: float = 0.95) -> str:
     """One line per trajectory: covered/steps, the fraction, and a mark below ``goal``."""
-    lines = [f"{'problem':30s} {'method':30s} {'covered':>13s} {'fraction':>8s}", "-" * 86]
+    lines = [f"{'problem':28s} {'method':26s} {'covered':>11s} {'fraction':>8s}  results holding on most steps",
+             "-" * 110]
     for c in cov:
         mark = "" if c["fraction"] >= goal else f"  < {goal:g}"
-        lines.append(f"{c['problem'][:30]:30s} {c['method'][:30]:30s} "
-                     f"{c['covered_steps']:6d}/{c['steps']:<6d} {c['fraction']:8.3f}{mark}")
+        by = ", ".join(k for k, _ in sorted(c.get("by", {}).items(), key=lambda kv: (-kv[1], kv[0]))[:3])
+        lines.append(f"{c['problem'][:28]:28s} {c['method'][:26]:26s} "
+                     f"{c['covered_steps']:5d}/{c['steps']:<5d} {c['fraction']:8.3f}{mark}  {by}")
     return "\n".join(lines)
 
 

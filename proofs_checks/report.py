@@ -62,12 +62,12 @@ def summary_table(results) -> str:
     for r in results:
         if r.name not in names:
             names.append(r.name)
-    lines = [f"{'result':20s} {'rows':>4s} {'holds':>5s} {'violated':>8s} {'not-met':>7s}  statement",
+    lines = [f"{'result':24s} {'rows':>4s} {'holds':>5s} {'violated':>8s} {'not-met':>7s}  statement",
              "-" * 100]
     for n in names:
         rs = [r for r in results if r.name == n]
         c = {s: sum(r.status == s for r in rs) for s in ("holds", "violated", "assumption-not-met")}
-        lines.append(f"{n:20s} {len(rs):4d} {c['holds']:5d} {c['violated']:8d} {c['assumption-not-met']:7d}  "
+        lines.append(f"{n:24s} {len(rs):4d} {c['holds']:5d} {c['violated']:8d} {c['assumption-not-met']:7d}  "
                      f"{rs[0].statement}")
     return "\n".join(lines)
 
