@@ -108,3 +108,13 @@ def test_load_run_refuses_what_is_not_a_step_log(tmp_path):
 def test_no_diagnostics_no_step_log(tmp_path):
     train(_cfg(tmp_path / "r", epochs=1, diagnostics=False))
     assert not os.path.exists(tmp_path / "r" / "steps")
+
+
+def test_digits_and_cifar_models_do_not_mix_and_float_is_no_method():
+    with pytest.raises(ValueError, match="do not fit"):
+        TrainConfig(dataset="digits", model="resnet20").validate()
+    with pytest.raises(ValueError, match="do not fit"):
+        TrainConfig(dataset="cifar10", model="digits_mlp", synthetic=True).validate()
+    with pytest.raises(ValueError, match="method"):
+        TrainConfig(dataset="digits", model="digits_mlp", method="float").validate()
+    TrainConfig(dataset="digits", model="digits_mlp", method="gd").validate()  # no --data needed
