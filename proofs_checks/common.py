@@ -67,7 +67,7 @@ def shift(result, offset: int):
 def over_runs(result, runs, **kw):
     """``result.check`` on every run (default window), labelled with the suite's names."""
     out = []
-    for prob, traj, pspec, spec in runs:
+    for _prob, traj, pspec, spec in runs:
         r = result.check(traj, **kw)
         out.append(label(r, pspec, spec))
         r.details.setdefault("window", _window(r))
@@ -155,7 +155,7 @@ def with_L_estimate(result, suite, runs, **kw):
     ``details["calibration"]`` says where L came from.
     """
     out = []
-    for prob, traj, pspec, spec in runs:
+    for _prob, traj, pspec, spec in runs:
         L, src = estimate_L(suite.calibration(pspec, spec))
         T = len(traj.step_norm2)
         B = int(math.ceil(BURN_IN * T))
@@ -187,7 +187,7 @@ def calibrated(result, suite, runs, keys, check_kw=None):
     ``details["window"]``. The calibration run is measured on the same a-priori window as the check.
     """
     out = []
-    for prob, traj, pspec, spec in runs:
+    for _prob, traj, pspec, spec in runs:
         cal = suite.calibration(pspec, spec)
         t0 = window_start(result, cal)
         T = len(cal.step_norm2)

@@ -25,8 +25,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import brelax
 from brelax import heuristics, steps

@@ -27,6 +27,7 @@ import numpy as np
 from theory import RESULTS, TRAJECTORY_RESULTS, Result
 
 from .common import BURN_IN, Window, as_estimate, estimate, estimate_L, shift
+
 #: Constants a result needs that a run does not record, measured on the burn-in window by
 #: :func:`theory.estimate_constants` (see :func:`proofs_checks.common.estimate`).
 CALIBRATED = {"theorem1": ("d",), "theorem2": ("kappa", "R"), "corollary3": ("d", "kappa", "R"),

@@ -4,15 +4,14 @@ import json
 import os
 
 import numpy as np
-import pytest
 
-import brelax
 from brelax import heuristics, steps
 from brelax.cli import main as brelax_main
 from brelax.problems import least_squares
 from brelax.prox import relax
 from brelax.sets import QuantSet
-from proofs_checks import check_lemma_a, check_lemma_b, check_projection, cli, suite as S
+from proofs_checks import check_lemma_a, check_lemma_b, check_projection, cli
+from proofs_checks import suite as S
 from theory import STATUSES, estimate_constants
 
 
