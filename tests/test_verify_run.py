@@ -95,12 +95,13 @@ def test_momentum_is_not_the_lazy_iteration_so_no_result_claims_it():
 def test_brelax_train_digits_then_verify_the_run_directory(tmp_path, capsys, torch_one_thread):
     run = tmp_path / "R"
     assert brelax_main(["train", "--dataset", "digits", "--model", "digits_mlp", "--epochs", "1", "--momentum", "0",
-                        "--wd", "0", "--noise-every", "4", "--no-progress", "--out", str(run)]) == 0
+                        "--wd", "0", "--noise-every", "2", "--batch-size", "256", "--no-eval-train", "--limit-test",
+                        "64", "--no-progress", "--out", str(run)]) == 0
     capsys.readouterr()
     assert brelax_main(["verify", str(run), "--out", str(tmp_path / "rep")]) == 0
     data = json.loads((tmp_path / "rep" / "verify-report.json").read_text())
     [cov] = data["coverage"]
-    assert cov["method"] == "binaryrelax" and cov["steps"] > 5
+    assert cov["method"] == "binaryrelax" and cov["steps"] >= 4
     assert cov["covered_steps"] >= 0.95 * cov["steps"]  # plain SGD: monotonicity holds on every step
     assert data["summary"]["counts"]["violated"] == 0
     assert {r["name"] for r in data["results"]} == set(TRAJECTORY_RESULTS)
