@@ -80,3 +80,48 @@ def test_numpy_driver_and_quant_optimizer_record_the_same_diagnostics(method, ep
     # with the full batch, the step's gradient is the full one: the torch sums equal the NumPy full-gradient ones
     np.testing.assert_allclose([r["total"]["sg_dot_D"] for r in rows[1:]], traj.g_dot_D, **close)
     assert math.isnan(rows[0]["total"]["grad_norm2"])
+
+
+@pytest.mark.parametrize("base", ["momentum", "weight_decay", "adam"])
+def test_any_other_base_optimizer_records_the_anchor_step_as_g(base):
+    """Momentum, weight decay or Adam move y along (y_t - y_{t+1})/lr, not the gradient: that is g_t then.
+
+    With that g_t the step identity g <g, D> = -||D||^2 + mu' <r - r', D> - dmu <r, D> holds
+    exactly, as Theorem II.2 needs; with the raw gradient it would not (the test below it).
+    """
+    torch.manual_seed(0)
+    w = nn.Parameter(torch.randn(6, 5, dtype=torch.float64))
+    make = {"momentum": lambda: torch.optim.SGD([w], lr=0.1, momentum=0.9),
+            "weight_decay": lambda: torch.optim.SGD([w], lr=0.1, weight_decay=0.05),
+            "adam": lambda: torch.optim.Adam([w], lr=0.05)}[base]
+    opt = QuantOptimizer(make(), method="binaryrelax", qset="binary", lam0=0.5, rho=1.5, schedule="step",
+                         diagnostics=True)
+    assert opt.direction == "anchor step"
+    target = torch.randn(6, 5, dtype=torch.float64)
+    for _ in range(6):  # build up momentum / Adam state first
+        opt.zero_grad()
+        ((w - target) ** 2).sum().backward()
+        opt.step()
+    y_prev = opt.state[w]["latent"].detach().clone()
+    opt.zero_grad()
+    ((w - target) ** 2).sum().backward()
+    g_raw = w.grad.detach().clone()
+    mu_t = opt.mu
+    opt.step()
+    d, mu_n = opt.last_diagnostics["total"], opt.last_diagnostics["mu"]
+    lr = 0.05 if base == "adam" else 0.1
+    u = (y_prev - opt.state[w]["latent"]) / lr
+    assert d["sgrad_norm2"] == pytest.approx(float((u * u).sum()), rel=1e-12)
+    ident = lr * d["sg_dot_D"] + d["step_norm2"] - mu_n * d["inner"] + (mu_n - mu_t) * d["cross"]
+    assert abs(ident) <= 1e-10 * (abs(lr * d["sg_dot_D"]) + d["step_norm2"])
+    assert not torch.allclose(u, g_raw)  # the raw gradient is a different direction here
+
+
+def test_plain_sgd_records_the_gradient_itself():
+    w = nn.Parameter(torch.randn(4, 3, dtype=torch.float64))
+    opt = QuantOptimizer(torch.optim.SGD([w], lr=0.1), method="binaryrelax", diagnostics=True)
+    assert opt.direction == "gradient"
+    (w ** 2).sum().backward()
+    g = w.grad.detach().clone()
+    opt.step()
+    assert opt.last_diagnostics["total"]["sgrad_norm2"] == float((g * g).sum())

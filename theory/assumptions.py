@@ -27,6 +27,17 @@ def _lazy(ctx):
                 f"{', '.join(LAZY_METHODS)}){extra}")
 
 
+def _lazy_any_direction(ctx):
+    # Theorem II.2 holds for any G_t with y_(t+1) = y_t - g G_t: plain SGD's gradient, or the anchor step
+    # (y_t - y_(t+1))/g that a torch run with momentum or weight decay records (meta "direction").
+    plain = ctx.meta.get("plain_sgd", True) is not False or ctx.meta.get("direction") == "anchor step"
+    ok = ctx.method in LAZY_METHODS and plain
+    extra = "" if plain else (f"; momentum={ctx.meta.get('momentum')}, weight_decay={ctx.meta.get('weight_decay')} "
+                              "and the recorded G_t is not the anchor step")
+    return ok, (f"method={ctx.method!r} (needs x_t = y_t - mu_t r_t and y_(t+1) = y_t - g G_t for the recorded G_t: "
+                f"{', '.join(LAZY_METHODS)}){extra}")
+
+
 def _deterministic(ctx):
     bs = ctx.meta.get("batch_size")
     return bs is None, "full gradients" if bs is None else f"stochastic gradients (batch_size={bs}): not covered"
@@ -112,6 +123,7 @@ def _flip_set(ctx):
 
 
 LAZY = Assumption("lazy method (gradient at x applied to y)", _lazy)
+LAZY_ANY_DIRECTION = Assumption("lazy method, y_(t+1) = y_t - g G_t with the recorded G_t", _lazy_any_direction)
 DETERMINISTIC = Assumption("deterministic gradients", _deterministic)
 L_KNOWN = Assumption("L known (exact smoothness constant)", _L_known)
 F_LOWER = Assumption("f_* known and f(x_t) >= f_*", _f_lower)

@@ -234,7 +234,7 @@ class ProjectionMonotonicity(_PerStep):
     name = "projection_monotonicity"
     statement = ("<P(y') - P(y), y' - y> >= 0  =>  <G_t, D_t + (mu_{t+1}-mu_t) r_t> <= -(1-mu_{t+1}) g ||G_t||^2 "
                  "every step; mu fixed: mu delta_t <= 1")
-    assumptions = [A.LAZY]
+    assumptions = [A.LAZY_ANY_DIRECTION]
 
     def bound(self, lr=None, mu_next=None, sgrad_norm2=None, **_) -> float:
         """``-(1 - mu') g ||G_t||^2``."""

@@ -110,8 +110,10 @@ class QuantOptimizer(torch.optim.Optimizer):
         ``{"step": t, "mu": mu_{t+1}, "total": {...}, "layers": {name: {...}}}`` with the
         :data:`brelax.diagnostics.STEP_OUT` and :data:`~brelax.diagnostics.POINT_OUT` fields of the
         step ``x_t -> x_{t+1}``, per quantized tensor and in total over every parameter of the
-        groups (float ones included). ``g_t`` is the ``.grad`` the step was given; the full
-        gradient is unknown here, so its fields are NaN. Costs one device sync per step.
+        groups (float ones included). ``g_t`` is the direction the anchor moved along,
+        ``a_{t+1} = a_t - lr_t g_t`` (see :attr:`direction`): the ``.grad`` the step was given for
+        plain SGD, ``(a_t - a_{t+1})/lr_t`` for any other base optimizer (momentum, weight decay,
+        Adam). The full gradient is unknown here, so its fields are NaN. Costs one device sync per step.
 
     Which tensors are quantized: a group with a ``"qset"`` key quantizes all its
     tensors with that set (None: none of them); in a group without the key every
@@ -172,6 +174,21 @@ class QuantOptimizer(torch.optim.Optimizer):
                     slots.append(_Slot(p, name, index, q, axis))
                 index += 1
         return slots
+
+    @property
+    def direction(self) -> str:
+        """What the diagnostics' ``g_t`` is: ``"gradient"`` or ``"anchor step"``.
+
+        Plain SGD (no momentum, no weight decay, not maximising) moves the anchor by exactly
+        ``-lr_t`` times the ``.grad`` of the step, so ``g_t`` is that gradient. Any other base
+        optimizer moves it along another direction; then ``g_t = (a_t - a_{t+1})/lr_t`` is the
+        direction actually taken, and every statement about ``y_{t+1} = y_t - lr_t g_t`` for an
+        arbitrary ``g_t`` (the monotonicity of the projection, THEORY.md Theorem II.2) applies to it.
+        """
+        plain = isinstance(self.base, torch.optim.SGD) and all(
+            g.get("momentum", 0) == 0 and g.get("weight_decay", 0) == 0 and not g.get("maximize", False)
+            for g in self.param_groups)
+        return "gradient" if plain else "anchor step"
 
     @property
     def _keeps_anchor(self) -> bool:
@@ -243,6 +260,15 @@ class QuantOptimizer(torch.optim.Optimizer):
         quantized = {id(s.param) for s in self.slots}
         return [p for g in self.param_groups for p in g["params"] if id(p) not in quantized]
 
+    def _lrs(self) -> tuple:
+        """The learning rate of each slot's group, and of every tracked float parameter (flat, as a tensor)."""
+        of = {id(p): g["lr"] for g in self.param_groups for p in g["params"]}
+        flat = None
+        if self._tracked:
+            flat = torch.cat([torch.full((p.numel(),), float(of[id(p)]), dtype=p.dtype, device=p.device)
+                              for p in self._tracked])
+        return [float(of[id(s.param)]) for s in self.slots], flat
+
     def _flat_float(self, grad: bool):
         """The float parameters (or their gradients; a missing one counts as 0) as one flat vector, or None."""
         if not self._tracked:
@@ -275,6 +301,9 @@ class QuantOptimizer(torch.optim.Optimizer):
         if self._m.lazy:
             for slot in self.slots:
                 slot.param.copy_(self.state[slot.param]["latent"])
+        if diag and self.direction == "anchor step":  # a_t, to measure the direction the base step takes
+            self._pending = (*self._pending, [s.param.detach().clone() for s in self.slots], self._flat_float(False),
+                             self._lrs())
         self.base.step()
         self._step += 1
         mu = self.mu
@@ -309,6 +338,8 @@ class QuantOptimizer(torch.optim.Optimizer):
             points.append(dg.point_sums(slot.r, None, slot.scales))
             if pending is not None:
                 x_prev, g, r_prev, c_prev, p_prev = pending[0][i]
+                if len(pending) > 3:  # the anchor step's direction (a_t - a_{t+1})/lr_t
+                    g = _direction(pending[3][i], s.y, pending[5][0][i])
                 xs = ps = None
                 if self._m.lazy:
                     ps = dg.stable_projection(s.y, p_prev, slot.axis)
@@ -321,7 +352,8 @@ class QuantOptimizer(torch.optim.Optimizer):
             points.append(dg.point_sums(zero))
             if pending is not None:
                 stable = (x, zero, zero) if self._m.lazy else (None, None, None)
-                steps.append(dg.step_sums(pending[1], x, zero, zero, None, None, pending[2], None, *stable))
+                g = pending[2] if len(pending) <= 3 else _direction(pending[4], x, pending[5][1])
+                steps.append(dg.step_sums(pending[1], x, zero, zero, None, None, g, None, *stable))
             names.append(None)
         n = len(points)
         rows = torch.cat(points + steps).cpu().numpy()  # one device sync per step
@@ -425,3 +457,10 @@ class QuantOptimizer(torch.optim.Optimizer):
         return (f"QuantOptimizer({type(self.base).__name__}, method={self.method!r}, qset={self.qset.name!r}, "
                 f"axis={self.axis}, lam0={self.lam0}, rho={self.rho}, schedule={self.schedule!r}, "
                 f"phase2_start={self.phase2_start}, quantized={len(self.slots)})")
+
+
+def _direction(a_prev, a_new, lr):
+    """``(a_t - a_{t+1})/lr_t``, or None (unmeasured: NaN) when ``lr_t`` is 0."""
+    if isinstance(lr, float):
+        return None if lr == 0 else (a_prev - a_new) / lr
+    return None if bool((lr == 0).any()) else (a_prev - a_new) / lr

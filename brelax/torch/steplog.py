@@ -8,6 +8,8 @@ writes into ``RUN/steps/``:
     mu schedule (``lam0``, ``rho``, ``phase2_epoch``, ``steps_per_epoch``, per epoch),
     batch (``batch_size``, ``n_train``, ``world_size``, ``sampling``), the base optimizer's
     ``momentum`` and ``weight_decay`` (``plain_sgd``: both 0, so that ``y_{t+1} = y_t - lr_t g_t``),
+    ``direction`` (what ``g_t`` is: ``"gradient"`` for plain SGD, else ``"anchor step"``
+    ``(y_t - y_{t+1})/lr_t``, see :attr:`brelax.torch.QuantOptimizer.direction`),
     ``row_min``, ``levels``, ``n_quantized``,
     the quantized ``layers``, ``noise_every``, ``stochastic: true``, ``format``.
 ``start.npz``
@@ -29,7 +31,7 @@ same ``x_t`` of a second, independently drawn minibatch of the same size; NaN on
 other steps), the totals over all parameters of every field of
 :data:`brelax.diagnostics.STEP_OUT` (step ``t``) and :data:`~brelax.diagnostics.POINT_OUT`
 (at ``x_{t+1}``), and the same per quantized tensor in columns ``layer::NAME::FIELD``.
-``sgrad_norm2`` is the minibatch gradient's :math:`\|g_t\|^2`; what needs the full
+``sgrad_norm2`` is :math:`\|g_t\|^2` (the minibatch gradient, or the anchor step); what needs the full
 gradient (``grad_norm2``, ``g_dot_D``, ``noise_norm2``, ``stable_g_dot_D``) is NaN.
 
 :func:`load_run` turns a run directory into a :class:`brelax.Trajectory` (fields
@@ -192,6 +194,7 @@ def run_meta(cfg, opt, steps_per_epoch: int, n_train: int, world_size: int) -> d
             "phase2_epoch": cfg.phase2_epoch, "mu_schedule": "per epoch", "steps_per_epoch": steps_per_epoch,
             "batch_size": cfg.batch_size, "n_train": n_train, "world_size": world_size, "momentum": cfg.momentum,
             "weight_decay": cfg.weight_decay, "plain_sgd": cfg.momentum == 0 and cfg.weight_decay == 0,
+            "direction": opt.direction,
             "sampling": "shuffled epochs (without replacement)", "axis": cfg.axis,
             "noise_every": getattr(cfg, "noise_every", 0),
             "layers": [s.name for s in opt.slots],
