@@ -25,7 +25,7 @@ import numbers
 import numpy as np
 
 from . import diagnostics, schedules
-from ._validate import check_nonneg
+from ._validate import check_choice, check_nonneg
 from .diagnostics import POINT_OUT, STEP_OUT
 from .problems.base import Projector
 from .prox import relax
@@ -48,6 +48,10 @@ def mu_schedule_for(method: str, lam0=1.0, rho=1.0, phase2_start=None, lam_every
     return schedules.RelaxSchedule(get_method(method).name, lam0, rho, lam_every, phase2_start, mu_schedule)
 
 
+#: ``sampling=`` choices and what ``meta["sampling"]`` records (the torch step log uses the same words).
+SAMPLING = {"shuffle": "shuffled epochs (without replacement)", "with_replacement": "with_replacement"}
+
+
 def _check_int(v, name, low):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
         raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
@@ -57,7 +61,7 @@ def _check_int(v, name, low):
 def optimize(problem, method: str = "binaryrelax", qset="binary", steps: int = 500, lr=0.1,
              lam0: float = 1.0, rho: float = 1.02, phase2_start=None, y0=None, batch_size=None,
              seed: int = 0, granularity: str = "block", mu_schedule=None, lam_every: int = 1,
-             progress: bool = False, record_every=None) -> Trajectory:
+             progress: bool = False, record_every=None, sampling: str = "shuffle") -> Trajectory:
     """Run ``method`` on ``problem`` and record the per-step diagnostics (:mod:`brelax.diagnostics`).
 
     Besides the measured quantities of :class:`~brelax.trajectory.Trajectory`, the
@@ -83,6 +87,9 @@ def optimize(problem, method: str = "binaryrelax", qset="binary", steps: int = 5
     progress : show a tqdm progress bar
     record_every : int or None; keep ``x_t``, ``y_t`` and ``P(y_t)`` every so many steps
         (and the last) in ``traj.iterates`` (for histograms and identity checks)
+    sampling : "shuffle" (a fresh permutation per epoch) or "with_replacement" (i.i.d. batches,
+        unbiased given the past; see :class:`~brelax.problems.sampler.MinibatchSampler`);
+        recorded as ``meta["sampling"]``. Only read when ``batch_size`` is given.
 
     Returns
     -------
@@ -115,11 +122,13 @@ def optimize(problem, method: str = "binaryrelax", qset="binary", steps: int = 5
         raise ValueError(f"y0 must have shape ({problem.dim},), got {y0.shape}")
     if not np.all(np.isfinite(y0)):
         raise ValueError("y0 contains NaN or inf")
+    sampling = check_choice(sampling, tuple(SAMPLING), "sampling")
     sampler = None
     if batch_size is not None:
         from .problems.sampler import MinibatchSampler
 
-        sampler = MinibatchSampler(problem.n_samples, batch_size, seed=int(rng.integers(2**63)))
+        sampler = MinibatchSampler(problem.n_samples, batch_size, seed=int(rng.integers(2**63)),
+                                   replacement=sampling == "with_replacement")
     proj = Projector(problem.layout, Q, granularity)
     rec = _Recorder(problem, proj, steps, m.lazy)
     keep = None if record_every is None else _check_int(record_every, "record_every", 1)
@@ -134,6 +143,7 @@ def optimize(problem, method: str = "binaryrelax", qset="binary", steps: int = 5
     meta = dict(method=m.name, qset=Q.name, steps=steps, lr=lr if not callable(lr) else "schedule",
                 lam0=lam0, rho=rho, phase2_start=phase2_start, lam_every=lam_every, seed=seed,
                 batch_size=batch_size, stochastic=sampler is not None, granularity=granularity,
+                sampling=None if sampler is None else SAMPLING[sampling],
                 problem=problem.describe(), L=L, f_lower=getattr(problem, "f_lower", None), stopped=None,
                 **diagnostics.quant_meta(Q, [(b.shape, proj.axis_of(b)) for b in problem.layout if b.quantize]))
     bar = _progress(steps, progress, m.name)

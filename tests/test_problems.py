@@ -370,3 +370,30 @@ def test_quantize_last_false_and_layer_slices():
     np.testing.assert_array_equal(z[sl["W2"]], x[sl["W2"]])
     assert list(layer_slices(p.layout, quantized_only=True)) == ["W1"]
     assert isinstance(LeastSquares(np.eye(2), np.ones(2)).layout[0].name, str)
+
+
+def test_with_replacement_sampler_draws_iid_indices_and_is_seeded():
+    s = MinibatchSampler(10, 10, seed=5, replacement=True)
+    batches = [s.next() for _ in range(30)]
+    assert all(b.dtype == np.int64 and b.shape == (10,) and b.min() >= 0 and b.max() < 10 for b in batches)
+    # a permutation never repeats an index within an epoch; 30 i.i.d. batches of 10 from 10 always do
+    assert any(len(np.unique(b)) < 10 for b in batches)
+    again = MinibatchSampler(10, 10, seed=5, replacement=True)
+    assert all(np.array_equal(b, again.next()) for b in batches)
+    assert s.epoch == 29  # one batch of 10 per notional epoch of 10 samples
+    # over many draws every index is about equally frequent (unbiased batch gradients)
+    counts = np.bincount(np.concatenate([s.next() for _ in range(2000)]), minlength=10)
+    assert counts.min() > 0.9 * 2000 and counts.max() < 1.1 * 2000
+    with pytest.raises(TypeError, match="replacement"):
+        MinibatchSampler(10, 3, replacement=1)
+
+
+def test_optimize_records_how_minibatches_were_sampled():
+    p = least_squares(40, 10, "binary", seed=0)
+    kw = dict(steps=5, lr=0.1, batch_size=8, seed=0)
+    assert brelax.optimize(p, "binaryrelax", **kw).meta["sampling"] == "shuffled epochs (without replacement)"
+    t = brelax.optimize(p, "binaryrelax", sampling="with_replacement", **kw)
+    assert t.meta["sampling"] == "with_replacement"
+    assert brelax.optimize(p, "binaryrelax", steps=3, lr=0.1).meta["sampling"] is None
+    with pytest.raises(ValueError, match="sampling"):
+        brelax.optimize(p, "binaryrelax", sampling="bootstrap", **kw)
