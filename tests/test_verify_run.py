@@ -81,10 +81,11 @@ def test_coverage_counts_only_holding_trajectory_results():
     assert (c["steps"], c["covered_steps"]) == (10, 8) and c["by"] == {"lemma_b": 7, "fact_c": 2}
 
 
-def test_momentum_is_not_the_lazy_iteration_so_no_result_claims_it():
+def test_momentum_without_the_anchor_step_recorded_claims_nothing():
+    """With momentum, y' - y is not -g times the gradient; unless the run records that step as G_t, no claim."""
     prob = least_squares(40, 20, "binary", seed=1)
     traj = brelax.optimize(prob, steps=30, lr=1 / prob.L, seed=0)
-    traj.meta.update(plain_sgd=False, momentum=0.9, weight_decay=1e-4)  # as a default brelax train run
+    traj.meta.update(plain_sgd=False, momentum=0.9, weight_decay=1e-4)  # G_t recorded is the gradient
     res = {r.name: r for r in verify_run(traj)}
     mono = res["projection_monotonicity"]
     assert mono.status == "assumption-not-met" and "momentum=0.9" in str(mono.assumptions)
