@@ -4,8 +4,9 @@ Problems: planted least squares (``brelax.problems.least_squares``, n = 50,
 m/n in {0.6, 1, 2}, noise in {0, 0.1}), multinomial logistic regression and a
 one-hidden-layer ReLU MLP on scikit-learn's digits. Runs: BinaryRelax with
 continuation and Phase II, BinaryRelax with ``lam`` fixed, BinaryConnect, GD,
-PGD and ProxQuant, plus minibatch runs of BinaryRelax and BinaryConnect. Every run is made once (cached) with
-``record_every=1`` so Lemma A can read the iterates. ``quick`` keeps a subset.
+PGD and ProxQuant, plus minibatch runs of BinaryRelax and BinaryConnect (one
+drawn with replacement). Every run is made once (cached) with ``record_every=1``
+so Lemma A can read the iterates. ``quick`` keeps a subset.
 
 Step sizes are ``1/L`` where ``L`` is known (so ``1 - gL/2 = 1/2``; one
 variant uses ``1/(2L)``) and 0.5 for the MLP. Everything is deterministic
@@ -32,10 +33,14 @@ class RunSpec:
     batch_size: int | None = None
     qset: str | None = None  # None: the problem's own set
     lr_scale: float = 1.0  # multiplies the problem's step size
+    sampling: str | None = None  # minibatch sampling (None: the driver's default, per-epoch reshuffling)
 
     def kwargs(self, steps):
         p2 = None if self.phase2 is None else int(round(self.phase2 * steps))
-        return dict(method=self.method, lam0=self.lam0, rho=self.rho, phase2_start=p2, batch_size=self.batch_size)
+        kw = dict(method=self.method, lam0=self.lam0, rho=self.rho, phase2_start=p2, batch_size=self.batch_size)
+        if self.sampling is not None:
+            kw["sampling"] = self.sampling
+        return kw
 
 
 BR = RunSpec("binaryrelax", "binaryrelax")
@@ -47,10 +52,13 @@ PGD = RunSpec("pgd", "pgd", phase2=None)
 PROX = RunSpec("proxquant", "proxquant")
 BR_SGD = RunSpec("binaryrelax(batch 64)", "binaryrelax", batch_size=64)
 BC_SGD = RunSpec("binaryconnect(batch 64)", "binaryconnect", phase2=None, batch_size=64)
+#: Fixed mu = 1/2, minibatches drawn with replacement: the setting of the high-probability SGD result.
+BR_SGD_WR = RunSpec("binaryrelax(mu=1/2, batch 64 with replacement)", "binaryrelax", lam0=1.0, rho=1.0, phase2=None,
+                    batch_size=64, sampling="with_replacement")
 BR_HALF_LR = RunSpec("binaryrelax(g=1/(2L))", "binaryrelax", lr_scale=0.5)
 
 #: The lazy methods (gradient at x applied to y): the ones Lemmas A-B and the theorems are about.
-LAZY_SPECS = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, BR_SGD, BC_SGD)
+LAZY_SPECS = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, BR_SGD, BC_SGD, BR_SGD_WR)
 #: The BinaryRelax variants with continuation (mu increasing, then Phase II).
 CONTINUATION_SPECS = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_SGD)
 
@@ -77,7 +85,7 @@ class ProblemSpec:
 
 def default_problems(quick: bool, seed: int) -> list:
     """The problems and which runs each gets."""
-    every = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, PGD, PROX, BR_SGD, BC_SGD)
+    every = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, PGD, PROX, BR_SGD, BC_SGD, BR_SGD_WR)
     core = (BR, BR_FIXED, BC) if quick else (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC)
     out = []
     lsq = [(100, 0.0), (50, 0.1)] if quick else [(100, 0.0), (50, 0.0), (30, 0.0), (100, 0.1), (50, 0.1), (30, 0.1)]
@@ -89,8 +97,9 @@ def default_problems(quick: bool, seed: int) -> list:
         out.append(ProblemSpec("lsq-ternary(m=100,n=50)", _lsq(100, 50, "ternary", 0.0, seed), "ternary", 400, None,
                                (BR, BC)))
     steps = 80 if quick else 200
+    logistic = (BR,) if quick else (BR, BR_FIXED, BC, GD, BR_SGD, BC_SGD, BR_SGD_WR)
     out.append(ProblemSpec(f"digits_logistic(seed={seed})", lambda: P.digits_logistic(seed=seed), "binary", steps,
-                           None, (BR,) if quick else (BR, BR_FIXED, BC, GD, BR_SGD, BC_SGD), kind="logistic"))
+                           None, logistic, kind="logistic"))
     out.append(ProblemSpec(f"digits_mlp(32,relu,seed={seed})", lambda: P.digits_mlp(hidden=(32,), seed=seed),
                            "binary", 60 if quick else 150, 0.5, (BR,) if quick else (BR, BC), kind="mlp"))
     return out
