@@ -14,7 +14,9 @@ is unknown (networks) -- are estimated there and checked on the disjoint
 window after it. Results whose every constant is known (the problem's L saved in
 the trajectory's metadata) run on the whole run. Each row's ``details`` carry
 ``calibration`` (source and values) and ``window``; a local estimate of L is
-labelled ``"estimate"`` in ``details["L_source"]`` and in the method column.
+labelled ``"estimate"`` in ``details["L_source"]`` and in the method column, and
+where a check built on it fails, the estimate is the assumption reported as not
+met (:func:`proofs_checks.common.as_estimate`), not a theorem violated.
 """
 
 from __future__ import annotations
