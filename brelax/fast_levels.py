@@ -27,27 +27,39 @@ def magnitudes(a):
 #: Below this many keys per row (n K) the per-row work of :func:`level_refine` costs more
 #: than the reference sweep, which is vectorised over rows.
 MIN_KEYS_PER_ROW = 16384
-#: Above this many steps K, evaluating a key (K searches, at K 256 starting keys) costs more than
-#: sorting all n K keys.
+#: Above this many steps K, :func:`level_refine` searches in value space (:func:`_best_key_wide`),
+#: whose memory does not grow with K, instead of starting from 256 keys of every level.
 MAX_STEPS = 32
+
+
+#: The reference sweep on short rows runs on blocks of rows holding at most this many keys (n K per row).
+REF_BLOCK_KEYS = 1 << 16
 
 
 def level_kernel(xp, a, levels):
     """Exact kernel for a level set: :func:`level_refine` on long rows, the reference sweep otherwise.
 
     Both are exact with the same tie rule; the choice is only about speed
-    (``n K >= MIN_KEYS_PER_ROW`` and ``K <= MAX_STEPS``). The reference runs
-    on float64 magnitudes, as :class:`~brelax.sets.QuantSet` feeds it.
+    (``n K >= MIN_KEYS_PER_ROW``). The reference runs on float64 magnitudes,
+    as :class:`~brelax.sets.QuantSet` feeds it, on blocks of rows holding at
+    most ``REF_BLOCK_KEYS`` keys, so that its ``O(nK)`` memory stays bounded;
+    :func:`level_refine` needs ``O(n)`` whatever K.
     """
     a = magnitudes(a)
+    G, n = a.shape
     K = len(levels) - 1
-    if K <= MAX_STEPS and a.shape[1] * K >= MIN_KEYS_PER_ROW:
+    if n * K >= MIN_KEYS_PER_ROW:
         return level_refine(xp, a, levels)
     from array_api_compat import numpy as xnp
 
     from .projections import level_sweep
 
-    return level_sweep(xnp, a.astype(np.float64, copy=False), levels)
+    idx = np.empty((G, n), dtype=np.int64)
+    scale = np.empty(G)
+    step = max(1, REF_BLOCK_KEYS // max(n * K, 1))
+    for r0 in range(0, G, step):
+        idx[r0:r0 + step], scale[r0:r0 + step] = level_sweep(xnp, a[r0:r0 + step].astype(np.float64), levels)
+    return idx, scale
 
 
 def level_refine(xp, a, levels):
@@ -113,7 +125,7 @@ def level_thresholds(a, levels):
     for g in range(G):
         s = srt[g].astype(np.float64)
         D = np.concatenate(([0.0], np.cumsum(s[::-1])))
-        c, S, N = _best_key(s, D, lv, mids, steps)
+        c, S, N = (_best_key if mids.size <= MAX_STEPS else _best_key_wide)(s, D, lv, mids, steps)
         theta[g] = np.where(c > 0, s[np.minimum(n - c, n - 1)], math.inf)
         scale[g] = S / N if N > 0 else 0.0
     return theta, scale
@@ -226,3 +238,157 @@ def _interval_bound(hi, S_hi, N_hi, lo, S_lo, N_lo):
     Ux = np.maximum(np.minimum(S_hi + hi / 2 * (Nx - N_hi), S_lo - lo / 2 * (N_lo - Nx)), 0.0)
     both = np.maximum(S_hi * S_hi / N_hi, S_lo * S_lo / N_lo)
     return np.maximum(both, Ux * Ux / np.maximum(Nx, 1e-300))
+
+
+# ------------------------------------------------------- many levels: bounded memory, any K
+
+#: Keys a surviving interval may hold before it is swept exactly rather than subdivided (at most; see
+#: :func:`_sweep_keys`).
+SWEEP_KEYS = 1 << 15
+#: Entries of one (levels x values) evaluation block: bounds the memory of :func:`_evaluate_at`.
+EVAL_BLOCK = 1 << 16
+
+
+def _count_ge_levels(s, mids, v):
+    """``c[j, k] = #{i : fl(s_i / mids[j]) >= v[k]}`` for every level and value, exactly (s ascending)."""
+    m = mids[:, None]
+    vv = np.broadcast_to(v[None, :], (mids.size, v.size))
+    return _count_ge(s, m, vv)
+
+
+def _sweep_keys(n):
+    """Keys swept at once: ``n / 16`` within ``[2^10, SWEEP_KEYS]``."""
+    return int(min(SWEEP_KEYS, max(1 << 10, n // 16)))
+
+
+def _eval_block(n):
+    """Counts per evaluation block: ``n / 8`` within ``[2^12, EVAL_BLOCK]`` (a few bytes per entry)."""
+    return int(min(EVAL_BLOCK, max(1 << 12, n // 8)))
+
+
+def _blocked(fn, mids, v, n):
+    """``fn(v_block)`` for blocks of ``_eval_block(n) // K`` values, concatenated (memory independent of K)."""
+    step = max(1, _eval_block(n) // mids.size)
+    parts = [fn(v[k0:k0 + step]) for k0 in range(0, v.size, step)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _evaluate_at(s, D, lv, mids, steps, v):
+    """``S``, ``N``, ``f`` at the values ``v`` (any floats; the state at ``v`` is that of the smallest key >= v).
+
+    Done in blocks of ``EVAL_BLOCK // K`` values, so memory does not grow with K.
+    """
+    n, K = s.size, mids.size
+    S, N, C = np.empty(v.size), np.empty(v.size), np.empty(v.size, dtype=np.int64)
+    step = max(1, _eval_block(n) // K)
+    for k0 in range(0, v.size, step):
+        c = _count_ge_levels(s, mids, v[k0:k0 + step])
+        S[k0:k0 + step] = lv[0] * D[n] + steps[0] @ D[c]
+        N[k0:k0 + step] = n * lv[0] ** 2 + steps[1] @ c
+        C[k0:k0 + step] = c.sum(axis=0)
+    return S, N, C
+
+
+def _best_key_wide(s, D, lv, mids, steps):
+    r"""The sweep's optimum for any number of levels, in memory independent of K (see :func:`level_refine`).
+
+    The same candidates, objective and tie rule as :func:`_best_key`, searched
+    in value space instead of key by key: evaluate ``f`` on a grid of values
+    (the state at a value ``v`` is that of the smallest key ``>= v``, an
+    attained candidate, so the best evaluated ``f`` is a valid lower bound
+    ``L``), bound every gap between consecutive grid values with
+    :func:`_interval_bound` (which holds for any two values with known states,
+    keys or not), drop the gaps whose bound is below ``L``, and refine the
+    others: a gap holding at most ``SWEEP_KEYS`` keys is swept exactly (its
+    keys enumerated from the index ranges ``[n - c_j(lo^+), n - c_j(hi))``,
+    sorted, and the objective accumulated from the state at ``hi``), a larger
+    one is cut at 16 evenly spaced values and at the largest key below its top
+    (so that every round removes at least one block of equal keys: the search
+    ends). Every key is then evaluated, swept or in a dropped gap, so the best
+    candidate found is the sweep's optimum.
+
+    Memory: ``s``, ``D`` and blocks of ``EVAL_BLOCK`` counts and ``SWEEP_KEYS``
+    keys, whatever K. Time: ``O(K log n)`` per evaluated value.
+    """
+    n, K = s.size, mids.size
+    delta = 8.0 * (n + K + 16) * _U
+    S0, N0 = lv[0] * D[n], float(n * lv[0] ** 2)
+    top = [S0 * S0 / N0 if N0 > 0 else 0.0, math.inf]  # the best candidate: objective, then value (tie rule)
+
+    def offer(v, S, N):
+        """Keep the best of the candidates ``v`` (largest ``v`` among equal objectives); return max f."""
+        f = np.where(N > 0, S * S / np.where(N > 0, N, 1.0), 0.0)
+        cand = np.flatnonzero(f == f.max())
+        k = cand[np.argmax(v[cand])]  # the largest value among equal objectives
+        if f[k] > top[0] or (f[k] == top[0] and v[k] > top[1]):
+            top[0], top[1] = float(f[k]), float(v[k])
+        return top[0]
+
+    pos = s[s > 0]
+    if pos.size == 0:  # the zero row: every state has S = 0
+        return np.zeros(K, dtype=np.int64), S0, N0
+    vmax = float(s[-1] / mids[0])  # the largest key
+    vmin = float(pos[0] / mids[-1])  # the smallest positive key
+    geo = np.minimum(vmin * (vmax / vmin) ** np.linspace(0.0, 1.0, 257), vmax)
+    grid = np.unique(np.concatenate(([vmax], geo, [0.0])))[::-1]
+    S, N, C = _evaluate_at(s, D, lv, mids, steps, grid)
+    best = offer(grid, S, N)
+    his, los = grid[:-1], grid[1:]
+    Shi, Nhi, Chi, Slo, Nlo, Clo = S[:-1], N[:-1], C[:-1], S[1:], N[1:], C[1:]
+    stuck = np.zeros(his.size, dtype=bool)
+    while his.size:
+        # Keys in (lo, hi) number at most C(lo) - C(hi) (the keys equal to lo are counted too).
+        inside = Clo - Chi
+        ub = _interval_bound(his, Shi, Nhi, los, Slo, Nlo)
+        live = (ub >= best * (1.0 - delta)) & (inside > 0)
+        his, los, Shi, Nhi, Chi, Slo, Nlo, Clo, inside, stuck = (
+            x[live] for x in (his, los, Shi, Nhi, Chi, Slo, Nlo, Clo, inside, stuck))
+        small = (inside <= _sweep_keys(n)) | stuck
+        for k in np.flatnonzero(small):
+            v, Sv, Nv = _sweep_gap(s, lv, mids, steps, his[k], los[k], Shi[k], Nhi[k])
+            if v.size:
+                best = offer(v, Sv, Nv)
+        big = np.flatnonzero(~small)
+        if not big.size:
+            break
+        # Cut each big gap at 16 values and at the largest key below its top.
+        def largest_below(h):  # per value, the largest key < h (over all levels)
+            below = n - _count_ge_levels(s, mids, h) - 1
+            return np.where(below >= 0, s[np.maximum(below, 0)] / mids[:, None], -math.inf).max(axis=0)
+
+        kv = _blocked(largest_below, mids, his[big], n)
+        cuts = los[big][:, None] + (his[big] - los[big])[:, None] * np.linspace(0.0, 1.0, 18)[None, 1:-1]
+        pts = np.concatenate([his[big][:, None], kv[:, None], cuts, los[big][:, None]], axis=1)
+        new = [[] for _ in range(9)]
+        for r in range(big.size):
+            p = np.unique(pts[r][(pts[r] >= los[big][r]) & (pts[r] <= his[big][r])])[::-1]
+            Sp, Np, Cp = _evaluate_at(s, D, lv, mids, steps, p)
+            best = offer(p, Sp, Np)
+            # A gap that no cut splits (all its keys at one value next to lo) is swept next round.
+            st = np.full(p.size - 1, p.size == 2)
+            for lst, x in zip(new, (p[:-1], p[1:], Sp[:-1], Np[:-1], Cp[:-1], Sp[1:], Np[1:], Cp[1:], st)):
+                lst.append(x)
+        his, los, Shi, Nhi, Chi, Slo, Nlo, Clo, stuck = (np.concatenate(x) for x in new)
+    if not math.isfinite(top[1]):
+        return np.zeros(K, dtype=np.int64), S0, N0
+    c = _count_ge_levels(s, mids, np.array([top[1]]))[:, 0]
+    return c, lv[0] * D[n] + steps[0] @ D[c], float(n * lv[0] ** 2 + steps[1] @ c)
+
+
+def _sweep_gap(s, lv, mids, steps, hi, lo, S_hi, N_hi):
+    """Every candidate key strictly inside ``(lo, hi)``: values (descending) and their ``S``, ``N``."""
+    n = s.size
+    c_hi = _count_ge_levels(s, mids, np.array([hi]))[:, 0]
+    c_lo = _count_ge_levels(s, mids, np.array([np.nextafter(lo, math.inf)]))[:, 0]
+    start, stop = n - c_lo, n - c_hi  # the keys of level j inside the gap: s[start_j:stop_j] / m_j
+    cnt = np.maximum(stop - start, 0)
+    j = np.repeat(np.arange(mids.size), cnt)
+    i = np.repeat(start, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    keys = s[i] / mids[j]
+    order = np.argsort(-keys, kind="stable")
+    keys, i, j = keys[order], i[order], j[order]
+    S = S_hi + np.cumsum(s[i] * steps[0][j])
+    N = N_hi + np.cumsum(steps[1][j])
+    last = np.ones(keys.size, dtype=bool)
+    last[:-1] = keys[:-1] != keys[1:]
+    return keys[last], S[last], N[last]

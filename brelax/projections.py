@@ -147,13 +147,16 @@ def nearest_level(xp, u, levels):
     r"""Index of the level nearest to ``u >= 0``; a midpoint goes up.
 
     With a fixed scale ``a`` the set is a product of finite sets, so the
-    projection separates over entries and this is exact. Cost O(nK).
+    projection separates over entries and this is exact. Cost O(n log K)
+    time (a binary search among the midpoints), O(n) memory.
     """
     lv = _level_array(xp, levels, u)
     mids = (lv[:-1] + lv[1:]) / 2
     if mids.shape[0] == 0:
         return xp.zeros(u.shape, dtype=xp.int64, device=_device(u))
-    return xp.sum(xp.astype(u[..., None] >= mids, xp.int64), axis=-1)
+    # #{j : u >= m_j} = the insertion point of u after equal midpoints: O(n log K) time, O(n) memory.
+    flat = xp.reshape(xp.astype(u, xp.float64), (-1,))
+    return xp.reshape(xp.astype(xp.searchsorted(mids, flat, side="right"), xp.int64), u.shape)
 
 
 def optimal_scale(xp, a, idx, lv):
@@ -165,10 +168,48 @@ def optimal_scale(xp, a, idx, lv):
     return xp.where(den > 0, num / xp.where(den > 0, den, 1.0), 0.0)
 
 
+#: Peak bytes of :func:`level_sweep` per key (n K keys per row), measured with tracemalloc (235 bytes per
+#: entry for K = 3): the basis of the up-front estimate of :func:`level_sweep_bounded`.
+SWEEP_BYTES_PER_KEY = 80
+#: The reference sweep refuses a row whose estimated peak exceeds this (1 GiB).
+MAX_SWEEP_BYTES = 1 << 30
+#: Rows are swept in blocks of at most this many keys, so that many short rows stay in bounded memory.
+SWEEP_BLOCK_KEYS = 1 << 16
+
+
+def level_sweep_bounded(xp, a, levels):
+    """:func:`level_sweep` on blocks of rows of at most ``SWEEP_BLOCK_KEYS`` keys, refusing what cannot fit.
+
+    The same result as :func:`level_sweep` (rows are independent). Its memory
+    is ``O(nK)`` per row; a row whose estimate ``SWEEP_BYTES_PER_KEY * n * K``
+    exceeds ``MAX_SWEEP_BYTES`` is refused up front, before any allocation.
+
+    Raises
+    ------
+    ValueError
+        Naming the estimated bytes, when one row of ``n K`` keys would exceed
+        ``MAX_SWEEP_BYTES`` (on NumPy and on CPU tensors the fast kernels of
+        :mod:`brelax.fast_levels` run instead, in ``O(n)`` memory whatever K).
+    """
+    G, n = a.shape
+    K = len(levels) - 1
+    need = SWEEP_BYTES_PER_KEY * n * K
+    if need > MAX_SWEEP_BYTES:
+        raise ValueError(
+            f"w: the exact projection of a scale group of {n} entries onto {K + 1} levels by the reference sweep "
+            f"needs about {need / 2**30:.1f} GiB (over the {MAX_SWEEP_BYTES / 2**30:.0f} GiB limit); use smaller "
+            f"groups (axis= or group_size=), fewer levels, or a NumPy array / CPU tensor (bounded memory)")
+    step = max(1, SWEEP_BLOCK_KEYS // max(n * K, 1))
+    if G <= step:
+        return level_sweep(xp, a, levels)
+    parts = [level_sweep(xp, a[r0:r0 + step, :], levels) for r0 in range(0, G, step)]
+    return xp.concat([p[0] for p in parts], axis=0), xp.concat([p[1] for p in parts], axis=0)
+
+
 def exact_kernel(levels):
     """The exact kernel for a free-scale set with these non-negative levels."""
     if len(levels) == 1:
         return single_level
     if len(levels) == 2 and levels[0] == 0:
         return ternary_sort
-    return level_sweep
+    return level_sweep_bounded

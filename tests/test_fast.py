@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from array_api_compat import numpy as xnp
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import brelax
@@ -193,13 +193,41 @@ def test_level_kernel_routes_by_row_length(monkeypatch):
     long_rows = magnitudes("gauss", 2, fast_levels.MIN_KEYS_PER_ROW // 3 + 1, seed=1)
     fast_levels.level_kernel(xnp, long_rows, lv)
     assert calls == [long_rows.shape]
-    wide = magnitudes("gauss", 1, 4 * fast_levels.MIN_KEYS_PER_ROW, seed=1)[:, :1000]
-    fast_levels.level_kernel(xnp, wide, tuple(range(fast_levels.MAX_STEPS + 2)))  # K too large: reference
-    assert calls == [long_rows.shape]
+    wide = magnitudes("gauss", 1, 1000, seed=1)
+    fast_levels.level_kernel(xnp, wide, tuple(range(fast_levels.MAX_STEPS + 2)))  # many levels: pruned too
+    assert calls == [long_rows.shape, wide.shape]
     short = magnitudes("gauss", 5, 100, seed=1).astype(np.float32)
     idx, scale = fast_levels.level_kernel(xnp, short, lv)  # the reference, on float64
     ref = projections.level_sweep(xnp, short.astype(np.float64), lv)
     assert np.array_equal(idx, ref[0]) and np.array_equal(scale, ref[1])
+
+
+WIDE_SETS = [tuple(float(v) for v in range(64)), (0.0, 0.5) + tuple(float(v) for v in range(1, 40)) + (100.0,)]
+
+
+@pytest.mark.parametrize("levels", WIDE_SETS)
+@settings(max_examples=40)
+@given(a=cases(max_n=300))
+def test_many_levels_value_space_search_matches_sweep_reference(levels, a):
+    """More than MAX_STEPS steps: the value-space search (_best_key_wide), memory independent of K."""
+    assert len(levels) - 1 > fast_levels.MAX_STEPS
+    ref = projections.level_sweep(xnp, a, levels)
+    assert_same_projection(a, ref, fast.level_refine(xnp, a, levels), levels)
+
+
+def test_many_levels_memory_does_not_grow_with_levels():
+    """uniform(8) and uniform(12) on 10^5 entries: the same bounded peak (the reference needed 9+ GB at 10^6)."""
+    import tracemalloc
+
+    a = magnitudes("gauss", 1, 100_000, seed=4)
+    peaks = []
+    for bits in (4, 8, 11):
+        lv = tuple(float(v) for v in range(2 ** (bits - 1)))
+        tracemalloc.start()
+        fast_levels.level_kernel(xnp, a, lv)
+        peaks.append(tracemalloc.get_traced_memory()[1] / a.size)
+        tracemalloc.stop()
+    assert max(peaks) <= 64, peaks
 
 
 def test_level_refine_ternary_levels_agree_with_ternary_kernels():
