@@ -216,7 +216,7 @@ def _histogram(a, floor, floorbits, maxbits, ity, sh, B):
     span = int(np.max(maxbits - floorbits)) if G else 0
     per_block = min(G, max(1, _CHUNK // n))
     small = ity is np.int32 and span + ((per_block * B) << sh) < 2**31
-    jbuf = np.empty(tbuf.size, dtype=np.int32) if small else None
+    jbuf = np.empty(tbuf.size if small else 0, dtype=np.int32)  # used only when small
     for r0, r1, c0, c1 in _blocks(G, n):
         x = a[r0:r1, c0:c1]
         t = tbuf[: x.size].reshape(x.shape)

@@ -171,7 +171,8 @@ def _best_key(s, D, lv, mids, steps):
     hi_v = np.array([math.inf])
     lo_v = np.array([-math.inf])
     while hi_v.size:
-        ids, vals = [], []
+        id_parts: list[np.ndarray] = []
+        val_parts: list[np.ndarray] = []
         for j in range(K):
             length = q[j] - p[j]
             k = -(-length // stride)
@@ -181,10 +182,10 @@ def _best_key(s, D, lv, mids, steps):
             take = np.maximum(first - rank * stride, np.repeat(p[j], k))
             # Every r-th key from the top, and the lowest key of the range, of each interval.
             has = np.flatnonzero(length > 0)
-            ids += [np.repeat(np.arange(hi_v.size), k), has]
-            vals += [s[take] / mids[j], s[p[j][has]] / mids[j]]
-        ids = np.concatenate(ids + [np.arange(hi_v.size)] * 2)
-        vals = np.concatenate(vals + [hi_v, lo_v])
+            id_parts += [np.repeat(np.arange(hi_v.size), k), has]
+            val_parts += [s[take] / mids[j], s[p[j][has]] / mids[j]]
+        ids = np.concatenate(id_parts + [np.arange(hi_v.size)] * 2)
+        vals = np.concatenate(val_parts + [hi_v, lo_v])
         order = np.lexsort((-vals, ids))
         ids, vals = ids[order], vals[order]
         fresh = np.ones(ids.size, dtype=bool)
@@ -359,7 +360,7 @@ def _best_key_wide(s, D, lv, mids, steps):
         kv = _blocked(largest_below, mids, his[big], n)
         cuts = los[big][:, None] + (his[big] - los[big])[:, None] * np.linspace(0.0, 1.0, 18)[None, 1:-1]
         pts = np.concatenate([his[big][:, None], kv[:, None], cuts, los[big][:, None]], axis=1)
-        new = [[] for _ in range(9)]
+        new: list[list] = [[] for _ in range(9)]
         for r in range(big.size):
             p = np.unique(pts[r][(pts[r] >= los[big][r]) & (pts[r] <= his[big][r])])[::-1]
             Sp, Np, Cp = _evaluate_at(s, D, lv, mids, steps, p)
