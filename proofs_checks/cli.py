@@ -68,7 +68,7 @@ def select(modules, only):
 
 
 def _bar(total, enabled, desc):
-    if not enabled:
+    if not enabled or not sys.stderr.isatty():  # a bar redrawn into a log file or a pipe is noise
         return None
     try:
         from tqdm.auto import tqdm
