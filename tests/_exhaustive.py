@@ -110,7 +110,7 @@ def tol(y) -> float:
     return 1e-10 * float(np.sum(np.asarray(y, dtype=np.float64) ** 2)) + 1e-300
 
 
-# The sets of MATH.md section 1, with the largest n that keeps |L|^n small.
+# The sets of THEORY.md section 2, with the largest n that keeps |L|^n small.
 NAMED_SETS = {
     "binary": 8,
     "ternary": 8,

@@ -82,7 +82,7 @@ def test_lloyd_is_strictly_worse_on_known_inputs(spec, y):
 
 
 def test_ternary_divide_by_n_on_gaussian_data():
-    """MATH.md: relative squared error ~0.337 for the authors' variant, ~0.19 for the exact projection."""
+    """Relative squared error ~0.337 for the authors' divide-by-n variant, ~0.19 for the exact projection."""
     w = np.random.default_rng(0).standard_normal(10**5)
     ww = float(w @ w)
     exact = T.distance(w) ** 2 / ww

@@ -1,4 +1,4 @@
-"""The projections are exact: brute force over all of L^n (F4), and the facts F1-F3 of MATH.md.
+"""The projections are exact: brute force over all of L^n (F4), and the facts F1-F3 of THEORY.md (sections 3-4).
 
 Also the documented tie rule, the edge cases (zero vector, single element,
 all-equal magnitudes, n = 10^7) and dtype handling.
