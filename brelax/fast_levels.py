@@ -274,6 +274,26 @@ def _blocked(fn, mids, v, n):
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
+def _levels_at(s, mids, v):
+    """``q[k, i] = #{j : fl(s_i / m_j) >= v[k]}`` (the level of entry ``i`` at ``v[k]``), exactly.
+
+    ``fl(s_i / m_j)`` is non-increasing in ``j``, so a binary search among the
+    midpoints for ``s_i / v`` lands within a step or two of the boundary; the
+    loop moves it there. ``O(n log K)`` per value: cheaper than the ``O(K log n)``
+    of :func:`_count_ge_levels` when ``n < K``.
+    """
+    K = mids.size
+    with np.errstate(divide="ignore", invalid="ignore"):
+        guess = np.where(v[:, None] > 0, s[None, :] / v[:, None], math.inf)
+    q = np.searchsorted(mids, guess, side="right")
+    while True:
+        up = (q < K) & (s[None, :] / mids[np.minimum(q, K - 1)] >= v[:, None])
+        down = (q > 0) & (s[None, :] / mids[np.maximum(q - 1, 0)] < v[:, None])
+        if not (up.any() or down.any()):
+            return q
+        q = q + up - down
+
+
 def _evaluate_at(s, D, lv, mids, steps, v):
     """``S``, ``N``, ``f`` at the values ``v`` (any floats; the state at ``v`` is that of the smallest key >= v).
 
@@ -281,6 +301,14 @@ def _evaluate_at(s, D, lv, mids, steps, v):
     """
     n, K = s.size, mids.size
     S, N, C = np.empty(v.size), np.empty(v.size), np.empty(v.size, dtype=np.int64)
+    if n < K:  # per entry: O(n log K) per value
+        step = max(64, _eval_block(n) // n)
+        for k0 in range(0, v.size, step):
+            q = _levels_at(s, mids, v[k0:k0 + step])
+            S[k0:k0 + step] = (s[None, :] * lv[q]).sum(axis=1)
+            N[k0:k0 + step] = (lv[q] ** 2).sum(axis=1)
+            C[k0:k0 + step] = q.sum(axis=1)
+        return S, N, C
     step = max(1, _eval_block(n) // K)
     for k0 in range(0, v.size, step):
         c = _count_ge_levels(s, mids, v[k0:k0 + step])
@@ -357,19 +385,33 @@ def _best_key_wide(s, D, lv, mids, steps):
             below = n - _count_ge_levels(s, mids, h) - 1
             return np.where(below >= 0, s[np.maximum(below, 0)] / mids[:, None], -math.inf).max(axis=0)
 
-        kv = _blocked(largest_below, mids, his[big], n)
+        def largest_below_entries(h):  # the same, per entry: its next key below h is at level q_i(h)
+            q = _levels_at(s, mids, h)
+            return np.where(q < K, s[None, :] / mids[np.minimum(q, K - 1)], -math.inf).max(axis=1)
+
+        if n < K:
+            kv = np.concatenate([largest_below_entries(his[big][k0:k0 + max(64, _eval_block(n) // n)])
+                                 for k0 in range(0, big.size, max(64, _eval_block(n) // n))])
+        else:
+            kv = _blocked(largest_below, mids, his[big], n)
         cuts = los[big][:, None] + (his[big] - los[big])[:, None] * np.linspace(0.0, 1.0, 18)[None, 1:-1]
         pts = np.concatenate([his[big][:, None], kv[:, None], cuts, los[big][:, None]], axis=1)
-        new: list[list] = [[] for _ in range(9)]
-        for r in range(big.size):
-            p = np.unique(pts[r][(pts[r] >= los[big][r]) & (pts[r] <= his[big][r])])[::-1]
-            Sp, Np, Cp = _evaluate_at(s, D, lv, mids, steps, p)
-            best = offer(p, Sp, Np)
-            # A gap that no cut splits (all its keys at one value next to lo) is swept next round.
-            st = np.full(p.size - 1, p.size == 2)
-            for lst, x in zip(new, (p[:-1], p[1:], Sp[:-1], Np[:-1], Cp[:-1], Sp[1:], Np[1:], Cp[1:], st)):
-                lst.append(x)
-        his, los, Shi, Nhi, Chi, Slo, Nlo, Clo, stuck = (np.concatenate(x) for x in new)
+        lo_b, hi_b = los[big][:, None], his[big][:, None]
+        ok = (pts >= lo_b) & (pts <= hi_b)
+        ids = np.broadcast_to(np.arange(big.size)[:, None], pts.shape)[ok]
+        vals = pts[ok]
+        order = np.lexsort((-vals, ids))  # by gap, values descending
+        ids, vals = ids[order], vals[order]
+        fresh = np.ones(ids.size, dtype=bool)
+        fresh[1:] = (ids[1:] != ids[:-1]) | (vals[1:] != vals[:-1])
+        ids, vals = ids[fresh], vals[fresh]
+        Sp, Np, Cp = _evaluate_at(s, D, lv, mids, steps, vals)
+        best = offer(vals, Sp, Np)
+        same = ids[1:] == ids[:-1]  # consecutive points of one gap bound a new gap
+        h, l = np.flatnonzero(same), np.flatnonzero(same) + 1
+        # A gap that no cut splits (all its keys at one value next to lo) is swept next round.
+        stuck = np.bincount(ids, minlength=big.size)[ids[h]] == 2
+        his, los, Shi, Nhi, Chi, Slo, Nlo, Clo = vals[h], vals[l], Sp[h], Np[h], Cp[h], Sp[l], Np[l], Cp[l]
     if not math.isfinite(top[1]):
         return np.zeros(K, dtype=np.int64), S0, N0
     c = _count_ge_levels(s, mids, np.array([top[1]]))[:, 0]
