@@ -19,8 +19,8 @@ from . import report
 
 # In run order. (Kept here, not in bench/__init__.py: an editable install made before that file
 # existed maps ``bench`` as a namespace package, whose __init__ is never run.)
-SECTIONS = ("ternary_per_tensor", "ternary_per_channel", "level_sets", "memory", "torch_vs_numpy",
-            "optimizer_overhead", "convergence", "steplog_overhead")
+SECTIONS = ("ternary_per_tensor", "ternary_per_channel", "level_sets", "memory", "level_bits", "per_channel_vgg11",
+            "torch_vs_numpy", "optimizer_overhead", "model_steps", "convergence", "steplog_overhead")
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -40,19 +40,26 @@ class Sizes:
     lsq_steps: int = 150
     repeats: int = 7
     slow_repeats: int = 5
+    bits: tuple = tuple(range(2, 17))
+    bits_n: tuple = (10**5, 10**4, 300)
+    vgg_batch: int = 64
+    model_repeats: int = 3
 
 
 FULL = Sizes()
 QUICK = Sizes(ternary_n=(10**5, 10**6), channel_shape=(128, 1152), level_n=10**5, level_ref_n=10**4,
               memory_n=10**5, backend_n=2**16, backend_level_n=2**12, train_batch=8, lsq_n=100, lsq_steps=30,
-              repeats=3, slow_repeats=3)
+              repeats=3, slow_repeats=3, bits=(2, 3, 8, 12), bits_n=(10**4, 2000, 300),
+              vgg_batch=2, model_repeats=1)
 
 
 def _runner(name):
-    from . import backends, convergence, kernels, steplog, training
+    from . import backends, channels, convergence, kernels, models, steplog, training
 
     return {"ternary_per_tensor": kernels.ternary_per_tensor, "ternary_per_channel": kernels.ternary_per_channel,
-            "level_sets": kernels.level_sets, "memory": kernels.memory, "torch_vs_numpy": backends.torch_vs_numpy,
+            "level_sets": kernels.level_sets, "memory": kernels.memory, "level_bits": kernels.level_bits,
+            "per_channel_vgg11": channels.per_channel, "model_steps": models.model_steps,
+            "torch_vs_numpy": backends.torch_vs_numpy,
             "optimizer_overhead": training.optimizer_overhead, "convergence": convergence.convergence,
             "steplog_overhead": steplog.steplog_overhead}[name]
 
