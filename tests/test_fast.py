@@ -193,7 +193,7 @@ def test_level_kernel_routes_by_row_length(monkeypatch):
     long_rows = magnitudes("gauss", 2, fast_levels.MIN_KEYS_PER_ROW // 3 + 1, seed=1)
     fast_levels.level_kernel(xnp, long_rows, lv)
     assert calls == [long_rows.shape]
-    wide = magnitudes("gauss", 1, 1000, seed=1)
+    wide = magnitudes("gauss", 1, fast_levels.MIN_KEYS_PER_ROW // (fast_levels.MAX_STEPS + 1) + 1, seed=1)
     fast_levels.level_kernel(xnp, wide, tuple(range(fast_levels.MAX_STEPS + 2)))  # many levels: pruned too
     assert calls == [long_rows.shape, wide.shape]
     short = magnitudes("gauss", 5, 100, seed=1).astype(np.float32)

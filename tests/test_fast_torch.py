@@ -64,7 +64,7 @@ def check_against_reference(Q, w, **kw):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("spec", SPECS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@settings(max_examples=25)
+@settings(max_examples=15)
 @given(a=cases(max_n=600), sign_seed=st.integers(0, 2**32 - 1))
 def test_fast_path_matches_reference_per_row(device, spec, dtype, a, sign_seed, torch_one_thread):
     Q = brelax.get_set(spec)
@@ -157,7 +157,6 @@ def test_numpy_binary_fast_path_matches_float64_path():
     w[0, 0] = -0.0
     for kw in ({}, {"axis": 0}, {"axis": 1}, {"group_size": 11}):
         got = brelax.binary().quantize(w, **kw)
-        xp, g, idx, scales, *_ = brelax.binary()._solve(w, kw.get("axis"), kw.get("group_size"))
         ref = brelax.binary().quantize(w.astype(np.float64), **kw)
         assert np.array_equal(got.codes, ref.codes) and got.codes.dtype == np.int8
         np.testing.assert_allclose(got.scales, ref.scales, rtol=1e-12)
