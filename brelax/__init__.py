@@ -5,10 +5,10 @@ Yin, Zhang, Lyu, Osher, Qi and Xin (2018), made without the paper's full text;
 no constant in it is quoted from the paper.
 """
 
-from .sets import QuantizedTensor, QuantSet, binary, get_set, levels, ternary, uniform
-from .prox import moreau_envelope, prox, relax
 from . import heuristics, problems, schedules, steps
 from .optimize import NonFiniteError, optimize
+from .prox import moreau_envelope, prox, relax
+from .sets import QuantizedTensor, QuantSet, binary, get_set, levels, ternary, uniform
 from .trajectory import Trajectory
 
 try:  # pyproject.toml is the one place the version is written
@@ -20,21 +20,21 @@ except _NotInstalled:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = [
+    "NonFiniteError",
     "QuantSet",
     "QuantizedTensor",
+    "Trajectory",
     "binary",
-    "ternary",
-    "uniform",
-    "levels",
     "get_set",
+    "heuristics",
+    "levels",
+    "moreau_envelope",
+    "optimize",
+    "problems",
     "prox",
     "relax",
-    "moreau_envelope",
-    "heuristics",
-    "problems",
     "schedules",
     "steps",
-    "optimize",
-    "Trajectory",
-    "NonFiniteError",
+    "ternary",
+    "uniform",
 ]

@@ -17,9 +17,7 @@ def namespace(w, name: str = "w"):
     try:
         return array_api_compat.array_namespace(w)
     except TypeError:
-        raise TypeError(
-            f"{name} must be a NumPy array or a torch tensor, got {type(w).__name__}"
-        ) from None
+        raise TypeError(f"{name} must be a NumPy array or a torch tensor, got {type(w).__name__}") from None
 
 
 def check_float_array(w, name: str = "w", finite: bool = True):

@@ -50,8 +50,12 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
     """Append ``(default: ...)`` to every option's help that has a meaningful default and does not say it."""
     skip = (argparse._StoreConstAction, argparse._HelpAction, argparse._VersionAction)  # flags: no value
     for a in parser._actions:
-        if (not a.option_strings or isinstance(a, skip) or a.default in (None, argparse.SUPPRESS)
-                or "default" in (a.help or "")):
+        if (
+            not a.option_strings
+            or isinstance(a, skip)
+            or a.default in (None, argparse.SUPPRESS)
+            or "default" in (a.help or "")
+        ):
             continue
         a.help = (a.help + " " if a.help else "") + "(default: %(default)s)"
 
@@ -66,8 +70,11 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(argv) -> tuple[argparse.ArgumentParser, object]:
     parser = _Parser(prog="brelax", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"brelax {version()}")
-    parser.add_argument("--debug", action="store_true",
-                        help="show the Python traceback of an error (allowed anywhere on the command line)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the Python traceback of an error (allowed anywhere on the command line)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_) in COMMANDS.items():
         sub.add_parser(name, help=help_, add_help=False)

@@ -56,13 +56,38 @@ import math
 import numpy as np
 
 #: Per-block sums of one step, in this order (see the module docstring).
-STEP_SUMS = ("step_norm2", "inner", "cross", "flips", "sgrad_norm2", "sg_dot_D", "sg_dot_r", "noise_norm2",
-             "g_dot_D", "stable_norm2", "stable_g_dot_D", "pattern_gap2")
+STEP_SUMS = (
+    "step_norm2",
+    "inner",
+    "cross",
+    "flips",
+    "sgrad_norm2",
+    "sg_dot_D",
+    "sg_dot_r",
+    "noise_norm2",
+    "g_dot_D",
+    "stable_norm2",
+    "stable_g_dot_D",
+    "pattern_gap2",
+)
 #: Per-block sums of one point, in this order.
 POINT_SUMS = ("r_norm2", "grad_norm2", "scale_min", "scale_max")
 #: Step fields derived from the sums (what a Trajectory records per step).
-STEP_OUT = ("step_norm2", "inner", "cross", "aoc", "flips", "sgrad_norm2", "sg_dot_D", "sg_dot_r", "noise_norm2",
-            "g_dot_D", "stable_norm2", "stable_g_dot_D", "pattern_gap")
+STEP_OUT = (
+    "step_norm2",
+    "inner",
+    "cross",
+    "aoc",
+    "flips",
+    "sgrad_norm2",
+    "sg_dot_D",
+    "sg_dot_r",
+    "noise_norm2",
+    "g_dot_D",
+    "stable_norm2",
+    "stable_g_dot_D",
+    "pattern_gap",
+)
 #: Point fields derived from the sums.
 POINT_OUT = ("dist_x", "dist_y", "grad_norm2", "scale_min", "scale_max")
 
@@ -104,8 +129,19 @@ def stable_projection(y_new, p_prev, axis=None):
     return coef * p_prev
 
 
-def step_sums(x_prev, x_new, r_prev, r_new, codes_prev=None, codes_new=None, g=None, g_full=None,
-              x_stable=None, p_new=None, p_stable=None):
+def step_sums(
+    x_prev,
+    x_new,
+    r_prev,
+    r_new,
+    codes_prev=None,
+    codes_new=None,
+    g=None,
+    g_full=None,
+    x_stable=None,
+    p_new=None,
+    p_stable=None,
+):
     """The :data:`STEP_SUMS` of one block, as one float64 array of that length (same backend as ``x_new``).
 
     Parameters
@@ -124,8 +160,11 @@ def step_sums(x_prev, x_new, r_prev, r_new, codes_prev=None, codes_new=None, g=N
     xp, dev = _xp(x_new)
     nan = xp.full((), math.nan, dtype=xp.float64, device=dev)
     D = x_new - x_prev
-    flips = (xp.zeros((), dtype=xp.float64, device=dev) if codes_prev is None
-             else xp.sum(xp.astype(codes_prev != codes_new, xp.float64)))
+    flips = (
+        xp.zeros((), dtype=xp.float64, device=dev)
+        if codes_prev is None
+        else xp.sum(xp.astype(codes_prev != codes_new, xp.float64))
+    )
     out = [_dot(xp, D, D), _dot(xp, r_prev - r_new, D), _dot(xp, r_prev, D), flips]
     if g is None:
         out += [nan, nan, nan]
@@ -242,5 +281,8 @@ def quant_meta(qset, shapes_axes) -> dict:
     for shape, axis in shapes_axes:
         rows.append(rows_of(tuple(shape), axis))
         n += math.prod(shape)
-    return {"row_min": min(rows) if rows else None, "levels": [float(v) for v in qset.levels if v > 0],
-            "n_quantized": int(n)}
+    return {
+        "row_min": min(rows) if rows else None,
+        "levels": [float(v) for v in qset.levels if v > 0],
+        "n_quantized": int(n),
+    }

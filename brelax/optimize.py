@@ -42,8 +42,9 @@ class NonFiniteError(FloatingPointError):
         self.trajectory = trajectory
 
 
-def mu_schedule_for(method: str, lam0=1.0, rho=1.0, phase2_start=None, lam_every=1,
-                    mu_schedule=None) -> schedules.RelaxSchedule:
+def mu_schedule_for(
+    method: str, lam0=1.0, rho=1.0, phase2_start=None, lam_every=1, mu_schedule=None
+) -> schedules.RelaxSchedule:
     """The :class:`~brelax.schedules.RelaxSchedule` a method runs with (callable ``t -> mu_t``)."""
     return schedules.RelaxSchedule(get_method(method).name, lam0, rho, lam_every, phase2_start, mu_schedule)
 
@@ -58,10 +59,25 @@ def _check_int(v, name, low):
     return int(v)
 
 
-def optimize(problem, method: str = "binaryrelax", qset="binary", steps: int = 500, lr=0.1,
-             lam0: float = 1.0, rho: float = 1.02, phase2_start=None, y0=None, batch_size=None,
-             seed: int = 0, granularity: str = "block", mu_schedule=None, lam_every: int = 1,
-             progress: bool = False, record_every=None, sampling: str = "shuffle") -> Trajectory:
+def optimize(
+    problem,
+    method: str = "binaryrelax",
+    qset="binary",
+    steps: int = 500,
+    lr=0.1,
+    lam0: float = 1.0,
+    rho: float = 1.02,
+    phase2_start=None,
+    y0=None,
+    batch_size=None,
+    seed: int = 0,
+    granularity: str = "block",
+    mu_schedule=None,
+    lam_every: int = 1,
+    progress: bool = False,
+    record_every=None,
+    sampling: str = "shuffle",
+) -> Trajectory:
     """Run ``method`` on ``problem`` and record the per-step diagnostics (:mod:`brelax.diagnostics`).
 
     Besides the measured quantities of :class:`~brelax.trajectory.Trajectory`, the
@@ -112,8 +128,7 @@ def optimize(problem, method: str = "binaryrelax", qset="binary", steps: int = 5
         raise ValueError(f"rho must be >= 1, got {rho}")
     if phase2_start is not None:
         phase2_start = _check_int(phase2_start, "phase2_start", 0)
-    mu_sched = mu_schedule_for(method, lam0, rho, phase2_start, _check_int(lam_every, "lam_every", 1),
-                               mu_schedule)
+    mu_sched = mu_schedule_for(method, lam0, rho, phase2_start, _check_int(lam_every, "lam_every", 1), mu_schedule)
     rng = np.random.default_rng(seed)
     if y0 is None:
         y0 = problem.init(rng)
@@ -127,8 +142,9 @@ def optimize(problem, method: str = "binaryrelax", qset="binary", steps: int = 5
     if batch_size is not None:
         from .problems.sampler import MinibatchSampler
 
-        sampler = MinibatchSampler(problem.n_samples, batch_size, seed=int(rng.integers(2**63)),
-                                   replacement=sampling == "with_replacement")
+        sampler = MinibatchSampler(
+            problem.n_samples, batch_size, seed=int(rng.integers(2**63)), replacement=sampling == "with_replacement"
+        )
     proj = Projector(problem.layout, Q, granularity)
     rec = _Recorder(problem, proj, steps, m.lazy)
     keep = None if record_every is None else _check_int(record_every, "record_every", 1)
@@ -140,12 +156,26 @@ def optimize(problem, method: str = "binaryrelax", qset="binary", steps: int = 5
     rec.start(state, f_t, mu_sched(0), lr_sched(0), g_full)
     _keep(its, keep, 0, steps, state)
     codes = proj.codes(state.y)
-    meta = dict(method=m.name, qset=Q.name, steps=steps, lr=lr if not callable(lr) else "schedule",
-                lam0=lam0, rho=rho, phase2_start=phase2_start, lam_every=lam_every, seed=seed,
-                batch_size=batch_size, stochastic=sampler is not None, granularity=granularity,
-                sampling=None if sampler is None else SAMPLING[sampling],
-                problem=problem.describe(), L=L, f_lower=getattr(problem, "f_lower", None), stopped=None,
-                **diagnostics.quant_meta(Q, [(b.shape, proj.axis_of(b)) for b in problem.layout if b.quantize]))
+    meta = dict(
+        method=m.name,
+        qset=Q.name,
+        steps=steps,
+        lr=lr if not callable(lr) else "schedule",
+        lam0=lam0,
+        rho=rho,
+        phase2_start=phase2_start,
+        lam_every=lam_every,
+        seed=seed,
+        batch_size=batch_size,
+        stochastic=sampler is not None,
+        granularity=granularity,
+        sampling=None if sampler is None else SAMPLING[sampling],
+        problem=problem.describe(),
+        L=L,
+        f_lower=getattr(problem, "f_lower", None),
+        stopped=None,
+        **diagnostics.quant_meta(Q, [(b.shape, proj.axis_of(b)) for b in problem.layout if b.quantize]),
+    )
     bar = _progress(steps, progress, m.name)
     for t in range(steps):
         g = g_full if sampler is None else problem.grad(state.x, sampler.next())
@@ -190,26 +220,33 @@ class _Recorder:
         self.blocks = problem.layout
         multi = len(self.blocks) > 1
         self.names = [b.name if (multi and b.quantize) else None for b in self.blocks]
-        self.layers = {n: {k: np.full(steps + (k in LAYER_POINT_FIELDS), np.nan) for k in LAYER_FIELDS}
-                       for n in self.names if n is not None}
+        self.layers = {
+            n: {k: np.full(steps + (k in LAYER_POINT_FIELDS), np.nan) for k in LAYER_FIELDS}
+            for n in self.names
+            if n is not None
+        }
         for d in self.layers.values():
             d["flips"] = np.zeros(steps, dtype=np.int64)
 
     def _views(self, v):
-        return [v[b.start:b.stop].reshape(b.shape) for b in self.blocks]
+        return [v[b.start : b.stop].reshape(b.shape) for b in self.blocks]
 
     def _point_rows(self, s, g_full):
         scales = iter(self.proj.scales(s.y))
         r, g = self._views(s.y - s.p), self._views(g_full)
-        return np.stack([diagnostics.point_sums(r[i], g[i], next(scales) if b.quantize else None)
-                         for i, b in enumerate(self.blocks)])
+        return np.stack(
+            [
+                diagnostics.point_sums(r[i], g[i], next(scales) if b.quantize else None)
+                for i, b in enumerate(self.blocks)
+            ]
+        )
 
     def stable(self, s, n, mu_n):
         """``x^s_{t+1}`` and ``P^s_{t+1}`` (flat): the step with the pattern of ``P(y_t)`` kept."""
         ps = n.y.copy()
         for b, yv, pv in zip(self.blocks, self._views(n.y), self._views(s.p), strict=True):
             if b.quantize:
-                ps[b.start:b.stop] = diagnostics.stable_projection(yv, pv, self.proj.axis_of(b)).reshape(-1)
+                ps[b.start : b.stop] = diagnostics.stable_projection(yv, pv, self.proj.axis_of(b)).reshape(-1)
         return relax(n.y, ps, mu_n), ps
 
     def start(self, s, f, mu, lr, g_full):
@@ -238,8 +275,12 @@ class _Recorder:
         none = [None] * len(self.blocks)
         xp, xn, rp, rn, gv, gf = (views(v) for v in (s.x, n.x, s.y - s.p, n.y - n.p, g, g_full))
         xsv, pn, psv = (none, none, none) if xs is None else (views(xs), views(n.p), views(ps))
-        rows = np.stack([diagnostics.step_sums(xp[i], xn[i], rp[i], rn[i], cs[i], cn[i], gv[i], gf[i], xsv[i], pn[i],
-                                               psv[i]) for i in range(len(self.blocks))])
+        rows = np.stack(
+            [
+                diagnostics.step_sums(xp[i], xn[i], rp[i], rn[i], cs[i], cn[i], gv[i], gf[i], xsv[i], pn[i], psv[i])
+                for i in range(len(self.blocks))
+            ]
+        )
         st, pt, lay = diagnostics.combine(rows, self._point_rows(n, g_n), mu_n, self.names)
         for k in STEP_OUT:
             a[k][t] = st[k]
@@ -254,7 +295,7 @@ class _Recorder:
     def _codes(self, codes):
         out, off = [], 0
         for b in self.blocks:
-            out.append(codes[off:off + b.size] if b.quantize else None)
+            out.append(codes[off : off + b.size] if b.quantize else None)
             off += b.size if b.quantize else 0
         return out
 

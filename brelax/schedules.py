@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ._validate import check_nonneg, check_positive
 
@@ -168,8 +168,9 @@ class RelaxSchedule:
             if v is None and name == "phase2_start":
                 continue
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-                raise ValueError(f"{name} must be an int >= {low}{' or None' if name == 'phase2_start' else ''}, "
-                                 f"got {v!r}")
+                raise ValueError(
+                    f"{name} must be an int >= {low}{' or None' if name == 'phase2_start' else ''}, got {v!r}"
+                )
             object.__setattr__(self, name, int(v))
         if self.mu_ramp is not None and not callable(self.mu_ramp):
             raise TypeError(f"mu_ramp must be callable t -> mu, got {type(self.mu_ramp).__name__}")
@@ -177,7 +178,7 @@ class RelaxSchedule:
     def lam(self, k: int) -> float:
         """``lam0 * rho**k`` (inf once it overflows)."""
         try:
-            return self.lam0 * self.rho ** k
+            return self.lam0 * self.rho**k
         except OverflowError:
             return math.inf
 

@@ -28,7 +28,8 @@ exactly that. The caller chooses ``mu`` (see :mod:`brelax.schedules`).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from .prox import relax
 

@@ -13,12 +13,41 @@ from ._atomic import atomic_write
 #: Arrays indexed by t = 0..steps.
 POINT_FIELDS = ("f", "f_quant", "mu", "lr", "dist_x", "dist_y", "r_norm", "scale_min", "scale_max", "grad_norm2")
 #: Arrays indexed by the step t = 0..steps-1 (from x_t to x_{t+1}).
-STEP_FIELDS = ("step_norm2", "aoc", "inner", "cross", "flips", "L_local", "descent", "sgrad_norm2", "noise_norm2",
-               "g_dot_D", "sg_dot_D", "sg_dot_r", "f_stable", "stable_g_dot_D", "stable_norm2", "pattern_gap")
+STEP_FIELDS = (
+    "step_norm2",
+    "aoc",
+    "inner",
+    "cross",
+    "flips",
+    "L_local",
+    "descent",
+    "sgrad_norm2",
+    "noise_norm2",
+    "g_dot_D",
+    "sg_dot_D",
+    "sg_dot_r",
+    "f_stable",
+    "stable_g_dot_D",
+    "stable_norm2",
+    "pattern_gap",
+)
 #: Per-layer arrays: point fields (length steps + 1) and step fields (length steps).
 LAYER_POINT_FIELDS = ("dist_x", "dist_y", "grad_norm2", "scale_min", "scale_max")
-LAYER_STEP_FIELDS = ("step_norm2", "inner", "cross", "aoc", "flips", "sgrad_norm2", "sg_dot_D", "sg_dot_r",
-                     "noise_norm2", "g_dot_D", "stable_norm2", "stable_g_dot_D", "pattern_gap")
+LAYER_STEP_FIELDS = (
+    "step_norm2",
+    "inner",
+    "cross",
+    "aoc",
+    "flips",
+    "sgrad_norm2",
+    "sg_dot_D",
+    "sg_dot_r",
+    "noise_norm2",
+    "g_dot_D",
+    "stable_norm2",
+    "stable_g_dot_D",
+    "pattern_gap",
+)
 LAYER_FIELDS = LAYER_POINT_FIELDS + LAYER_STEP_FIELDS
 
 
@@ -75,11 +104,13 @@ class Trajectory:
     def method(self) -> str:
         return self.meta.get("method", "")
 
-    def truncated(self, steps: int) -> "Trajectory":
+    def truncated(self, steps: int) -> Trajectory:
         """The first ``steps`` steps (used when a run stops early)."""
         arrays = {k: v[: steps + 1] if k in POINT_FIELDS else v[:steps] for k, v in self.arrays.items()}
-        layers = {n: {k: (v[: steps + 1] if k in LAYER_POINT_FIELDS else v[:steps]) for k, v in d.items()}
-                  for n, d in self.layers.items()}
+        layers = {
+            n: {k: (v[: steps + 1] if k in LAYER_POINT_FIELDS else v[:steps]) for k, v in d.items()}
+            for n, d in self.layers.items()
+        }
         return Trajectory(arrays, self.x, self.y, self.meta, layers)
 
     def save(self, path) -> None:
@@ -94,7 +125,7 @@ class Trajectory:
         atomic_write(path, lambda fh: np.savez(fh, **payload))
 
     @classmethod
-    def load(cls, path) -> "Trajectory":
+    def load(cls, path) -> Trajectory:
         """Read a file written by :meth:`save` (no pickle: ``allow_pickle=False``)."""
         with np.load(os.fspath(path), allow_pickle=False) as z:
             arrays: dict = {}

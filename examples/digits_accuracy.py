@@ -42,9 +42,20 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     (_, (te_x, te_y)), norm = digits_data()
     e = args.epochs
-    flags = dict(dataset="digits", model=args.model, epochs=e, batch_size=64, lr=0.1, rho=1.2,
-                 milestones=[int(0.6 * e), int(0.8 * e)], phase2_epoch=int(0.75 * e), eval_train=False,
-                 progress=False, quiet=True, diagnostics=False)
+    flags = dict(
+        dataset="digits",
+        model=args.model,
+        epochs=e,
+        batch_size=64,
+        lr=0.1,
+        rho=1.2,
+        milestones=[int(0.6 * e), int(0.8 * e)],
+        phase2_epoch=int(0.75 * e),
+        eval_train=False,
+        progress=False,
+        quiet=True,
+        diagnostics=False,
+    )
     results = {"flags": flags, "seeds": args.seeds, "runs": []}
     for qset in SETS:
         for method in METHODS:
@@ -69,8 +80,9 @@ def main(argv=None) -> int:
         name = {"gd": "gd, P(x_T) (quantized after training)"}.get(method, method)
         lines.append(f"| {name} | " + " | ".join(cell(rs[q], "acc_Py") for q in SETS) + " |")
     gd = [r for r in results["runs"] if r["method"] == "gd"]
-    lines.append("| gd, float weights | " + " | ".join(cell([r for r in gd if r["set"] == q], "float_acc")
-                                                    for q in SETS) + " |")
+    lines.append(
+        "| gd, float weights | " + " | ".join(cell([r for r in gd if r["set"] == q], "float_acc") for q in SETS) + " |"
+    )
     table = "\n".join(lines)
     results["table"] = table
     atomic_write_text(os.path.join(args.out, "digits_accuracy.json"), json.dumps(results, indent=1) + "\n")

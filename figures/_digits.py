@@ -28,8 +28,13 @@ RUNS = {
     "BC ternary": ("binaryconnect", "ternary"),
     "BR ternary": ("binaryrelax", "ternary"),
 }
-COLORS = {"float (GD)": "#7f7f7f", "BC binary": "#1f77b4", "BR binary": "#d62728",
-          "BC ternary": "#17becf", "BR ternary": "#ff7f0e"}
+COLORS = {
+    "float (GD)": "#7f7f7f",
+    "BC binary": "#1f77b4",
+    "BR binary": "#d62728",
+    "BC ternary": "#17becf",
+    "BR ternary": "#ff7f0e",
+}
 
 
 def steps_for(quick: bool) -> tuple[int, int]:
@@ -49,8 +54,15 @@ def problem(seed: int):
 def params(method: str, qset: str, quick: bool) -> dict:
     """The keywords of :func:`brelax.optimize` (the lr schedule is described by :data:`LR`)."""
     steps, every = steps_for(quick)
-    return dict(method=method, qset=qset, steps=steps, lam0=1.0, rho=1.02,
-                phase2_start=int(0.75 * steps) if method == "binaryrelax" else None, record_every=every)
+    return dict(
+        method=method,
+        qset=qset,
+        steps=steps,
+        lam0=1.0,
+        rho=1.02,
+        phase2_start=int(0.75 * steps) if method == "binaryrelax" else None,
+        record_every=every,
+    )
 
 
 @lru_cache(maxsize=8)

@@ -35,8 +35,15 @@ def start_point(problem, seed: int) -> np.ndarray:
 def run_params(problem, method: str, quick: bool, **overrides) -> dict:
     """The keywords of :func:`brelax.optimize` for ``method`` (JSON-friendly; lr = 1/L by default)."""
     steps, p2 = steps_for(quick)
-    kw = dict(method=method, qset=PROBLEM["qset"], steps=steps, lr=1.0 / problem.L, lam0=0.1,
-              rho=1.03, phase2_start=p2 if method == "binaryrelax" else None)
+    kw = dict(
+        method=method,
+        qset=PROBLEM["qset"],
+        steps=steps,
+        lr=1.0 / problem.L,
+        lam0=0.1,
+        rho=1.03,
+        phase2_start=p2 if method == "binaryrelax" else None,
+    )
     kw.update(overrides)
     return kw
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import numpy as np
 
 from brelax.schedules import linear_mu
-
 from theory.resolution import resolved as _resolved
 
 from . import _lsq
@@ -90,7 +89,7 @@ def _nanmax(a):
 
 def plot(data: dict):
     fig, (ax_d, ax_m) = new_figure(2, 1, figsize=(6.4, 6.0), sharex=True)
-    for color, (label, run) in zip(CYCLE, data["runs"].items()):
+    for color, (label, run) in zip(CYCLE, data["runs"].items(), strict=False):
         aoc = np.where(resolved(run["step_norm2"], run["r_norm"]), np.asarray(run["aoc"], dtype=float), np.nan)
         flips = np.asarray(run["flips"])
         mu_next = np.asarray(run["mu"], dtype=float)[1:]
@@ -104,10 +103,8 @@ def plot(data: dict):
         symlog_y(ax, 1e-2, every=1)
         ax.axvline(data["phase2_start"], color="k", ls=":", lw=1)
         ax.axhline(0.0, color="k", lw=0.5)
-    ax_m.axhline(data["threshold"], color="k", ls="--", lw=1.2,
-                 label=f"threshold 1 - lr L/2 = {data['threshold']:.2f}")
-    ax_d.text(data["phase2_start"], 0.03, " Phase II (mu = 1)", transform=ax_d.get_xaxis_transform(),
-              fontsize=7.5)
+    ax_m.axhline(data["threshold"], color="k", ls="--", lw=1.2, label=f"threshold 1 - lr L/2 = {data['threshold']:.2f}")
+    ax_d.text(data["phase2_start"], 0.03, " Phase II (mu = 1)", transform=ax_d.get_xaxis_transform(), fontsize=7.5)
     ax_d.set_ylabel(r"AOC ratio $\delta_t$ (symlog)")
     ax_m.set_ylabel(r"$\mu_{t+1}\,\delta_t$ (symlog)")
     ax_m.set_xlabel("step t")

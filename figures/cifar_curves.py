@@ -44,9 +44,25 @@ EXAMPLE_STEPS_PER_EPOCH = 10
 
 NAME = "cifar_curves"
 EXAMPLE_LOG = "cifar_curves_example_metrics.jsonl"
-SERIES = ("epoch", "lr", "lam", "mu", "phase", "train_loss", "train_acc", "test_loss", "test_acc",
-          "running_loss", "running_acc", "aoc_mean", "aoc_max", "aoc_nonpos_frac", "flips", "seconds",
-          "images_per_s")
+SERIES = (
+    "epoch",
+    "lr",
+    "lam",
+    "mu",
+    "phase",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "running_loss",
+    "running_acc",
+    "aoc_mean",
+    "aoc_max",
+    "aoc_nonpos_frac",
+    "flips",
+    "seconds",
+    "images_per_s",
+)
 
 
 def read_metrics(path) -> list:
@@ -77,6 +93,7 @@ def read_metrics(path) -> list:
 
 def series(rows) -> dict:
     """Columns of the rows (None -> NaN), plus ``layers``: ``{name: {key: [...]}}``."""
+
     def num(v):
         return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
 
@@ -84,11 +101,16 @@ def series(rows) -> dict:
     out["phase"] = [r.get("phase") for r in rows]
     names = []
     for r in rows:
-        for n in (r.get("layers") or {}):
+        for n in r.get("layers") or {}:
             if n not in names:
                 names.append(n)
-    out["layers"] = {n: {k: [num(((r.get("layers") or {}).get(n) or {}).get(k)) for r in rows]
-                         for k in ("aoc_mean", "aoc_max", "aoc_nonpos_frac", "flips", "dist_y")} for n in names}
+    out["layers"] = {
+        n: {
+            k: [num(((r.get("layers") or {}).get(n) or {}).get(k)) for r in rows]
+            for k in ("aoc_mean", "aoc_max", "aoc_nonpos_frac", "flips", "dist_y")
+        }
+        for n in names
+    }
     return out
 
 
@@ -107,20 +129,37 @@ def example_rows(epochs: int, seed: int) -> list:
         per = {}
         for j, n in enumerate(layers):
             scale = (0.2 + 0.15 * j) * (1 - mu if e < p2 else 0.05)
-            per[n] = {"aoc_mean": float(-0.3 + scale + rng.normal(0, 0.02)),
-                      "aoc_max": float(0.5 + 2 * scale + abs(rng.normal(0, 0.1))),
-                      "aoc_nonpos_frac": float(min(1.0, 0.6 + 0.4 * mu)),
-                      "flips": int(5000 * (1 - prog) * (0.2 if e >= p2 else 1.0) * (j + 1)), "dist_y": None}
-        rows.append({"epoch": e + 1, "step": (e + 1) * 391, "lr": lr, "lam": lam, "mu": mu,
-                     "phase": "II" if e >= p2 else "I", "eval_weights": "quantized",
-                     "train_loss": None, "train_acc": None,
-                     "test_loss": float(1.6 * (1 - acc) + 0.1), "test_acc": float(acc),
-                     "running_loss": float(1.5 * (1 - acc) + 0.05), "running_acc": float(acc + 0.03),
-                     "aoc_mean": float(np.mean([v["aoc_mean"] for v in per.values()])),
-                     "aoc_max": float(max(v["aoc_max"] for v in per.values())),
-                     "aoc_nonpos_frac": float(min(1.0, 0.6 + 0.4 * mu)),
-                     "flips": int(sum(v["flips"] for v in per.values())), "layers": per,
-                     "seconds": 20.0, "images_per_s": 2500.0})
+            per[n] = {
+                "aoc_mean": float(-0.3 + scale + rng.normal(0, 0.02)),
+                "aoc_max": float(0.5 + 2 * scale + abs(rng.normal(0, 0.1))),
+                "aoc_nonpos_frac": float(min(1.0, 0.6 + 0.4 * mu)),
+                "flips": int(5000 * (1 - prog) * (0.2 if e >= p2 else 1.0) * (j + 1)),
+                "dist_y": None,
+            }
+        rows.append(
+            {
+                "epoch": e + 1,
+                "step": (e + 1) * 391,
+                "lr": lr,
+                "lam": lam,
+                "mu": mu,
+                "phase": "II" if e >= p2 else "I",
+                "eval_weights": "quantized",
+                "train_loss": None,
+                "train_acc": None,
+                "test_loss": float(1.6 * (1 - acc) + 0.1),
+                "test_acc": float(acc),
+                "running_loss": float(1.5 * (1 - acc) + 0.05),
+                "running_acc": float(acc + 0.03),
+                "aoc_mean": float(np.mean([v["aoc_mean"] for v in per.values()])),
+                "aoc_max": float(max(v["aoc_max"] for v in per.values())),
+                "aoc_nonpos_frac": float(min(1.0, 0.6 + 0.4 * mu)),
+                "flips": int(sum(v["flips"] for v in per.values())),
+                "layers": per,
+                "seconds": 20.0,
+                "images_per_s": 2500.0,
+            }
+        )
     return rows
 
 
@@ -159,11 +198,19 @@ def steplog_series(traj, source: str, steps_per_epoch=None) -> dict:
     results = verify_run(traj, key="run")
     mask = cov.covered_mask(results, T)
     mono = next(r for r in results if r.name == "projection_monotonicity")
-    return {"source": source, "steps": T, "epochs": epochs, "step_epoch": epoch.tolist(), "layers": layers,
-            "cum_measured": np.cumsum(measured).tolist(), "cum_bound": np.cumsum(bound).tolist(),
-            "monotonicity_status": mono.status, "covered_steps": int(mask.sum()),
-            "covered_per_epoch": [float(mask[epoch == e].mean()) for e in epochs],
-            "violated": [r.name for r in results if r.status == "violated"]}
+    return {
+        "source": source,
+        "steps": T,
+        "epochs": epochs,
+        "step_epoch": epoch.tolist(),
+        "layers": layers,
+        "cum_measured": np.cumsum(measured).tolist(),
+        "cum_bound": np.cumsum(bound).tolist(),
+        "monotonicity_status": mono.status,
+        "covered_steps": int(mask.sum()),
+        "covered_per_epoch": [float(mask[epoch == e].mean()) for e in epochs],
+        "violated": [r.name for r in results if r.status == "violated"],
+    }
 
 
 def read_steplog(metrics_path):
@@ -181,8 +228,9 @@ def example_steplog(quick: bool, seed: int) -> dict:
     from . import _digits
 
     traj = _digits.run("binaryrelax", "binary", quick, seed)
-    return steplog_series(traj, "NumPy example: BinaryRelax on the digits MLP (brelax.optimize), not a torch run",
-                          EXAMPLE_STEPS_PER_EPOCH)
+    return steplog_series(
+        traj, "NumPy example: BinaryRelax on the digits MLP (brelax.optimize), not a torch run", EXAMPLE_STEPS_PER_EPOCH
+    )
 
 
 def _plot_steplog(axes, st):
@@ -226,8 +274,11 @@ def plot(data: dict):
     ep = np.asarray(s["epoch"])
     fig, axes = new_figure(4, 2, figsize=(7.6, 10.4))
     (ax_a, ax_l), (ax_m, ax_d) = axes[0], axes[1]
-    for key, lab, ls in (("test", "test (quantized)", "-"), ("train", "train (quantized)", "--"),
-                         ("running", "running, at x (augmented)", ":")):
+    for key, lab, ls in (
+        ("test", "test (quantized)", "-"),
+        ("train", "train (quantized)", "--"),
+        ("running", "running, at x (augmented)", ":"),
+    ):
         ax_a.plot(ep, s[f"{key}_acc"], ls=ls, color="k" if key == "test" else "#1f77b4", label=lab)
         ax_l.plot(ep, s[f"{key}_loss"], ls=ls, color="k" if key == "test" else "#1f77b4", label=lab)
     ax_a.set_ylabel("accuracy")
@@ -252,7 +303,7 @@ def plot(data: dict):
     symlog_y(ax_d, 1e-2, every=1)
     ax_d.set_ylabel(r"AOC $\delta_t$ (epoch mean, symlog)")
     ax_d.legend(loc="upper right", fontsize=6.5, ncol=2)
-    phase2 = [e for e, ph in zip(ep, s["phase"]) if ph in ("II", 2, "2")]
+    phase2 = [e for e, ph in zip(ep, s["phase"], strict=True) if ph in ("II", 2, "2")]
     for ax in (ax_a, ax_l, ax_m, ax_d):
         if phase2:
             ax.axvspan(min(phase2) - 0.5, max(phase2) + 0.5, color="k", alpha=0.06, lw=0)
@@ -267,8 +318,15 @@ def plot(data: dict):
         _plot_steplog(list(axes[2]) + list(axes[3]), st)
     else:
         for ax in list(axes[2]) + list(axes[3]):
-            ax.text(0.5, 0.5, "no step log (RUN/steps/) beside the metrics", ha="center", va="center",
-                    transform=ax.transAxes, fontsize=8)
+            ax.text(
+                0.5,
+                0.5,
+                "no step log (RUN/steps/) beside the metrics",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=8,
+            )
             ax.set_axis_off()
     title = "CIFAR training curves from " + os.path.basename(str(data["source"]))
     if data["synthetic"]:
@@ -286,14 +344,22 @@ def make(out: str, quick: bool = False, seed: int = 0, metrics=None) -> list:
     if synthetic:
         metrics = write_example(out, 20 if quick else 60, seed)
         paths.append(metrics)
-    data = {"source": os.path.abspath(metrics), "synthetic": synthetic, "series": series(read_metrics(metrics)),
-            "steplog": example_steplog(quick, seed) if synthetic else read_steplog(metrics)}
+    data = {
+        "source": os.path.abspath(metrics),
+        "synthetic": synthetic,
+        "series": series(read_metrics(metrics)),
+        "steplog": example_steplog(quick, seed) if synthetic else read_steplog(metrics),
+    }
     return paths + save_figure(plot(data), out, NAME) + [save_json(out, NAME, data)]
 
 
 def _extra(parser):
-    parser.add_argument("--metrics", default=None, metavar="RUN/metrics.jsonl",
-                        help="the training log to plot (default: write and plot a synthetic example)")
+    parser.add_argument(
+        "--metrics",
+        default=None,
+        metavar="RUN/metrics.jsonl",
+        help="the training log to plot (default: write and plot a synthetic example)",
+    )
 
 
 def main(argv=None) -> int:

@@ -17,22 +17,43 @@ import time
 from . import FIGURES
 
 #: The figures the README shows (committed under figures/readme/).
-README_FIGURES = ("objective", "aoc", "rate", "lemma_b", "recovery", "projection_error", "weight_histograms",
-                  "digits_mlp", "flip_excess")
+README_FIGURES = (
+    "objective",
+    "aoc",
+    "rate",
+    "lemma_b",
+    "recovery",
+    "projection_error",
+    "weight_histograms",
+    "digits_mlp",
+    "flip_excess",
+)
 README_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "readme")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", default=os.path.join("brelax-out", "figures"),
-                        help="output directory (default: brelax-out/figures)")
+    parser.add_argument(
+        "--out", default=os.path.join("brelax-out", "figures"), help="output directory (default: brelax-out/figures)"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer steps and seeds, same files (< 30 s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every figure (default 0)")
-    parser.add_argument("--only", default=None, metavar="NAME[,NAME]",
-                        help="comma-separated subset of: " + ", ".join(FIGURES))
-    parser.add_argument("--metrics", default=None, metavar="RUN/metrics.jsonl",
-                        help="training log for cifar_curves (default: a synthetic example)")
-    parser.add_argument("--readme", nargs="?", const=README_DIR, default=None, metavar="DIR",
-                        help=f"also write the README PNGs of {', '.join(README_FIGURES)} (default dir figures/readme)")
+    parser.add_argument(
+        "--only", default=None, metavar="NAME[,NAME]", help="comma-separated subset of: " + ", ".join(FIGURES)
+    )
+    parser.add_argument(
+        "--metrics",
+        default=None,
+        metavar="RUN/metrics.jsonl",
+        help="training log for cifar_curves (default: a synthetic example)",
+    )
+    parser.add_argument(
+        "--readme",
+        nargs="?",
+        const=README_DIR,
+        default=None,
+        metavar="DIR",
+        help=f"also write the README PNGs of {', '.join(README_FIGURES)} (default dir figures/readme)",
+    )
     parser.add_argument("--jobs", type=int, default=None, help="worker processes for the recovery diagram")
 
 
@@ -47,8 +68,9 @@ def selected(only) -> list:
     return names
 
 
-def run(out: str, quick: bool = False, seed: int = 0, only=None, metrics=None, readme=None, jobs=None,
-        log=print) -> dict:
+def run(
+    out: str, quick: bool = False, seed: int = 0, only=None, metrics=None, readme=None, jobs=None, log=print
+) -> dict:
     """Make the figures; returns ``{name: {"seconds": s, "files": [...]}}``."""
     from .style import readme_copies, single_thread_blas
 
@@ -56,15 +78,20 @@ def run(out: str, quick: bool = False, seed: int = 0, only=None, metrics=None, r
     os.makedirs(out, exist_ok=True)
     extra = {"cifar_curves": {"metrics": metrics}, "recovery": {"jobs": jobs}}
     report = {}
-    with single_thread_blas(), (readme_copies(readme, README_FIGURES) if readme else _nothing()):
+    with single_thread_blas(), readme_copies(readme, README_FIGURES) if readme else _nothing():
         for name in names:
             module = importlib.import_module(f"figures.{name}")
             t0, c0 = time.perf_counter(), time.process_time()
             files = module.make(out, quick=quick, seed=seed, **extra.get(name, {}))
-            report[name] = {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
-                            "files": files}
-            log(f"{name:18s} {report[name]['seconds']:6.1f} s (cpu {report[name]['cpu_seconds']:5.1f} s)  "
-                + ", ".join(os.path.basename(f) for f in files))
+            report[name] = {
+                "seconds": time.perf_counter() - t0,
+                "cpu_seconds": time.process_time() - c0,
+                "files": files,
+            }
+            log(
+                f"{name:18s} {report[name]['seconds']:6.1f} s (cpu {report[name]['cpu_seconds']:5.1f} s)  "
+                + ", ".join(os.path.basename(f) for f in files)
+            )
     return report
 
 

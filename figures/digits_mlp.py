@@ -34,9 +34,14 @@ def compute(quick: bool = False, seed: int = 0) -> dict:
     for label, (method, qset) in _digits.RUNS.items():
         traj = _digits.run(method, qset, quick, seed)
         t, acc = _digits.test_accuracy_curve(traj, seed)
-        entry = {"optimize": _digits.params(method, qset, quick), "t": t, "test_accuracy": acc,
-                 "flips": [int(v) for v in traj.flips], "f": np.asarray(traj.f).tolist(),
-                 "f_quant": np.asarray(traj.f_quant).tolist()}
+        entry = {
+            "optimize": _digits.params(method, qset, quick),
+            "t": t,
+            "test_accuracy": acc,
+            "flips": [int(v) for v in traj.flips],
+            "f": np.asarray(traj.f).tolist(),
+            "f_quant": np.asarray(traj.f_quant).tolist(),
+        }
         if method == "gd":
             entry["test_accuracy_quantized_at_end"] = float(prob.test_accuracy(traj.x))
         data["runs"][label] = entry
@@ -63,8 +68,7 @@ def plot(data: dict):
         for t in data["lr_drops"]:
             ax.axvline(t, color="k", ls=":", lw=0.9)
         ax.axvline(data["phase2_start"], color="k", ls="--", lw=0.9)
-    ax_a.set_ylim(max(0.0, min(min(r["test_accuracy"][len(r["t"]) // 4:]) for r in data["runs"].values()) - 0.05),
-                  1.0)
+    ax_a.set_ylim(max(0.0, min(min(r["test_accuracy"][len(r["t"]) // 4 :]) for r in data["runs"].values()) - 0.05), 1.0)
     ax_a.set_ylabel("test accuracy")
     ax_a.set_title("(a) test accuracy (BC/BR at P(y_t), float at x_t); final values in the legend")
     ax_a.legend(loc="lower right", fontsize=7)

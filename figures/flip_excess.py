@@ -50,17 +50,29 @@ def compute(quick: bool = False, seed: int = 0) -> dict:
             tm = descent_terms(Context(traj), problem.L)
             E, Eb = np.asarray(tm["E"], dtype=float), np.asarray(tm["Ebar"], dtype=float)
             lazy = bool(np.isfinite(E).any())
-            entry.update(lazy=lazy, E=E.tolist(), Ebar=Eb.tolist(),
-                         cum_E=np.cumsum(np.nan_to_num(E)).tolist() if lazy else None,
-                         cum_Ebar=np.cumsum(Eb).tolist() if lazy else None,
-                         steps_over_bound=int(np.sum(E > Eb * (1 + 1e-9) + 1e-12)) if lazy else None)
+            entry.update(
+                lazy=lazy,
+                E=E.tolist(),
+                Ebar=Eb.tolist(),
+                cum_E=np.cumsum(np.nan_to_num(E)).tolist() if lazy else None,
+                cum_Ebar=np.cumsum(Eb).tolist() if lazy else None,
+                steps_over_bound=int(np.sum(Eb * (1 + 1e-9) + 1e-12 < E)) if lazy else None,
+            )
             data["runs"][method] = entry
         results = verify_run(traj, key=method)
-        [c] = cov.coverage(results, [{"key": method, "problem": "lsq", "method": method,
-                                      "steps": len(traj.step_norm2)}])
-        data["coverage"].append({"method": method, "steps": c["steps"], "covered_steps": c["covered_steps"],
-                                 "fraction": c["fraction"], "by": c["by"],
-                                 "violated": [r.name for r in results if r.status == "violated"]})
+        [c] = cov.coverage(
+            results, [{"key": method, "problem": "lsq", "method": method, "steps": len(traj.step_norm2)}]
+        )
+        data["coverage"].append(
+            {
+                "method": method,
+                "steps": c["steps"],
+                "covered_steps": c["covered_steps"],
+                "fraction": c["fraction"],
+                "by": c["by"],
+                "violated": [r.name for r in results if r.status == "violated"],
+            }
+        )
     data["phase2_start"] = data["runs"]["binaryrelax"]["optimize"]["phase2_start"]
     return data
 
@@ -72,14 +84,25 @@ def plot(data: dict):
         t = np.arange(1, len(run["flips"]) + 1)
         flips = np.asarray(run["flips"]) > 0
         if not run["lazy"]:
-            ax.plot(t[flips], np.zeros(int(flips.sum())), "|", ms=8, color=st.get("color"),
-                    label=f"{st['label']}: not lazy, no E_t (Theorem II.6 has no flip term); "
-                          f"{int(flips.sum())} flip steps")
+            ax.plot(
+                t[flips],
+                np.zeros(int(flips.sum())),
+                "|",
+                ms=8,
+                color=st.get("color"),
+                label=f"{st['label']}: not lazy, no E_t (Theorem II.6 has no flip term); {int(flips.sum())} flip steps",
+            )
             continue
         cE, cB = np.asarray(run["cum_E"]), np.asarray(run["cum_Ebar"])
         ax.plot(t, cE, color=st.get("color"), label=f"{st['label']}: measured sum E (total {cE[-1]:.3g})")
-        ax.plot(t, cB, color=st.get("color"), ls="--", lw=1.1, label=f"{st['label']}: a-priori sum Ebar "
-                                                                   f"(total {cB[-1]:.3g})")
+        ax.plot(
+            t,
+            cB,
+            color=st.get("color"),
+            ls="--",
+            lw=1.1,
+            label=f"{st['label']}: a-priori sum Ebar (total {cB[-1]:.3g})",
+        )
     symlog_y(ax, 1e-2, every=1)
     ax.axhline(0.0, color="k", lw=0.5)
     ax.axvline(data["phase2_start"], color="k", ls=":", lw=1)
@@ -92,15 +115,23 @@ def plot(data: dict):
     colors = [method_style(c["method"]).get("color", "#7f7f7f") for c in data["coverage"]]
     ax_c.barh(names, frac, color=colors)
     for i, c in enumerate(data["coverage"]):
-        ax_c.text(min(c["fraction"], 1.0) - 0.01, i, f"{c['covered_steps']}/{c['steps']}", va="center", ha="right",
-                  fontsize=7.5, color="w")
+        ax_c.text(
+            min(c["fraction"], 1.0) - 0.01,
+            i,
+            f"{c['covered_steps']}/{c['steps']}",
+            va="center",
+            ha="right",
+            fontsize=7.5,
+            color="w",
+        )
     ax_c.axvline(0.95, color="k", ls="--", lw=1)
     ax_c.set_xlim(0, 1.0)
     ax_c.set_xlabel("covered fraction of steps (dashed: goal 0.95)")
     ax_c.set_title("(b) coverage per run (brelax verify PATH on each trajectory)", fontsize=9)
     p = data["problem"]
-    fig.suptitle(f"Flip cost, this project's Theorem II.4 [R]: least squares m={p['m']}, n={p['n']}, lr=1/L",
-                 fontsize=10)
+    fig.suptitle(
+        f"Flip cost, this project's Theorem II.4 [R]: least squares m={p['m']}, n={p['n']}, lr=1/L", fontsize=10
+    )
     return fig
 
 

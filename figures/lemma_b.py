@@ -50,8 +50,12 @@ def compute(quick: bool = False, seed: int = 0) -> dict:
         desc, flips = traj.descent, traj.flips
         # round-off scale of one step's f values: slack below -tol would be a real violation
         tol = 1e-10 * max(1.0, float(np.max(np.abs(traj.f))))
-        entry = {"problem": {}, "optimize": params, "lemma_b_slack": slack.tolist(),
-                 **_lsq.series(traj, ("descent", "flips"))}
+        entry = {
+            "problem": {},
+            "optimize": params,
+            "lemma_b_slack": slack.tolist(),
+            **_lsq.series(traj, ("descent", "flips")),
+        }
         neg = np.nonzero(desc < 0)[0]
         entry["summary"] = {
             "min_slack": float(np.nanmin(slack)),
@@ -75,10 +79,16 @@ def plot(data: dict):
         desc = np.asarray(run["descent"], dtype=float)
         t = np.arange(len(desc))
         s = run["summary"]
-        ax_s.plot(t, slack, color=st.get("color"), lw=1.0,
-                  label=f"{st['label']}: min {s['min_slack']:.0e}, {s['slack_violations']} violations")
-        ax_d.plot(t, desc, color=st.get("color"), lw=1.0,
-                  label=f"{st['label']}: {s['negative_descent_steps']} steps < 0")
+        ax_s.plot(
+            t,
+            slack,
+            color=st.get("color"),
+            lw=1.0,
+            label=f"{st['label']}: min {s['min_slack']:.0e}, {s['slack_violations']} violations",
+        )
+        ax_d.plot(
+            t, desc, color=st.get("color"), lw=1.0, label=f"{st['label']}: {s['negative_descent_steps']} steps < 0"
+        )
         neg = desc < 0
         ax_d.plot(t[neg], desc[neg], "o", mfc="none", ms=4, color=st.get("color"))
     ax_s.set_yscale("symlog", linthresh=LINTHRESH)

@@ -28,14 +28,24 @@ FLOOR = 1e-12  # log axis floor for f - f_lower (which is >= 0 up to round-off)
 def compute(quick: bool = False, seed: int = 0) -> dict:
     problem = _lsq.make_problem(seed)
     y0 = _lsq.start_point(problem, seed)
-    data = {"seed": seed, "quick": quick, "problem": dict(_lsq.PROBLEM), "L": problem.L,
-            "f_lower": problem.f_lower, "f_star": problem.f(problem.x_star), "runs": {}}
+    data = {
+        "seed": seed,
+        "quick": quick,
+        "problem": dict(_lsq.PROBLEM),
+        "L": problem.L,
+        "f_lower": problem.f_lower,
+        "f_star": problem.f(problem.x_star),
+        "runs": {},
+    }
     for method in METHODS:
         params = _lsq.run_params(problem, method, quick)
         traj = _lsq.run(problem, y0, params)
-        data["runs"][method] = {"problem": {}, "optimize": params,
-                                "recovered": traj.meta["recovered"],
-                                **_lsq.series(traj, ("f", "f_quant", "mu"))}
+        data["runs"][method] = {
+            "problem": {},
+            "optimize": params,
+            "recovered": traj.meta["recovered"],
+            **_lsq.series(traj, ("f", "f_quant", "mu")),
+        }
     data["phase2_start"] = data["runs"]["binaryrelax"]["optimize"]["phase2_start"]
     return data
 
@@ -54,17 +64,32 @@ def plot(data: dict):
         ax.axvline(data["phase2_start"], color="k", ls=":", lw=1)
         ax.axhline(max(data["f_star"] - fl, FLOOR), color="k", ls="--", lw=0.8)
         ax.set_xlabel("step t")
-    ax_x.text(data["phase2_start"], 0.97, " Phase II\n (BinaryRelax)", transform=ax_x.get_xaxis_transform(),
-              va="top", fontsize=7.5)
-    ax_q.text(0.98, max(data["f_star"] - fl, FLOOR) * 2.0, "planted x* (values <= 1e-12 drawn at 1e-12)",
-              fontsize=7, ha="right", transform=ax_q.get_yaxis_transform())
+    ax_x.text(
+        data["phase2_start"],
+        0.97,
+        " Phase II\n (BinaryRelax)",
+        transform=ax_x.get_xaxis_transform(),
+        va="top",
+        fontsize=7.5,
+    )
+    ax_q.text(
+        0.98,
+        max(data["f_star"] - fl, FLOOR) * 2.0,
+        "planted x* (values <= 1e-12 drawn at 1e-12)",
+        fontsize=7,
+        ha="right",
+        transform=ax_q.get_yaxis_transform(),
+    )
     ax_x.set_ylabel(r"$f - f_{\rm lower}$")
     ax_x.set_title(r"(a) at the evaluation point: $f(x_t)$")
     ax_q.set_title(r"(b) at the quantized point: $f(P(y_t))$")
     legend_below(fig, ax_q, ncol=5, fontsize=7.5)
     p = data["problem"]
-    fig.suptitle(f"Planted least squares, {p['qset']}, m={p['m']}, n={p['n']}, noise={p['noise']:g}, "
-                 f"lr=1/L (seed {data['seed']})", fontsize=10)
+    fig.suptitle(
+        f"Planted least squares, {p['qset']}, m={p['m']}, n={p['n']}, noise={p['noise']:g}, "
+        f"lr=1/L (seed {data['seed']})",
+        fontsize=10,
+    )
     return fig
 
 

@@ -46,8 +46,17 @@ SETS = {"binary": brelax.binary(), "ternary": brelax.ternary(), "2-bit": brelax.
 SET_LABELS = {"binary": "binary {±a}", "ternary": "ternary {0, ±a}", "2-bit": "2-bit {±a, ±3a}"}
 PARQ_BITS = {"binary": 1, "ternary": 0, "2-bit": 2}
 METHOD_ORDER = ("exact", "lloyd", "twn", "authors ternary (/n)", "greedy residual", "PARQ LSBQ optimal")
-HEADER = ("distribution", "set", "method", "n", "trials", "rel_error_mean", "rel_error_std",
-          "sq_error_ratio_to_exact", "status")
+HEADER = (
+    "distribution",
+    "set",
+    "method",
+    "n",
+    "trials",
+    "rel_error_mean",
+    "rel_error_std",
+    "sq_error_ratio_to_exact",
+    "status",
+)
 
 
 def sizes(quick: bool) -> tuple[int, int]:
@@ -134,25 +143,44 @@ def compute(quick: bool = False, seed: int = 0) -> list:
                 if isinstance(e, str):
                     rows.append((dist, set_name, method, n, trials, float("nan"), float("nan"), float("nan"), e))
                 else:
-                    rows.append((dist, set_name, method, n, trials, float(np.mean(e)), float(np.std(e)),
-                                 float(np.mean(np.square(e)) / exact_sq), "ok"))
+                    rows.append(
+                        (
+                            dist,
+                            set_name,
+                            method,
+                            n,
+                            trials,
+                            float(np.mean(e)),
+                            float(np.std(e)),
+                            float(np.mean(np.square(e)) / exact_sq),
+                            "ok",
+                        )
+                    )
     return rows
 
 
 def plot(rows):
     """Bars: squared error over the exact projection's (1 = optimal on that set); text: exact's error."""
     fig, axes = new_figure(1, len(DISTRIBUTIONS), figsize=(8.4, 4.0), sharey=True)
-    colors = dict(zip(METHOD_ORDER, ["k"] + CYCLE[1:]))
+    colors = dict(zip(METHOD_ORDER, ["k"] + CYCLE[1:], strict=False))
     width = 0.8 / (len(METHOD_ORDER) - 1)
-    for ax, dist in zip(axes, DISTRIBUTIONS):
+    for ax, dist in zip(axes, DISTRIBUTIONS, strict=True):
         for i, set_name in enumerate(SETS):
             present = [r for r in rows if r[0] == dist and r[1] == set_name and r[8] == "ok"]
             exact = next(r for r in present if r[2] == "exact")
             for j, r in enumerate(present):
                 x = i + (j - (len(present) - 1) / 2) * width
                 ax.bar(x, r[7], width * 0.92, color=colors[r[2]], label=r[2] if r[2] not in _seen(ax) else None)
-            ax.text(i, 0.03, f"exact\n{exact[5]:.3f}", ha="center", va="bottom", fontsize=7, color="w",
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "k", "alpha": 0.6, "lw": 0})
+            ax.text(
+                i,
+                0.03,
+                f"exact\n{exact[5]:.3f}",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color="w",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "k", "alpha": 0.6, "lw": 0},
+            )
         ax.axhline(1.0, color="k", lw=0.8, ls="--")
         ax.set_xticks(range(len(SETS)))
         ax.set_xticklabels([SET_LABELS[k].replace(" ", "\n", 1) for k in SETS], fontsize=8)
@@ -161,16 +189,19 @@ def plot(rows):
     axes[0].set_ylabel(r"$\|w - Q(w)\|^2 \,/\, \|w - P_{\rm exact}(w)\|^2$")
     handles = {}
     for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(lab, h)
     order = [m for m in METHOD_ORDER if m in handles]
     fig.legend([handles[m] for m in order], order, loc="outside lower center", ncol=6, fontsize=7.5)
     n, trials = rows[0][3], rows[0][4]
     missing = sorted({r[8] for r in rows if r[8] != "ok"})
     note = "" if not missing else "; PARQ " + missing[0][:50]
-    fig.suptitle(f"Squared projection error relative to the exact projection (n = {n}, {trials} draws, one scale "
-                 f"per tensor; text: exact's ||w-P(w)||/||w||){note}\n2-bit greedy and PARQ b=2 fit two free "
-                 "scales {±a1±a2}, a larger set, so they can go below 1", fontsize=8.5)
+    fig.suptitle(
+        f"Squared projection error relative to the exact projection (n = {n}, {trials} draws, one scale "
+        f"per tensor; text: exact's ||w-P(w)||/||w||){note}\n2-bit greedy and PARQ b=2 fit two free "
+        "scales {±a1±a2}, a larger set, so they can go below 1",
+        fontsize=8.5,
+    )
     return fig
 
 

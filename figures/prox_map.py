@@ -41,14 +41,14 @@ def compute(quick: bool = False, seed: int = 0) -> list:
         p = Q.project(u)
         for lam in LAMS:
             v = brelax.prox(u, Q, lam)
-            rows += [(name, lam, float(a), float(b), float(c)) for a, b, c in zip(u, p, v)]
+            rows += [(name, lam, float(a), float(b), float(c)) for a, b, c in zip(u, p, v, strict=True)]
     return rows
 
 
 def plot(rows):
     fig, axes = new_figure(1, 2, figsize=(7.6, 3.9), sharey=True)
-    for ax, name in zip(axes, SETS):
-        for color, lam in zip(CYCLE, LAMS):
+    for ax, name in zip(axes, SETS, strict=True):
+        for color, lam in zip(CYCLE, LAMS, strict=False):
             sel = [r for r in rows if r[0] == name and r[1] == lam]
             u = np.array([r[2] for r in sel])
             p = np.array([r[3] for r in sel])
@@ -61,8 +61,10 @@ def plot(rows):
         ax.set_aspect("equal", adjustable="datalim")
     axes[0].set_ylabel(r"prox$_\lambda(u) = (u + \lambda P(u))/(1+\lambda)$")
     legend_below(fig, axes[0], ncol=3)
-    fig.suptitle("The 1-D prox map of (lam/2) d_Q^2, per coordinate with a FIXED scale "
-                 "(free scale on 1-D is trivial: P(u) = u)", fontsize=9.5)
+    fig.suptitle(
+        "The 1-D prox map of (lam/2) d_Q^2, per coordinate with a FIXED scale (free scale on 1-D is trivial: P(u) = u)",
+        fontsize=9.5,
+    )
     return fig
 
 

@@ -72,17 +72,32 @@ def curves(traj) -> dict:
     running_min = np.minimum.accumulate(G2[:t1]) if t1 else np.zeros(0)
     measured = [float(running_min[s - 1]) for s in grid]
     bound = [float(StationarityRate().check(traj, t1=s).details["final_bound"]) for s in grid]
-    return {"status": result.status, "t1": t1, "c": result.details["c"], "C_T": result.details["C_T"],
-            "mu_bar": result.details["mu_bar"], "s": grid, "min_grad_norm2": measured, "bound": bound,
-            "slope_measured": loglog_slope(grid, measured), "slope_bound": loglog_slope(grid, bound),
-            "max_ratio": result.measured}
+    return {
+        "status": result.status,
+        "t1": t1,
+        "c": result.details["c"],
+        "C_T": result.details["C_T"],
+        "mu_bar": result.details["mu_bar"],
+        "s": grid,
+        "min_grad_norm2": measured,
+        "bound": bound,
+        "slope_measured": loglog_slope(grid, measured),
+        "slope_bound": loglog_slope(grid, bound),
+        "max_ratio": result.measured,
+    }
 
 
 def compute(quick: bool = False, seed: int = 0) -> dict:
     problem = _lsq.make_problem(seed, **PROBLEM)
     y0 = _lsq.start_point(problem, seed)
-    data = {"seed": seed, "quick": quick, "problem": dict(_lsq.PROBLEM, **PROBLEM), "L": problem.L,
-            "f_lower": problem.f_lower, "runs": {}}
+    data = {
+        "seed": seed,
+        "quick": quick,
+        "problem": dict(_lsq.PROBLEM, **PROBLEM),
+        "L": problem.L,
+        "f_lower": problem.f_lower,
+        "runs": {},
+    }
     for label, (method, overrides) in RUNS.items():
         params = _lsq.run_params(problem, method, quick, **overrides)
         traj = _lsq.run(problem, y0, params)
@@ -92,12 +107,17 @@ def compute(quick: bool = False, seed: int = 0) -> dict:
 
 def plot(data: dict):
     fig, ax = new_figure(figsize=(6.4, 4.8))
-    for color, (label, run) in zip(COLORS, data["runs"].items()):
+    for color, (label, run) in zip(COLORS, data["runs"].items(), strict=False):
         sm, sb = run["slope_measured"], run["slope_bound"]
         mark = "" if run["status"] == "holds" else f" [{run['status']}]"
-        ax.plot(run["s"], run["min_grad_norm2"], color=color,
-                label=f"{label}: slope {sm:.2f} (bound {sb:.2f}){mark}" if sm is not None and sb is not None
-                else f"{label}{mark}")
+        ax.plot(
+            run["s"],
+            run["min_grad_norm2"],
+            color=color,
+            label=f"{label}: slope {sm:.2f} (bound {sb:.2f}){mark}"
+            if sm is not None and sb is not None
+            else f"{label}{mark}",
+        )
         ax.plot(run["s"], run["bound"], color=color, ls="--", lw=1.0)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -108,8 +128,11 @@ def plot(data: dict):
     legend_below(fig, ax, ncol=2, fontsize=7)
     p = data["problem"]
     every = all(r["status"] == "holds" for r in data["runs"].values())
-    ax.set_title(f"Stationarity rate, this project's Theorem II.7 [R]{' (holds on every run)' if every else ''}\n"
-                 f"least squares m={p['m']}, n={p['n']}, lr=1/L; slopes fitted over the last decade", fontsize=9)
+    ax.set_title(
+        f"Stationarity rate, this project's Theorem II.7 [R]{' (holds on every run)' if every else ''}\n"
+        f"least squares m={p['m']}, n={p['n']}, lr=1/L; slopes fitted over the last decade",
+        fontsize=9,
+    )
     return fig
 
 

@@ -48,13 +48,19 @@ HEADER = ("method", "noise", "m_over_n", "m", "n", "steps", "seeds", "recovered"
 def grid(quick: bool) -> dict:
     if quick:
         return {"ratios": (0.5, 1.0, 2.0), "noises": (0.0, 0.1), "seeds": 2, "steps": 40}
-    return {"ratios": (0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.5, 2.0), "noises": (0.0, 0.1), "seeds": 20,
-            "steps": 100}
+    return {"ratios": (0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.5, 2.0), "noises": (0.0, 0.1), "seeds": 20, "steps": 100}
 
 
 def run_params(method: str, lr: float, steps: int) -> dict:
-    return dict(method=method, qset="binary", steps=steps, lr=lr, lam0=0.1, rho=1.03,
-                phase2_start=int(0.7 * steps) if method == "binaryrelax" else None)
+    return dict(
+        method=method,
+        qset="binary",
+        steps=steps,
+        lr=lr,
+        lam0=0.1,
+        rho=1.03,
+        phase2_start=int(0.7 * steps) if method == "binaryrelax" else None,
+    )
 
 
 def recovered_one(m: int, n: int, noise: float, seed: int, steps: int) -> dict:
@@ -90,7 +96,7 @@ def compute(quick: bool = False, seed: int = 0, jobs: int | None = None) -> list
     tasks, keys = [], []
     for noise in g["noises"]:
         for ratio in g["ratios"]:
-            m = int(round(ratio * N))
+            m = round(ratio * N)
             for k in range(g["seeds"]):
                 tasks.append((m, N, float(noise), seed * 1000 + k, g["steps"]))
                 keys.append((noise, ratio))
@@ -101,7 +107,7 @@ def compute(quick: bool = False, seed: int = 0, jobs: int | None = None) -> list
     else:
         results = [_task(t) for t in tasks]
     counts = {}
-    for key, res in zip(keys, results):
+    for key, res in zip(keys, results, strict=True):
         for method, ok in res.items():
             counts[(method,) + key] = counts.get((method,) + key, 0) + int(ok)
     rows = []
@@ -109,8 +115,20 @@ def compute(quick: bool = False, seed: int = 0, jobs: int | None = None) -> list
         for noise in g["noises"]:
             for ratio in g["ratios"]:
                 c = counts[(method, noise, ratio)]
-                rows.append((method, float(noise), float(ratio), int(round(ratio * N)), N, g["steps"],
-                             g["seeds"], c, c / g["seeds"], seed * 1000))
+                rows.append(
+                    (
+                        method,
+                        float(noise),
+                        float(ratio),
+                        round(ratio * N),
+                        N,
+                        g["steps"],
+                        g["seeds"],
+                        c,
+                        c / g["seeds"],
+                        seed * 1000,
+                    )
+                )
     return rows
 
 
@@ -133,10 +151,10 @@ def plot(rows):
     noises = sorted({r[1] for r in rows})
     fig, axes = new_figure(1, len(noises), figsize=(7.6, 3.9), sharey=True)
     axes = np.atleast_1d(axes)
-    for ax, noise in zip(axes, noises):
+    for ax, noise in zip(axes, noises, strict=True):
         for method in METHODS:
             pts = sorted((r[2], r[8], r[6]) for r in rows if r[0] == method and r[1] == noise)
-            x, p, k = (np.array(v, dtype=float) for v in zip(*pts))
+            x, p, k = (np.array(v, dtype=float) for v in zip(*pts, strict=True))
             st = method_style(method)
             err = np.sqrt(p * (1 - p) / k)
             ax.errorbar(x, p, yerr=err, marker="o", ms=4, capsize=2, **st)

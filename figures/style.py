@@ -24,10 +24,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless and deterministic; set before pyplot is imported
 
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
+import matplotlib.pyplot as plt
+import matplotlib.ticker
 
-from brelax._atomic import atomic_write as _atomic_write  # noqa: E402
+from brelax._atomic import atomic_write as _atomic_write
 
 #: Figure size in inches and PNG resolution: readable when shown ~640 px wide in a README.
 FIGSIZE = (6.4, 4.0)
@@ -134,6 +134,7 @@ def method_style(method: str) -> dict:
 
 # -- atomic writers ---------------------------------------------------------------------------
 
+
 def atomic_write(path: str, write) -> str:
     """Call ``write(fh)`` on a temp file beside ``path`` (binary mode), then rename it onto ``path``."""
     return _atomic_write(path, write)
@@ -182,8 +183,7 @@ def save_figure(fig, out: str, name: str, dpi: int = DPI, formats=("png", "pdf")
     """
     paths = []
     for ext in formats:
-        meta = {"Software": "brelax figures"} if ext == "png" else {"Creator": "brelax figures",
-                                                                     "CreationDate": None}
+        meta = {"Software": "brelax figures"} if ext == "png" else {"Creator": "brelax figures", "CreationDate": None}
 
         def write(fh, ext=ext, meta=meta):
             fig.savefig(fh, format=ext, dpi=dpi, metadata=meta)
@@ -237,6 +237,7 @@ def _finite(o):
 
 
 # -- command line shared by every script ----------------------------------------------------
+
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="directory for NAME.png, NAME.pdf and the data file")

@@ -39,27 +39,36 @@ def normalized(prob, vec, p):
 
 def snapshot_indices(n_recorded: int, panels: int = PANELS) -> list:
     """``panels`` recorded iterates spread over the run, first and last included."""
-    return sorted({int(round(v)) for v in np.linspace(0, n_recorded - 1, panels)})
+    return sorted({round(v) for v in np.linspace(0, n_recorded - 1, panels)})
 
 
 def compute(quick: bool = False, seed: int = 0) -> dict:
     prob = _digits.problem(seed)
     traj = _digits.run("binaryrelax", "binary", quick, seed)
     its = traj.iterates
-    data = {"seed": seed, "quick": quick, "optimize": _digits.params("binaryrelax", "binary", quick),
-            "edges": EDGES.tolist(), "panels": []}
+    data = {
+        "seed": seed,
+        "quick": quick,
+        "optimize": _digits.params("binaryrelax", "binary", quick),
+        "edges": EDGES.tolist(),
+        "panels": [],
+    }
     lam0, rho = data["optimize"]["lam0"], data["optimize"]["rho"]
     for i in snapshot_indices(len(its["t"])):
         t = int(its["t"][i])
         mu = float(traj.mu[t])
         xs = normalized(prob, its["x"][i], its["p"][i])
         ys = normalized(prob, its["y"][i], its["p"][i])
-        data["panels"].append({
-            "t": t, "mu": mu, "lam": (lam0 * rho**t) if mu < 1 else None,
-            "x_counts": np.histogram(np.clip(xs, EDGES[0], EDGES[-1]), EDGES)[0].tolist(),
-            "y_counts": np.histogram(np.clip(ys, EDGES[0], EDGES[-1]), EDGES)[0].tolist(),
-            "x_mass_near_pm1": float(np.mean(np.abs(np.abs(xs) - 1.0) < 0.05)),
-        })
+        data["panels"].append(
+            {
+                "t": t,
+                "mu": mu,
+                "lam": (lam0 * rho**t) if mu < 1 else None,
+                "x_counts": np.histogram(np.clip(xs, EDGES[0], EDGES[-1]), EDGES)[0].tolist(),
+                "y_counts": np.histogram(np.clip(ys, EDGES[0], EDGES[-1]), EDGES)[0].tolist(),
+                "x_mass_near_pm1": float(np.mean(np.abs(np.abs(xs) - 1.0) < 0.05)),
+            }
+        )
     data["phase2_start"] = data["optimize"]["phase2_start"]
     return data
 
@@ -72,7 +81,7 @@ def plot(data: dict):
     axes = np.atleast_1d(axes).ravel()
     edges = np.asarray(data["edges"])
     width = np.diff(edges)
-    for ax, pan in zip(axes, data["panels"]):
+    for ax, pan in zip(axes, data["panels"], strict=True):
         xc, yc = np.asarray(pan["x_counts"], float), np.asarray(pan["y_counts"], float)
         total = xc.sum()
         ax.stairs(xc / total / width, edges, fill=True, color="#d62728", alpha=0.8, label=r"$x_t / a_t$")
@@ -81,8 +90,14 @@ def plot(data: dict):
         ax.yaxis.set_minor_locator(NullLocator())  # minor log ticks on 6 shared axes cost seconds to draw
         phase = "Phase II, mu = 1" if pan["lam"] is None else f"lam = {pan['lam']:.3g}, mu = {pan['mu']:.3f}"
         ax.set_title(f"t = {pan['t']}: {phase}", fontsize=8.5)
-        ax.text(0.03, 0.95, f"{100 * pan['x_mass_near_pm1']:.0f}% within\n0.05 of ±1", transform=ax.transAxes,
-                va="top", fontsize=7)
+        ax.text(
+            0.03,
+            0.95,
+            f"{100 * pan['x_mass_near_pm1']:.0f}% within\n0.05 of ±1",
+            transform=ax.transAxes,
+            va="top",
+            fontsize=7,
+        )
     for ax in axes[n:]:
         ax.set_visible(False)
     for ax in axes[-cols:]:
@@ -90,8 +105,9 @@ def plot(data: dict):
     for ax in axes[::cols]:
         ax.set_ylabel("density (log)")
     axes[0].legend(loc="upper right", fontsize=7)
-    fig.suptitle("BinaryRelax (binary) on the digits MLP: the relaxed weights x_t collapse onto ±a as lam grows",
-                 fontsize=9.5)
+    fig.suptitle(
+        "BinaryRelax (binary) on the digits MLP: the relaxed weights x_t collapse onto ±a as lam grows", fontsize=9.5
+    )
     return fig
 
 

@@ -15,9 +15,15 @@ def run(suite, projectors=None):
     for q in sets:
         for gs in (None, 16):
             proj = projectors.get(q)
-            r = ConeOrthogonality().check(projector=proj, qset=q, n=64, trials=10 if suite.quick else 30,
-                                          seed=suite.seed, group_size=gs,
-                                          label=("exact (brelax)" if proj is None else None))
+            r = ConeOrthogonality().check(
+                projector=proj,
+                qset=q,
+                n=64,
+                trials=10 if suite.quick else 30,
+                seed=suite.seed,
+                group_size=gs,
+                label=("exact (brelax)" if proj is None else None),
+            )
             r.method += ", per tensor" if gs is None else f", groups of {gs}"
             out.append(r)
     return out

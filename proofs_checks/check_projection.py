@@ -16,6 +16,9 @@ def run(suite, projectors=None):
     out = []
     for q in sets:
         proj = projectors.get(q)
-        out.append(ProjectionOptimality().check(projector=proj, qset=q, trials=trials, seed=suite.seed,
-                                                label="exact (brelax)" if proj is None else None))
+        out.append(
+            ProjectionOptimality().check(
+                projector=proj, qset=q, trials=trials, seed=suite.seed, label="exact (brelax)" if proj is None else None
+            )
+        )
     return out

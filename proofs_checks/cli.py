@@ -24,9 +24,25 @@ import time
 
 from . import coverage
 
-MODULES = ("check_projection", "check_orthogonality", "check_prox", "check_moreau", "check_prox_distance",
-           "check_lemma_a", "check_lemma_b", "check_aoc", "check_fact_c", "check_monotonicity", "check_flip_descent",
-           "check_prox_step", "check_rates", "check_sgd", "check_theorem1", "check_theorem2", "check_corollary3")
+MODULES = (
+    "check_projection",
+    "check_orthogonality",
+    "check_prox",
+    "check_moreau",
+    "check_prox_distance",
+    "check_lemma_a",
+    "check_lemma_b",
+    "check_aoc",
+    "check_fact_c",
+    "check_monotonicity",
+    "check_flip_descent",
+    "check_prox_step",
+    "check_rates",
+    "check_sgd",
+    "check_theorem1",
+    "check_theorem2",
+    "check_corollary3",
+)
 #: Modules whose evidence is runs of the optimizer (the others need no run).
 NEEDS_RUNS = set(MODULES[4:])
 
@@ -34,15 +50,26 @@ NEEDS_RUNS = set(MODULES[4:])
 def add_arguments(p):
     p.add_argument("--out", default="brelax-out", help="directory for verify-report.md/.json (default ./brelax-out/)")
     p.add_argument("--quick", action="store_true", help="fewer problems and steps (about 15 s)")
-    p.add_argument("--only", default=None, metavar="NAME",
-                   help="only these results (comma-separated names or prefixes, e.g. lemma_b,theorem1)")
+    p.add_argument(
+        "--only",
+        default=None,
+        metavar="NAME",
+        help="only these results (comma-separated names or prefixes, e.g. lemma_b,theorem1)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of every problem, run and test input (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--verbose", action="store_true", help="also print the per-row table (always in the .md/.json)")
-    p.add_argument("--mutants", action="store_true",
-                   help="run seeded defects and report each as caught or missed (exit 0 only if all are caught)")
-    p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="saved runs to verify (trajectory .npz or training run directory); default: embedded problems")
+    p.add_argument(
+        "--mutants",
+        action="store_true",
+        help="run seeded defects and report each as caught or missed (exit 0 only if all are caught)",
+    )
+    p.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="saved runs to verify (trajectory .npz or training run directory); default: embedded problems",
+    )
 
 
 def load_modules():
@@ -133,8 +160,9 @@ def main(args) -> int:
         results = verify(suite, selection, progress=not args.no_progress)
     elapsed = time.perf_counter() - t0
     cov = coverage.coverage(results, suite.made())
-    summary = report.make_summary(results, seed=args.seed, quick=bool(args.quick), only=args.only,
-                                  elapsed_s=round(elapsed, 2))
+    summary = report.make_summary(
+        results, seed=args.seed, quick=bool(args.quick), only=args.only, elapsed_s=round(elapsed, 2)
+    )
     return _finish(results, summary, cov, args)
 
 
@@ -180,8 +208,11 @@ def _main_mutants(args) -> int:
     print(mutants.table(rows))
     path = mutants.write_report(rows, args.out, elapsed_s=round(elapsed, 2))
     missed = [r["name"] for r in rows if not r["caught"]]
-    print(f"\n{len(rows) - len(missed)} of {len(rows)} defects caught ({elapsed:.1f} s)"
-          + (f"; MISSED: {', '.join(missed)}" if missed else "") + f". Report: {path}")
+    print(
+        f"\n{len(rows) - len(missed)} of {len(rows)} defects caught ({elapsed:.1f} s)"
+        + (f"; MISSED: {', '.join(missed)}" if missed else "")
+        + f". Report: {path}"
+    )
     return 0 if not missed else 1
 
 

@@ -48,9 +48,9 @@ class Window:
         v = getattr(self._traj, name)
         a = np.asarray(v)
         if a.ndim >= 1 and a.shape[0] == self._T + 1:
-            return a[self.start:self.stop + 1]
+            return a[self.start : self.stop + 1]
         if a.ndim >= 1 and a.shape[0] == self._T:
-            return a[self.start:self.stop]
+            return a[self.start : self.stop]
         return v
 
 
@@ -102,8 +102,8 @@ def estimate(cal_traj, keys, t0=None) -> dict:
 
     c = estimate_constants(cal_traj, t0=t0)
     G2 = getattr(cal_traj, "grad_norm2", None)
-    if G2 is not None and np.isfinite(np.asarray(G2, dtype=float)[t0 or 0:]).any():
-        c["Gamma"] = SUP_MARGIN * float(np.sqrt(np.nanmax(np.asarray(G2, dtype=float)[t0 or 0:])))  # ||grad f||
+    if G2 is not None and np.isfinite(np.asarray(G2, dtype=float)[t0 or 0 :]).any():
+        c["Gamma"] = SUP_MARGIN * float(np.sqrt(np.nanmax(np.asarray(G2, dtype=float)[t0 or 0 :])))  # ||grad f||
     if _finite(c.get("noise_max")):
         c["Xi"] = SUP_MARGIN * float(c["noise_max"])  # largest minibatch noise ||xi_t||
     pairs = keys.items() if isinstance(keys, dict) else ((k, k) for k in keys)
@@ -141,9 +141,12 @@ def as_estimate(r, L, source: str):
     failing = r.details.get("failing_steps")
     Ls = f"{L:.6g}" if isinstance(L, (int, float)) else str(L)
     if r.status == "violated":
-        r.assumptions[L_ESTIMATE] = {"ok": False, "detail": f"L = {Ls} from {source} is a measured lower bound, "
-                                     f"not a proven constant; the inequality failed on {failing} step(s), "
-                                     f"first t = {r.details.get('first_failing_t')}"}
+        r.assumptions[L_ESTIMATE] = {
+            "ok": False,
+            "detail": f"L = {Ls} from {source} is a measured lower bound, "
+            f"not a proven constant; the inequality failed on {failing} step(s), "
+            f"first t = {r.details.get('first_failing_t')}",
+        }
         r.status, r.holds, r.covered = "assumption-not-met", False, []
     else:
         r.assumptions[L_ESTIMATE] = {"ok": r.status == "holds", "detail": f"L = {Ls} from {source}"}
@@ -165,12 +168,14 @@ def with_L_estimate(result, suite, runs, **kw):
     for _prob, traj, pspec, spec in runs:
         L, src = estimate_L(suite.calibration(pspec, spec))
         T = len(traj.step_norm2)
-        B = int(math.ceil(BURN_IN * T))
+        B = math.ceil(BURN_IN * T)
         r = shift(result.check(Window(traj, B), L=L, **kw), B)
         label(r, pspec, spec)
         as_estimate(r, L, f"the calibration run ({src})")
-        r.details["calibration"] = {"source": f"calibration run: same problem and spec, seed "
-                                              f"{suite.seed + suite.CALIBRATION_OFFSET}", "constants": {"L": L}}
+        r.details["calibration"] = {
+            "source": f"calibration run: same problem and spec, seed {suite.seed + suite.CALIBRATION_OFFSET}",
+            "constants": {"L": L},
+        }
         r.details["window"] = f"steps {B}..{T} (a priori: after the burn-in of {BURN_IN:g} of the steps)"
         out.append(r)
     return out
@@ -202,9 +207,11 @@ def calibrated(result, suite, runs, keys, check_kw=None):
         consts = estimate(cal, keys, t0=t0) if t0 < T else {}
         r = result.check(traj, **{**(check_kw or {}), **consts})
         label(r, pspec, spec)
-        r.details["calibration"] = {"source": f"calibration run (same problem and spec, seed "
-                                              f"{suite.seed + suite.CALIBRATION_OFFSET}), steps {t0}..{T}",
-                                    "constants": consts}
+        r.details["calibration"] = {
+            "source": f"calibration run (same problem and spec, seed "
+            f"{suite.seed + suite.CALIBRATION_OFFSET}), steps {t0}..{T}",
+            "constants": consts,
+        }
         r.details.setdefault("window", _window(r))
         out.append(r)
     return out

@@ -37,7 +37,7 @@ def covered_mask(results, steps: int) -> np.ndarray:
         if r.status != "holds" or r.name not in TRAJECTORY_RESULTS:
             continue
         for a, b in intervals_of(r):
-            mask[max(a, 0):min(b, steps)] = True
+            mask[max(a, 0) : min(b, steps)] = True
     return mask
 
 
@@ -70,21 +70,32 @@ def coverage(results, runs) -> list:
             m = covered_mask([r], steps)
             if m.any():
                 by[r.name] = int(max(by.get(r.name, 0), m.sum()))
-        out.append({"problem": run["problem"], "method": run["method"], "steps": steps,
-                    "covered_steps": int(mask.sum()), "fraction": float(mask.mean()) if steps else 1.0,
-                    "by": by})
+        out.append(
+            {
+                "problem": run["problem"],
+                "method": run["method"],
+                "steps": steps,
+                "covered_steps": int(mask.sum()),
+                "fraction": float(mask.mean()) if steps else 1.0,
+                "by": by,
+            }
+        )
     return out
 
 
 def table(cov, goal: float = 0.95) -> str:
     """One line per trajectory: covered/steps, the fraction, and a mark below ``goal``."""
-    lines = [f"{'problem':28s} {'method':26s} {'covered':>11s} {'fraction':>8s}  results holding on most steps",
-             "-" * 110]
+    lines = [
+        f"{'problem':28s} {'method':26s} {'covered':>11s} {'fraction':>8s}  results holding on most steps",
+        "-" * 110,
+    ]
     for c in cov:
         mark = "" if c["fraction"] >= goal else f"  < {goal:g}"
         by = ", ".join(k for k, _ in sorted(c.get("by", {}).items(), key=lambda kv: (-kv[1], kv[0]))[:3])
-        lines.append(f"{c['problem'][:28]:28s} {c['method'][:26]:26s} "
-                     f"{c['covered_steps']:5d}/{c['steps']:<5d} {c['fraction']:8.3f}{mark}  {by}")
+        lines.append(
+            f"{c['problem'][:28]:28s} {c['method'][:26]:26s} "
+            f"{c['covered_steps']:5d}/{c['steps']:<5d} {c['fraction']:8.3f}{mark}  {by}"
+        )
     return "\n".join(lines)
 
 
@@ -94,5 +105,7 @@ def short(cov, goal: float = 0.95) -> str:
         return "no trajectories checked"
     ok = sum(c["fraction"] >= goal for c in cov)
     low = min(cov, key=lambda c: c["fraction"])
-    return (f"{ok} of {len(cov)} runs have coverage >= {goal:g}; lowest {low['fraction']:.3f} "
-            f"({low['problem']}, {low['method']})")
+    return (
+        f"{ok} of {len(cov)} runs have coverage >= {goal:g}; lowest {low['fraction']:.3f} "
+        f"({low['problem']}, {low['method']})"
+    )

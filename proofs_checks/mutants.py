@@ -54,6 +54,7 @@ class Mutant:
 
 # -- the small problems a mutant runs on ------------------------------------------------------------
 
+
 def _lsq(seed, qset="binary"):
     from brelax.problems import least_squares
 
@@ -83,14 +84,14 @@ def _hook(make_update):
         base = steps.get_method(method)
         if not base.lazy:
             return brelax.optimize(problem, method=method, **kw)
-        with registered(steps.Method(base.name, base.init, make_update(problem, base), base.lazy,
-                                     base.uses_mu)) as key:
+        with registered(steps.Method(base.name, base.init, make_update(problem, base), base.lazy, base.uses_mu)) as key:
             return brelax.optimize(problem, method=key, **kw)
 
     return optimize
 
 
 # -- the defects --------------------------------------------------------------------------------------
+
 
 def _twn(seed):
     """TWN in the exact projection's place: in the projection checks, and as the projection of a ternary run."""
@@ -204,8 +205,13 @@ def run_one(mutant: Mutant, seed: int = 0) -> dict:
     selection = [(m, names) for m, names in select(mods, None) if m.__name__.rsplit(".", 1)[-1] in wanted]
     results = verify(suite, selection, progress=False, projectors=projectors)
     bad = [r for r in results if r.status == "violated"]
-    return {"name": mutant.name, "description": mutant.description, "caught": bool(bad),
-            "violated": [f"{r.name} ({r.problem}, {r.method})" for r in bad], "rows": len(results)}
+    return {
+        "name": mutant.name,
+        "description": mutant.description,
+        "caught": bool(bad),
+        "violated": [f"{r.name} ({r.problem}, {r.method})" for r in bad],
+        "rows": len(results),
+    }
 
 
 def run_all(seed: int = 0, quick: bool = True, mutants=None) -> list:
@@ -218,8 +224,10 @@ def table(rows) -> str:
     lines = [f"{'defect':20s} {'status':7s} caught by", "-" * 100]
     for r in rows:
         names = sorted({v.split(" (")[0] for v in r["violated"]})
-        lines.append(f"{r['name']:20s} {'caught' if r['caught'] else 'MISSED':7s} "
-                     f"{', '.join(names) if names else '-'}  ({r['description']})")
+        lines.append(
+            f"{r['name']:20s} {'caught' if r['caught'] else 'MISSED':7s} "
+            f"{', '.join(names) if names else '-'}  ({r['description']})"
+        )
     return "\n".join(lines)
 
 

@@ -12,9 +12,11 @@ from theory import summarize
 from . import coverage as _coverage
 
 COLUMNS = ("name", "statement", "problem", "method", "measured", "bound", "ratio", "status")
-DISCLAIMER = ("The statements are the brelax project's reconstruction (theory/THEORY.md), made without the "
-              "full text of Yin et al. (2018), whose abstract proves convergence \"under an approximate "
-              "orthogonality condition\"; no constant is quoted from the paper.")
+DISCLAIMER = (
+    "The statements are the brelax project's reconstruction (theory/THEORY.md), made without the "
+    'full text of Yin et al. (2018), whose abstract proves convergence "under an approximate '
+    'orthogonality condition"; no constant is quoted from the paper.'
+)
 
 
 def fmt(v) -> str:
@@ -44,15 +46,23 @@ def fmt_bound(r) -> str:
 
 def table(results, widths=None) -> str:
     """A fixed-width text table of the results, one row each."""
-    widths = widths or {"name": 18, "statement": 34, "problem": 26, "method": 34, "measured": 10, "bound": 10,
-                        "ratio": 9, "status": 18}
+    widths = widths or {
+        "name": 18,
+        "statement": 34,
+        "problem": 26,
+        "method": 34,
+        "measured": 10,
+        "bound": 10,
+        "ratio": 9,
+        "status": 18,
+    }
     widths.setdefault("bound", 10)
     widths["bound"] = max(widths["bound"], 16)
     head = "  ".join(c.ljust(widths[c]) for c in COLUMNS)
     lines = [head, "-" * len(head)]
     for r in results:
         cells = [r.name, r.statement, r.problem, r.method, fmt(r.measured), fmt_bound(r), fmt(r.ratio), r.status]
-        lines.append("  ".join(_cut(str(c), widths[k]).ljust(widths[k]) for c, k in zip(cells, COLUMNS)))
+        lines.append("  ".join(_cut(str(c), widths[k]).ljust(widths[k]) for c, k in zip(cells, COLUMNS, strict=True)))
     return "\n".join(lines)
 
 
@@ -62,45 +72,71 @@ def summary_table(results) -> str:
     for r in results:
         if r.name not in names:
             names.append(r.name)
-    lines = [f"{'result':24s} {'rows':>4s} {'holds':>5s} {'violated':>8s} {'not-met':>7s}  statement",
-             "-" * 100]
+    lines = [f"{'result':24s} {'rows':>4s} {'holds':>5s} {'violated':>8s} {'not-met':>7s}  statement", "-" * 100]
     for n in names:
         rs = [r for r in results if r.name == n]
         c = {s: sum(r.status == s for r in rs) for s in ("holds", "violated", "assumption-not-met")}
-        lines.append(f"{n:24s} {len(rs):4d} {c['holds']:5d} {c['violated']:8d} {c['assumption-not-met']:7d}  "
-                     f"{rs[0].statement}")
+        lines.append(
+            f"{n:24s} {len(rs):4d} {c['holds']:5d} {c['violated']:8d} {c['assumption-not-met']:7d}  {rs[0].statement}"
+        )
     return "\n".join(lines)
 
 
 def stdout_summary(results, summary: dict, cov) -> str:
     """What ``brelax verify`` prints: per-result counts, per-run coverage, the disclaimer and the totals."""
     c = summary["counts"]
-    lines = [summary_table(results), "", "Coverage (steps on which some trajectory result holds with a finite bound):",
-             _coverage.table(cov), "", _coverage.short(cov), "", DISCLAIMER, "",
-             f"{c['holds']} hold, {c['violated']} violated, {c['assumption-not-met']} assumption-not-met "
-             f"({summary['distinct_results']} distinct results, {summary.get('elapsed_s', 0):.1f} s)."]
+    lines = [
+        summary_table(results),
+        "",
+        "Coverage (steps on which some trajectory result holds with a finite bound):",
+        _coverage.table(cov),
+        "",
+        _coverage.short(cov),
+        "",
+        DISCLAIMER,
+        "",
+        f"{c['holds']} hold, {c['violated']} violated, {c['assumption-not-met']} assumption-not-met "
+        f"({summary['distinct_results']} distinct results, {summary.get('elapsed_s', 0):.1f} s).",
+    ]
     return "\n".join(lines)
 
 
 def markdown(results, summary: dict, cov=None) -> str:
     s = summary
-    out = ["# brelax verify report", "", DISCLAIMER, "",
-           f"**{s['counts']['holds']} hold, {s['counts']['violated']} violated, "
-           f"{s['counts']['assumption-not-met']} with an assumption not met** "
-           f"({s['total']} checks of {s['distinct_results']} distinct results; seed {s.get('seed')}, "
-           f"{'quick' if s.get('quick') else 'full'} run, {s.get('elapsed_s', 0):.1f} s).", "",
-           "`violated` means every assumption held and the bound failed (a bug); `assumption-not-met` names the "
-           "hypothesis that failed, and the theory then claims nothing about the numbers.", "",
-           "## Summary", "", "```", summary_table(results), "```", "",
-           "## Coverage", "",
-           "A step of a trajectory is covered when some trajectory result with status `holds` lists it in "
-           "`covered` (its assumptions held there and its per-step inequality held with a finite bound). "
-           + _coverage.short(cov or []) + ".", "",
-           "| problem | method | steps | covered | fraction | by result |", "|---|---|---|---|---|---|"]
+    out = [
+        "# brelax verify report",
+        "",
+        DISCLAIMER,
+        "",
+        f"**{s['counts']['holds']} hold, {s['counts']['violated']} violated, "
+        f"{s['counts']['assumption-not-met']} with an assumption not met** "
+        f"({s['total']} checks of {s['distinct_results']} distinct results; seed {s.get('seed')}, "
+        f"{'quick' if s.get('quick') else 'full'} run, {s.get('elapsed_s', 0):.1f} s).",
+        "",
+        "`violated` means every assumption held and the bound failed (a bug); `assumption-not-met` names the "
+        "hypothesis that failed, and the theory then claims nothing about the numbers.",
+        "",
+        "## Summary",
+        "",
+        "```",
+        summary_table(results),
+        "```",
+        "",
+        "## Coverage",
+        "",
+        "A step of a trajectory is covered when some trajectory result with status `holds` lists it in "
+        "`covered` (its assumptions held there and its per-step inequality held with a finite bound). "
+        + _coverage.short(cov or [])
+        + ".",
+        "",
+        "| problem | method | steps | covered | fraction | by result |",
+        "|---|---|---|---|---|---|",
+    ]
     for e in cov or []:
         by = ", ".join(f"{k} {v}" for k, v in sorted(e["by"].items(), key=lambda kv: -kv[1]))
-        out.append(f"| {e['problem']} | {e['method']} | {e['steps']} | {e['covered_steps']} | "
-                   f"{e['fraction']:.3f} | {by} |")
+        out.append(
+            f"| {e['problem']} | {e['method']} | {e['steps']} | {e['covered_steps']} | {e['fraction']:.3f} | {by} |"
+        )
     out.append("")
     names = []
     for r in results:
@@ -108,13 +144,20 @@ def markdown(results, summary: dict, cov=None) -> str:
             names.append(r.name)
     for n in names:
         rs = [r for r in results if r.name == n]
-        out += [f"## `{n}`", "", f"*{rs[0].statement}* (relation: measured {rs[0].relation} bound)", "",
-                "| problem | method | measured | bound | ratio | status | assumptions not met | window | constants |",
-                "|---|---|---|---|---|---|---|---|---|"]
+        out += [
+            f"## `{n}`",
+            "",
+            f"*{rs[0].statement}* (relation: measured {rs[0].relation} bound)",
+            "",
+            "| problem | method | measured | bound | ratio | status | assumptions not met | window | constants |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for r in rs:
             failed = "; ".join(f"{k} ({r.assumptions[k]['detail']})" for k in r.failed_assumptions) or ""
-            out.append(f"| {r.problem} | {r.method} | {fmt(r.measured)} | {fmt_bound(r)} | {fmt(r.ratio)} | "
-                       f"{r.status} | {failed.replace('|', '/')} | {_window_cell(r)} | {_calibration_cell(r)} |")
+            out.append(
+                f"| {r.problem} | {r.method} | {fmt(r.measured)} | {fmt_bound(r)} | {fmt(r.ratio)} | "
+                f"{r.status} | {failed.replace('|', '/')} | {_window_cell(r)} | {_calibration_cell(r)} |"
+            )
         out.append("")
     return "\n".join(out) + "\n"
 
@@ -134,8 +177,12 @@ def _calibration_cell(r) -> str:
 
 def payload(results, summary: dict, cov=None) -> dict:
     """The JSON report: the disclaimer, the coverage per trajectory, the summary and every row."""
-    return {"disclaimer": DISCLAIMER, "coverage": list(cov or []), "summary": summary,
-            "results": [r.to_dict() for r in results]}
+    return {
+        "disclaimer": DISCLAIMER,
+        "coverage": list(cov or []),
+        "summary": summary,
+        "results": [r.to_dict() for r in results],
+    }
 
 
 def atomic_write(path: str, text: str) -> None:

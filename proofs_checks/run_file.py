@@ -32,8 +32,12 @@ from .common import BURN_IN, Window, as_estimate, estimate, estimate_L, shift
 
 #: Constants a result needs that a run does not record, measured on the burn-in window by
 #: :func:`theory.estimate_constants` (see :func:`proofs_checks.common.estimate`).
-CALIBRATED = {"theorem1": ("d",), "theorem2": ("kappa", "R"), "corollary3": ("d", "kappa", "R"),
-              "sgd_high_probability": ("Xi", "Gamma")}
+CALIBRATED = {
+    "theorem1": ("d",),
+    "theorem2": ("kappa", "R"),
+    "corollary3": ("d", "kappa", "R"),
+    "sgd_high_probability": ("Xi", "Gamma"),
+}
 
 
 def load(path):
@@ -64,10 +68,15 @@ def load(path):
 def not_met(name, what, problem="", method="", run=""):
     """The Result of a check whose input the run lacks: ``"assumption-not-met"`` naming what is missing."""
     cls = RESULTS.get(name)
-    return Result(name=name, statement=getattr(cls, "statement", name), problem=problem, method=method,
-                  status="assumption-not-met",
-                  assumptions={"run provides the inputs": {"ok": False, "detail": what}},
-                  details={"run": run, "missing": what})
+    return Result(
+        name=name,
+        statement=getattr(cls, "statement", name),
+        problem=problem,
+        method=method,
+        status="assumption-not-met",
+        assumptions={"run provides the inputs": {"ok": False, "detail": what}},
+        details={"run": run, "missing": what},
+    )
 
 
 def _names(traj):
@@ -111,9 +120,10 @@ def verify_run(traj_or_path, seed: int = 0, key=None, burn_in: float = BURN_IN) 
     try:
         T = len(np.asarray(traj.step_norm2))
     except AttributeError:
-        return [not_met(n, "the field 'step_norm2' (no steps recorded)", problem, method, key)
-                for n in TRAJECTORY_RESULTS]
-    B = max(1, int(math.ceil(burn_in * T))) if T >= 2 else 0
+        return [
+            not_met(n, "the field 'step_norm2' (no steps recorded)", problem, method, key) for n in TRAJECTORY_RESULTS
+        ]
+    B = max(1, math.ceil(burn_in * T)) if T >= 2 else 0
     meta = dict(getattr(traj, "meta", {}) or {})
     L_known = meta.get("L") is not None
     burn = Window(traj, 0, B) if B else None
@@ -130,8 +140,10 @@ def verify_run(traj_or_path, seed: int = 0, key=None, burn_in: float = BURN_IN) 
                 consts = estimate(burn, keys) if keys else {}
                 r = res.check(Window(traj, B), **kw, **consts)
                 shift(r, B)
-                r.details["calibration"] = {"source": f"burn-in window: steps 0..{B - 1} of this run",
-                                            "constants": {**consts, **kw}}
+                r.details["calibration"] = {
+                    "source": f"burn-in window: steps 0..{B - 1} of this run",
+                    "constants": {**consts, **kw},
+                }
                 r.details["window"] = f"steps {B}..{T} (after the burn-in)"
             else:
                 r = res.check(traj, **kw)
@@ -179,7 +191,13 @@ def verify_paths(paths, seed: int = 0) -> tuple:
         rs = verify_run(traj, seed=seed, key=key)
         problem, method = _names(traj)
         steps = getattr(traj, "step_norm2", None)
-        runs.append({"key": key, "problem": problem or key, "method": method,
-                     "steps": 0 if steps is None else int(len(np.asarray(steps)))})
+        runs.append(
+            {
+                "key": key,
+                "problem": problem or key,
+                "method": method,
+                "steps": 0 if steps is None else len(np.asarray(steps)),
+            }
+        )
         results += rs
     return results, runs

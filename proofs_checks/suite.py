@@ -36,7 +36,7 @@ class RunSpec:
     sampling: str | None = None  # minibatch sampling (None: the driver's default, per-epoch reshuffling)
 
     def kwargs(self, steps):
-        p2 = None if self.phase2 is None else int(round(self.phase2 * steps))
+        p2 = None if self.phase2 is None else round(self.phase2 * steps)
         kw = dict(method=self.method, lam0=self.lam0, rho=self.rho, phase2_start=p2, batch_size=self.batch_size)
         if self.sampling is not None:
             kw["sampling"] = self.sampling
@@ -53,8 +53,15 @@ PROX = RunSpec("proxquant", "proxquant")
 BR_SGD = RunSpec("binaryrelax(batch 64)", "binaryrelax", batch_size=64)
 BC_SGD = RunSpec("binaryconnect(batch 64)", "binaryconnect", phase2=None, batch_size=64)
 #: Fixed mu = 1/2, minibatches drawn with replacement: the setting of the high-probability SGD result.
-BR_SGD_WR = RunSpec("binaryrelax(mu=1/2, batch 64 with replacement)", "binaryrelax", lam0=1.0, rho=1.0, phase2=None,
-                    batch_size=64, sampling="with_replacement")
+BR_SGD_WR = RunSpec(
+    "binaryrelax(mu=1/2, batch 64 with replacement)",
+    "binaryrelax",
+    lam0=1.0,
+    rho=1.0,
+    phase2=None,
+    batch_size=64,
+    sampling="with_replacement",
+)
 BR_HALF_LR = RunSpec("binaryrelax(g=1/(2L))", "binaryrelax", lr_scale=0.5)
 
 #: The lazy methods (gradient at x applied to y): the ones Lemmas A-B and the theorems are about.
@@ -91,17 +98,44 @@ def default_problems(quick: bool, seed: int) -> list:
     lsq = [(100, 0.0), (50, 0.1)] if quick else [(100, 0.0), (50, 0.0), (30, 0.0), (100, 0.1), (50, 0.1), (30, 0.1)]
     for i, (m, noise) in enumerate(lsq):
         specs = every if i == 0 else core
-        out.append(ProblemSpec(f"lsq(m={m},n=50,noise={noise:g})",
-                               _lsq(m, 50, "binary", noise, seed), "binary", 250 if quick else 400, None, specs))
+        out.append(
+            ProblemSpec(
+                f"lsq(m={m},n=50,noise={noise:g})",
+                _lsq(m, 50, "binary", noise, seed),
+                "binary",
+                250 if quick else 400,
+                None,
+                specs,
+            )
+        )
     if not quick:
-        out.append(ProblemSpec("lsq-ternary(m=100,n=50)", _lsq(100, 50, "ternary", 0.0, seed), "ternary", 400, None,
-                               (BR, BC)))
+        out.append(
+            ProblemSpec("lsq-ternary(m=100,n=50)", _lsq(100, 50, "ternary", 0.0, seed), "ternary", 400, None, (BR, BC))
+        )
     steps = 80 if quick else 200
     logistic = (BR,) if quick else (BR, BR_FIXED, BC, GD, BR_SGD, BC_SGD, BR_SGD_WR)
-    out.append(ProblemSpec(f"digits_logistic(seed={seed})", lambda: P.digits_logistic(seed=seed), "binary", steps,
-                           None, logistic, kind="logistic"))
-    out.append(ProblemSpec(f"digits_mlp(32,relu,seed={seed})", lambda: P.digits_mlp(hidden=(32,), seed=seed),
-                           "binary", 60 if quick else 150, 0.5, (BR,) if quick else (BR, BC), kind="mlp"))
+    out.append(
+        ProblemSpec(
+            f"digits_logistic(seed={seed})",
+            lambda: P.digits_logistic(seed=seed),
+            "binary",
+            steps,
+            None,
+            logistic,
+            kind="logistic",
+        )
+    )
+    out.append(
+        ProblemSpec(
+            f"digits_mlp(32,relu,seed={seed})",
+            lambda: P.digits_mlp(hidden=(32,), seed=seed),
+            "binary",
+            60 if quick else 150,
+            0.5,
+            (BR,) if quick else (BR, BC),
+            kind="mlp",
+        )
+    )
     return out
 
 
@@ -146,8 +180,15 @@ class Suite:
         if key not in self._runs:
             prob = pspec.problem()
             kw = spec.kwargs(pspec.steps)
-            self._runs[key] = self.optimize(prob, qset=spec.qset or pspec.qset, steps=pspec.steps,
-                                            lr=pspec.step_size() * spec.lr_scale, seed=seed, record_every=1, **kw)
+            self._runs[key] = self.optimize(
+                prob,
+                qset=spec.qset or pspec.qset,
+                steps=pspec.steps,
+                lr=pspec.step_size() * spec.lr_scale,
+                seed=seed,
+                record_every=1,
+                **kw,
+            )
         return self._runs[key]
 
     def calibration(self, pspec: ProblemSpec, spec: RunSpec):
@@ -160,8 +201,7 @@ class Suite:
         for p, s in self.all_runs():
             traj = self._runs.get((p.key, s, self.seed))
             if traj is not None:
-                out.append({"key": run_key(p, s), "problem": p.key, "method": s.label,
-                            "steps": int(len(traj.step_norm2))})
+                out.append({"key": run_key(p, s), "problem": p.key, "method": s.label, "steps": len(traj.step_norm2)})
         return out
 
     def runs(self, specs=None, kinds=None):

@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _exhaustive import NAMED_SETS, vectors
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import brelax
 from brelax import heuristics
-from _exhaustive import NAMED_SETS, vectors
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -21,7 +20,7 @@ GRAN_IDS = ["tensor", "axis0", "axis-1", "group4"]
 
 
 def weights(dtype, shape=(8, 12), seed=0):
-    np_dtype, torch_dtype, _ = DTYPES[dtype]
+    np_dtype, _torch_dtype, _ = DTYPES[dtype]
     w = (np.random.default_rng(seed).standard_normal(shape) * 3).astype(np_dtype)
     return w, torch.from_numpy(w.copy())
 
@@ -108,8 +107,10 @@ def test_float16_and_non_contiguous_tensors(spec):
     t64 = torch.from_numpy(w.astype(np.float64)).T
     assert not t64.is_contiguous()
     np.testing.assert_array_equal(Q.project(t64, axis=1).numpy(), Q.project(w.astype(np.float64).T, axis=1))
-    np.testing.assert_array_equal(Q.quantize(t64, group_size=5).codes.numpy(),
-                                  Q.quantize(np.ascontiguousarray(w.astype(np.float64).T), group_size=5).codes)
+    np.testing.assert_array_equal(
+        Q.quantize(t64, group_size=5).codes.numpy(),
+        Q.quantize(np.ascontiguousarray(w.astype(np.float64).T), group_size=5).codes,
+    )
 
 
 @pytest.mark.parametrize("spec", ["binary", "ternary", "uniform:3", "levels:1,3", "levels:0,1,3,7", "uniform:3@0.25"])
@@ -123,15 +124,22 @@ def test_torch_matches_numpy_on_generated_inputs(spec, y):
     np.testing.assert_allclose(qt.scales.numpy(), qn.scales, rtol=1e-12)
 
 
-@pytest.mark.parametrize("t, exc, match", [
-    (torch.tensor([1.0, float("nan")]), ValueError, r"^w contains NaN or inf"),
-    (torch.tensor([float("inf")], dtype=torch.float16), ValueError, r"^w contains NaN or inf"),
-    (torch.tensor([1, 2]), TypeError, r"^w must have a real floating dtype"),
-    (torch.zeros(0), ValueError, r"^w is empty"),
-])
+@pytest.mark.parametrize(
+    "t, exc, match",
+    [
+        (torch.tensor([1.0, float("nan")]), ValueError, r"^w contains NaN or inf"),
+        (torch.tensor([float("inf")], dtype=torch.float16), ValueError, r"^w contains NaN or inf"),
+        (torch.tensor([1, 2]), TypeError, r"^w must have a real floating dtype"),
+        (torch.zeros(0), ValueError, r"^w is empty"),
+    ],
+)
 def test_bad_tensors_raise(t, exc, match):
-    for call in (brelax.ternary().project, brelax.ternary().quantize, lambda x: brelax.prox(x, brelax.binary(), 1.0),
-                 heuristics.twn):
+    for call in (
+        brelax.ternary().project,
+        brelax.ternary().quantize,
+        lambda x: brelax.prox(x, brelax.binary(), 1.0),
+        heuristics.twn,
+    ):
         with pytest.raises(exc, match=match):
             call(t)
     with pytest.raises(ValueError, match=r"^axis=1 is out of range"):

@@ -38,14 +38,49 @@ def test_non_editable_install_is_a_working_package(tmp_path):
 
     root = pathlib.Path(__file__).resolve().parents[1]
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(root)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+    )
     assert (target / "theory" / "THEORY.md").is_file()
     env = dict(os.environ, PYTHONPATH=str(target))
-    run = subprocess.run([sys.executable, "-m", "brelax", "verify", "--quick", "--only", "projection_optimality",
-                          "--out", str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "brelax",
+            "verify",
+            "--quick",
+            "--only",
+            "projection_optimality",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "out" / "verify-report.json").is_file()
-    where = subprocess.run([sys.executable, "-c", "import brelax, proofs_checks; print(brelax.__file__)"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    where = subprocess.run(
+        [sys.executable, "-c", "import brelax, proofs_checks; print(brelax.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert where.stdout.strip().startswith(str(target))

@@ -29,8 +29,20 @@ from brelax.torch.train import TrainConfig, TrainingStopped, first_nonfinite, tr
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-TINY = ["--synthetic", "--synthetic-n", "16", "--epochs", "1", "--batch-size", "16", "--eval-batch-size", "16",
-        "--no-eval-train", "--no-progress", "--quiet"]
+TINY = [
+    "--synthetic",
+    "--synthetic-n",
+    "16",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--eval-batch-size",
+    "16",
+    "--no-eval-train",
+    "--no-progress",
+    "--quiet",
+]
 
 
 class _Evil:
@@ -42,8 +54,18 @@ class _Evil:
 def files(tmp_path_factory):
     """A good checkpoint and bad files: a plain file, truncated, garbage and malicious checkpoints, bad data."""
     d = tmp_path_factory.mktemp("files")
-    cfg = TrainConfig(synthetic=True, synthetic_n=16, epochs=1, batch_size=16, eval_batch_size=16, eval_train=False,
-                      progress=False, quiet=True, out=str(d / "good"), seed=0)
+    cfg = TrainConfig(
+        synthetic=True,
+        synthetic_n=16,
+        epochs=1,
+        batch_size=16,
+        eval_batch_size=16,
+        eval_train=False,
+        progress=False,
+        quiet=True,
+        out=str(d / "good"),
+        seed=0,
+    )
     train(cfg)
     good = d / "good" / "ckpt.pt"
     blob = good.read_bytes()
@@ -156,18 +178,25 @@ def test_debug_shows_the_traceback(files):
         cli.main(["figures", "--jobs", "0", "--debug"])
 
 
-@pytest.mark.parametrize("err", [OSError(errno.EROFS, "Read-only file system"),
-                                 PermissionError(errno.EACCES, "Permission denied")], ids=["rofs", "eacces"])
+@pytest.mark.parametrize(
+    "err",
+    [OSError(errno.EROFS, "Read-only file system"), PermissionError(errno.EACCES, "Permission denied")],
+    ids=["rofs", "eacces"],
+)
 def test_read_only_out_is_refused_before_any_work(err, files, tmp_path, monkeypatch, capsys):
     # The tests run as root, for whom chmod 0o500 does not stop a write: fake the refusal the OS would give.
     def refuse(*a, **k):
         raise err
 
     monkeypatch.setattr(_args.tempfile, "mkstemp", refuse)
-    for argv in (["verify", "--out", str(tmp_path / "v"), "--quick"], ["figures", "--out", str(tmp_path / "f")],
-                 ["bench", "--out", str(tmp_path / "b")], ["run", "lsq", "--out", str(tmp_path / "r.npz")],
-                 ["train", *TINY, "--out", str(tmp_path / "t")],
-                 ["export", str(files / "good" / "ckpt.pt"), "--out", str(tmp_path / "e" / "m.safetensors")]):
+    for argv in (
+        ["verify", "--out", str(tmp_path / "v"), "--quick"],
+        ["figures", "--out", str(tmp_path / "f")],
+        ["bench", "--out", str(tmp_path / "b")],
+        ["run", "lsq", "--out", str(tmp_path / "r.npz")],
+        ["train", *TINY, "--out", str(tmp_path / "t")],
+        ["export", str(files / "good" / "ckpt.pt"), "--out", str(tmp_path / "e" / "m.safetensors")],
+    ):
         rc = cli.main(argv)
         lines = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(lines) == 1 and "--out" in lines[0] and err.strerror in lines[0], (argv, lines)
@@ -197,8 +226,24 @@ def test_ctrl_c_in_process_exits_130_with_the_resume_hint(tmp_path, monkeypatch,
 
 def test_sigint_during_training_exits_130_and_keeps_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "brelax", "train", "--synthetic", "--synthetic-n", "32", "--epochs", "200",
-           "--batch-size", "16", "--no-eval-train", "--no-progress", "--quiet", "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "brelax",
+        "train",
+        "--synthetic",
+        "--synthetic-n",
+        "32",
+        "--epochs",
+        "200",
+        "--batch-size",
+        "16",
+        "--no-eval-train",
+        "--no-progress",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while not (out / "ckpt.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -206,8 +251,10 @@ def test_sigint_during_training_exits_130_and_keeps_a_loadable_checkpoint(tmp_pa
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=240)
     assert proc.returncode == 130, stderr[-2000:]
-    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] == \
-        "brelax train: interrupted; continue with --resume"
+    assert (
+        "Traceback" not in stderr
+        and stderr.strip().splitlines()[-1] == "brelax train: interrupted; continue with --resume"
+    )
     ck = checkpoint.load(out / "ckpt.pt")
     assert ck["epoch"] < 200
     assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
@@ -221,8 +268,19 @@ def _rows(path):
 
 
 def _tiny_cfg(out, **kw):
-    base = dict(synthetic=True, synthetic_n=32, epochs=2, batch_size=16, eval_batch_size=32, eval_train=False,
-                progress=False, quiet=True, out=str(out), seed=1, milestones=[5])
+    base = dict(
+        synthetic=True,
+        synthetic_n=32,
+        epochs=2,
+        batch_size=16,
+        eval_batch_size=32,
+        eval_train=False,
+        progress=False,
+        quiet=True,
+        out=str(out),
+        seed=1,
+        milestones=[5],
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -252,8 +310,25 @@ def test_a_buffer_gone_to_inf_stops_before_the_checkpoint_and_keeps_the_last_goo
 
 
 def test_lr_30_stops_with_exit_code_3_not_0(tmp_path, capsys):
-    rc = cli.main(["train", "--synthetic", "--synthetic-n", "32", "--batch-size", "16", "--epochs", "3", "--lr", "30",
-                   "--no-eval-train", "--no-progress", "--quiet", "--out", str(tmp_path / "run")])
+    rc = cli.main(
+        [
+            "train",
+            "--synthetic",
+            "--synthetic-n",
+            "32",
+            "--batch-size",
+            "16",
+            "--epochs",
+            "3",
+            "--lr",
+            "30",
+            "--no-eval-train",
+            "--no-progress",
+            "--quiet",
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 3 and "non-finite" in err and "at epoch" in err, err
     ck = checkpoint.load(tmp_path / "run" / "ckpt.pt")
@@ -331,8 +406,12 @@ def test_version_and_defaults_in_every_help(capsys):
     assert brelax.__version__ == version("brelax")  # pyproject.toml is the one place
     assert cli.main(["train", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    for shown in ("--momentum MOMENTUM (default: 0.9)", "--epochs EPOCHS (default: 200)",
-                  "--lr LR (default: 0.1)", "(default: [80, 140])"):
+    for shown in (
+        "--momentum MOMENTUM (default: 0.9)",
+        "--epochs EPOCHS (default: 200)",
+        "--lr LR (default: 0.1)",
+        "(default: [80, 140])",
+    ):
         assert shown in text, shown
     for name in cli.COMMANDS:
         assert cli.main([name, "--help"]) == 0

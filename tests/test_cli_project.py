@@ -34,14 +34,13 @@ def table(out: str) -> dict:
 
 def level_counts(out: str) -> dict:
     part = out.split("level counts of the exact projection", 1)[1]
-    return {float(m["level"]): int(m["count"].replace(",", ""))
-            for m in map(LEVEL.match, part.splitlines()[1:]) if m}
+    return {float(m["level"]): int(m["count"].replace(",", "")) for m in map(LEVEL.match, part.splitlines()[1:]) if m}
 
 
 def assert_exact_is_best(rows):
     exact = [k for k in rows if k.startswith("exact")]
     assert len(exact) == 1
-    for label, (d, rel, rel2) in rows.items():
+    for label, (d, rel, _rel2) in rows.items():
         if not label.endswith("*"):  # '*' marks a heuristic onto a different set
             assert rows[exact[0]][0] <= d and rows[exact[0]][1] <= rel, (label, rows)
 
@@ -61,7 +60,9 @@ def test_ternary_table(capsys):
     assert rows["exact (histogram-pruned sort)"][0] == pytest.approx(brelax.ternary().distance(w), rel=1e-5)
     twn = float(np.linalg.norm(w.astype(np.float64) - heuristics.twn(w).astype(np.float64)))
     assert rows["twn"][0] == pytest.approx(twn, rel=1e-5)
-    assert rows["exact (histogram-pruned sort)"][1] == pytest.approx(rows["exact (histogram-pruned sort)"][0] / np.linalg.norm(w.astype(np.float64)), abs=2e-6)
+    assert rows["exact (histogram-pruned sort)"][1] == pytest.approx(
+        rows["exact (histogram-pruned sort)"][0] / np.linalg.norm(w.astype(np.float64)), abs=2e-6
+    )
     counts = level_counts(out)
     assert set(counts) == {-1.0, 0.0, 1.0} and sum(counts.values()) == 20000
     assert counts == {k: v for k, v in brelax.ternary().quantize(w).level_counts().items()}
@@ -78,13 +79,16 @@ def test_per_axis_generates_a_2d_weight(capsys):
     assert rows_for(10**6) == 500 and rows_for(10**7) == 500 and rows_for(7) == 1
 
 
-@pytest.mark.parametrize("spec, labels", [
-    ("binary", ["exact (closed form)", "lloyd", "greedy_residual (2 terms)*"]),
-    ("uniform:3", ["exact (pruned breakpoint sweep)", "lloyd"]),
-    ("levels:1,3", ["exact (pruned breakpoint sweep)", "lloyd", "greedy_residual (2 terms)*"]),
-    ("levels:0,1,3,7", ["exact (pruned breakpoint sweep)", "lloyd"]),
-    ("ternary@0.5", ["exact (nearest level)"]),
-])
+@pytest.mark.parametrize(
+    "spec, labels",
+    [
+        ("binary", ["exact (closed form)", "lloyd", "greedy_residual (2 terms)*"]),
+        ("uniform:3", ["exact (pruned breakpoint sweep)", "lloyd"]),
+        ("levels:1,3", ["exact (pruned breakpoint sweep)", "lloyd", "greedy_residual (2 terms)*"]),
+        ("levels:0,1,3,7", ["exact (pruned breakpoint sweep)", "lloyd"]),
+        ("ternary@0.5", ["exact (nearest level)"]),
+    ],
+)
 def test_each_set_lists_its_applicable_heuristics(capsys, spec, labels):
     rc, out, _ = run(capsys, "--set", spec, "--n", "3000", "--group-size", "100", "--dist", "laplace")
     assert rc == 0
@@ -128,16 +132,25 @@ def _write(tmp_path, name, arr=None, text=None):
     return str(path)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: str(d / "missing.npy"), r"--input '.*missing.npy': no such file"),
-    (lambda d: _write(d, "ints.npy", np.arange(10)), r"--input '.*ints.npy': dtype is int64; brelax projects float"),
-    (lambda d: _write(d, "cplx.npy", np.ones(3, complex)), r"dtype is complex128"),
-    (lambda d: _write(d, "obj.npy", np.array([{"a": 1}], dtype=object)), r"--input '.*obj.npy': not a readable .npy"),
-    (lambda d: _write(d, "text.npy", text="hello"), r"--input '.*text.npy': not a readable .npy"),
-    (lambda d: str(d), r"--input '.*': not a readable .npy"),
-    (lambda d: _write(d, "nan.npy", np.array([1.0, np.nan])), r"w contains NaN or inf"),
-    (lambda d: _write(d, "empty.npy", np.zeros(0)), r"w is empty"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: str(d / "missing.npy"), r"--input '.*missing.npy': no such file"),
+        (
+            lambda d: _write(d, "ints.npy", np.arange(10)),
+            r"--input '.*ints.npy': dtype is int64; brelax projects float",
+        ),
+        (lambda d: _write(d, "cplx.npy", np.ones(3, complex)), r"dtype is complex128"),
+        (
+            lambda d: _write(d, "obj.npy", np.array([{"a": 1}], dtype=object)),
+            r"--input '.*obj.npy': not a readable .npy",
+        ),
+        (lambda d: _write(d, "text.npy", text="hello"), r"--input '.*text.npy': not a readable .npy"),
+        (lambda d: str(d), r"--input '.*': not a readable .npy"),
+        (lambda d: _write(d, "nan.npy", np.array([1.0, np.nan])), r"w contains NaN or inf"),
+        (lambda d: _write(d, "empty.npy", np.zeros(0)), r"w is empty"),
+    ],
+)
 def test_bad_input_is_a_message_and_exit_code_2(capsys, tmp_path, make, message):
     rc, out, err = run(capsys, "--input", make(tmp_path))
     assert rc == 2 and out == ""
@@ -145,15 +158,18 @@ def test_bad_input_is_a_message_and_exit_code_2(capsys, tmp_path, make, message)
     assert re.search(message, err), err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--set", "quaternary"], r"unknown set 'quaternary'"),
-    (["--n", "0"], r"--n must be a positive integer, got 0"),
-    (["--n", "1000", "--group-size", "7"], r"--group-size 7 does not divide the array size 1000"),
-    (["--n", "1000", "--group-size", "0"], r"--group-size must be an integer >= 1, got 0"),
-    (["--n", "100", "--axis", "2"], r"--axis 2 is out of range"),
-    (["--n", "100", "--axis", "0", "--group-size", "10"], r"--axis and --group-size"),
-    (["--seed", "-1"], r"--seed must be an integer >= 0, got -1"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--set", "quaternary"], r"unknown set 'quaternary'"),
+        (["--n", "0"], r"--n must be a positive integer, got 0"),
+        (["--n", "1000", "--group-size", "7"], r"--group-size 7 does not divide the array size 1000"),
+        (["--n", "1000", "--group-size", "0"], r"--group-size must be an integer >= 1, got 0"),
+        (["--n", "100", "--axis", "2"], r"--axis 2 is out of range"),
+        (["--n", "100", "--axis", "0", "--group-size", "10"], r"--axis and --group-size"),
+        (["--seed", "-1"], r"--seed must be an integer >= 0, got -1"),
+    ],
+)
 def test_bad_options_are_a_message_and_exit_code_2(capsys, argv, message):
     rc, out, err = run(capsys, *argv)
     assert rc == 2 and out == ""

@@ -104,11 +104,11 @@ def test_pattern_stable_comparison_equals_the_step_when_no_code_flips():
     t = int(np.nonzero(~stable)[0][0])
     ps = y[t + 1].copy()
     for b in prob.layout[:2]:
-        ps[b.start:b.stop] = diagnostics.stable_projection(b.view(y[t + 1]), b.view(p[t]), b.axis).reshape(-1)
+        ps[b.start : b.stop] = diagnostics.stable_projection(b.view(y[t + 1]), b.view(p[t]), b.axis).reshape(-1)
         rows = b.view(p[t]).reshape(b.shape[0], -1) if b.axis == 0 else b.view(p[t]).reshape(1, -1)
         yr = b.view(y[t + 1]).reshape(rows.shape)
         c = np.maximum(np.sum(yr * rows, 1), 0) / np.sum(rows * rows, 1)
-        np.testing.assert_allclose(ps[b.start:b.stop], (c[:, None] * rows).reshape(-1), rtol=1e-13)
+        np.testing.assert_allclose(ps[b.start : b.stop], (c[:, None] * rows).reshape(-1), rtol=1e-13)
     xs = brelax.relax(y[t + 1], ps, traj.mu[t + 1])
     assert traj.f_stable[t] == pytest.approx(prob.f(xs), rel=1e-13)
 
@@ -153,9 +153,14 @@ def test_relax_schedule_is_the_composed_schedule_and_validates():
     assert schedules.RelaxSchedule("gd").mu(3) == 0.0 and schedules.RelaxSchedule("pgd").mu(3) == 1.0
     ramp = schedules.RelaxSchedule("proxquant", mu_ramp=schedules.linear_mu(4), phase2_start=6)
     assert [ramp(t) for t in range(7)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
-    for kw, exc, match in [({"method": "float"}, ValueError, "method"), ({"rho": 0.9}, ValueError, "rho"),
-                           ({"lam0": -1.0}, ValueError, "lam0"), ({"every": 0}, ValueError, "every"),
-                           ({"phase2_start": -2}, ValueError, "phase2_start"), ({"mu_ramp": 3}, TypeError, "mu_ramp")]:
+    for kw, exc, match in [
+        ({"method": "float"}, ValueError, "method"),
+        ({"rho": 0.9}, ValueError, "rho"),
+        ({"lam0": -1.0}, ValueError, "lam0"),
+        ({"every": 0}, ValueError, "every"),
+        ({"phase2_start": -2}, ValueError, "phase2_start"),
+        ({"mu_ramp": 3}, TypeError, "mu_ramp"),
+    ]:
         with pytest.raises(exc, match=match):
             schedules.RelaxSchedule(**kw)
 

@@ -7,12 +7,12 @@ import math
 
 import numpy as np
 import pytest
+from _exhaustive import ENTRIES, NAMED_SETS
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import brelax
-from _exhaustive import ENTRIES, NAMED_SETS
 
 SPECS = st.sampled_from(list(NAMED_SETS))
 ARRAYS = hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=3), elements=ENTRIES)
@@ -104,13 +104,16 @@ def test_quantize_dequantize_round_trip(spec, w, data, dtype):
     assert np.all((vals >= 0) | (w < 0)) and np.all((vals <= 0) | (w >= 0))
 
 
-@pytest.mark.parametrize("spec, table", [
-    ("binary", (-1.0, 1.0)),
-    ("ternary", (-1.0, 0.0, 1.0)),
-    ("uniform:3", (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)),
-    ("levels:1,3", (-3.0, -1.0, 1.0, 3.0)),
-    ("levels:0,1,3,7", (-7.0, -3.0, -1.0, 0.0, 1.0, 3.0, 7.0)),
-])
+@pytest.mark.parametrize(
+    "spec, table",
+    [
+        ("binary", (-1.0, 1.0)),
+        ("ternary", (-1.0, 0.0, 1.0)),
+        ("uniform:3", (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)),
+        ("levels:1,3", (-3.0, -1.0, 1.0, 3.0)),
+        ("levels:0,1,3,7", (-7.0, -3.0, -1.0, 0.0, 1.0, 3.0, 7.0)),
+    ],
+)
 def test_signed_table_and_int8_codes(spec, table):
     Q = brelax.get_set(spec)
     assert Q.table == table

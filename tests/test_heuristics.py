@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _exhaustive import brute_sq_distance, tol, vectors
 from hypothesis import find, given, settings
 from hypothesis.errors import NoSuchExample
-from hypothesis import strategies as st
 
 import brelax
 from brelax import heuristics
-from _exhaustive import brute_sq_distance, tol, vectors
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -24,14 +23,15 @@ def sqdist(y, z) -> float:
 
 def strictly_worse(Q, heuristic, rel=1e-6):
     """A predicate: the heuristic's squared error exceeds the brute-force optimum by ``rel``."""
+
     def worse(y):
         return sqdist(y, heuristic(y)) > brute_sq_distance(y, Q.levels) * (1 + rel) + tol(y)
+
     return worse
 
 
 def find_counterexample(Q, heuristic, max_size):
-    return find(vectors(max_size), strictly_worse(Q, heuristic),
-                settings=settings(max_examples=2000, database=None))
+    return find(vectors(max_size), strictly_worse(Q, heuristic), settings=settings(max_examples=2000, database=None))
 
 
 def assert_gap(Q, heuristic, y):
@@ -71,11 +71,14 @@ def test_hypothesis_finds_an_input_where_lloyd_is_strictly_worse(spec):
     assert_gap(Q, lloyd, y)
 
 
-@pytest.mark.parametrize("spec, y", [
-    # uniform(3): [6, 3] is in the set (a = 3, q = [2, 1]); Lloyd from a = 6/3 = 2 stops at q = [3, 2].
-    ("uniform:3", [6.0, 3.0]),
-    ("levels:1,3", [6.0, 0.0, 10.0]),
-])
+@pytest.mark.parametrize(
+    "spec, y",
+    [
+        # uniform(3): [6, 3] is in the set (a = 3, q = [2, 1]); Lloyd from a = 6/3 = 2 stops at q = [3, 2].
+        ("uniform:3", [6.0, 3.0]),
+        ("levels:1,3", [6.0, 0.0, 10.0]),
+    ],
+)
 def test_lloyd_is_strictly_worse_on_known_inputs(spec, y):
     Q = brelax.get_set(spec)
     assert_gap(Q, lambda w: heuristics.lloyd(w, Q), np.array(y))
@@ -110,8 +113,16 @@ SAME_SET = [
     ("levels:0,1,3,7", lambda w, **kw: heuristics.lloyd(w, "levels:0,1,3,7", **kw)),
     ("binary", lambda w, **kw: heuristics.greedy_residual(w, 1, **kw)),
 ]
-SAME_IDS = ["twn", "divide_by_n", "lloyd-ternary", "lloyd-binary", "lloyd-uniform3", "lloyd-1,3",
-            "lloyd-0,1,3,7", "greedy1-binary"]
+SAME_IDS = [
+    "twn",
+    "divide_by_n",
+    "lloyd-ternary",
+    "lloyd-binary",
+    "lloyd-uniform3",
+    "lloyd-1,3",
+    "lloyd-0,1,3,7",
+    "greedy1-binary",
+]
 
 
 @pytest.mark.parametrize("spec, heuristic", SAME_SET, ids=SAME_IDS)

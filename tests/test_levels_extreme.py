@@ -14,8 +14,14 @@ from _exhaustive import brute_sq_distance, max_n, tol
 
 import brelax
 
-EXTREME = ([1e160, 3e160], [1e-160, 3e-160], [0, 1e-160, 3e-160], [1e300, 1.7e308], [0, 2.0**-80, 2.0**-78 * 3],
-           [1.0, 2.0**52])
+EXTREME = (
+    [1e160, 3e160],
+    [1e-160, 3e-160],
+    [0, 1e-160, 3e-160],
+    [1e300, 1.7e308],
+    [0, 2.0**-80, 2.0**-78 * 3],
+    [1.0, 2.0**52],
+)
 
 
 def _same_set_levels(values):

@@ -40,7 +40,7 @@ def test_two_steps_by_hand(method):
         final = P_binary(ys[2])
     elif method == "pgd":
         x = P_binary(y0)
-        for t in range(3):
+        for _ in range(3):
             xs.append(x)
             x = P_binary(x - lr * g(x))
         final = xs[-1]
@@ -53,15 +53,16 @@ def test_two_steps_by_hand(method):
         final = P_binary(xs[-1])
     else:
         x = y0
-        for t in range(3):
+        for _ in range(3):
             xs.append(x)
             x = x - lr * g(x)
         final = P_binary(xs[-1])
     traj = brelax.optimize(prob, method=method, qset="binary", steps=2, lr=lr, lam0=lam0, rho=rho, y0=y0)
     np.testing.assert_allclose(traj.f, [prob.f(x) for x in xs[:3]], rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(traj.x, final, rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(traj.step_norm2, [np.sum((xs[1] - xs[0]) ** 2), np.sum((xs[2] - xs[1]) ** 2)],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        traj.step_norm2, [np.sum((xs[1] - xs[0]) ** 2), np.sum((xs[2] - xs[1]) ** 2)], rtol=1e-12
+    )
 
 
 def test_phase2_at_zero_is_binaryconnect():
@@ -82,12 +83,14 @@ def test_lam_zero_is_gd_on_y():
     np.testing.assert_array_equal(a.x, b.x)
 
 
-def run_with_iterates(method="binaryrelax", qset="binary", rho=1.0, lam0=1.0, steps=150, seed=0, noise=0.2,
-                      phase2_start=None):
+def run_with_iterates(
+    method="binaryrelax", qset="binary", rho=1.0, lam0=1.0, steps=150, seed=0, noise=0.2, phase2_start=None
+):
     prob = least_squares(60, 30, qset, noise=noise, seed=seed)
     lr = 0.9 / prob.L
-    traj = brelax.optimize(prob, method, qset, steps=steps, lr=lr, lam0=lam0, rho=rho,
-                           phase2_start=phase2_start, seed=seed, record_every=1)
+    traj = brelax.optimize(
+        prob, method, qset, steps=steps, lr=lr, lam0=lam0, rho=rho, phase2_start=phase2_start, seed=seed, record_every=1
+    )
     return prob, lr, traj
 
 
@@ -141,8 +144,7 @@ def test_save_load_round_trip(tmp_path):
 
 def test_final_point_in_set_and_recovery():
     prob = least_squares(100, 40, "binary", noise=0.0, seed=0)
-    traj = brelax.optimize(prob, "binaryrelax", "binary", steps=400, lr=1 / prob.L, rho=1.02,
-                           phase2_start=300, seed=0)
+    traj = brelax.optimize(prob, "binaryrelax", "binary", steps=400, lr=1 / prob.L, rho=1.02, phase2_start=300, seed=0)
     assert brelax.binary().contains(traj.x)
     assert traj.meta["recovered"] is True
     assert traj.f[-1] <= 1e-12
@@ -159,17 +161,20 @@ def test_mu_schedule_semantics():
     assert np.all(bc.mu == 1.0)
 
 
-@pytest.mark.parametrize("kw,match", [
-    (dict(method="adam"), "valid: gd, binaryconnect"),
-    (dict(qset="quaternary"), "valid: binary"),
-    (dict(lr=0.0), "lr"),
-    (dict(lr=-1.0), "lr"),
-    (dict(rho=0.9), "rho"),
-    (dict(lam0=-1.0), "lam0"),
-    (dict(y0=np.zeros(3)), r"y0 must have shape \(10,\)"),
-    (dict(steps=0), "steps"),
-    (dict(batch_size=0), "batch_size"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(method="adam"), "valid: gd, binaryconnect"),
+        (dict(qset="quaternary"), "valid: binary"),
+        (dict(lr=0.0), "lr"),
+        (dict(lr=-1.0), "lr"),
+        (dict(rho=0.9), "rho"),
+        (dict(lam0=-1.0), "lam0"),
+        (dict(y0=np.zeros(3)), r"y0 must have shape \(10,\)"),
+        (dict(steps=0), "steps"),
+        (dict(batch_size=0), "batch_size"),
+    ],
+)
 def test_bad_input(kw, match):
     prob = least_squares(20, 10, "binary", seed=0)
     args = dict(method="binaryrelax", qset="binary", steps=5, lr=0.1)
@@ -192,15 +197,17 @@ def test_per_layer_diagnostics_add_up():
     from brelax.problems import digits_mlp
 
     prob = digits_mlp(hidden=(8,), seed=0)
-    traj = brelax.optimize(prob, "binaryrelax", "binary", steps=15, lr=0.5, rho=1.1, seed=0,
-                           granularity="channel", record_every=1)
+    traj = brelax.optimize(
+        prob, "binaryrelax", "binary", steps=15, lr=0.5, rho=1.1, seed=0, granularity="channel", record_every=1
+    )
     quant = [b for b in prob.layout if b.quantize]
     assert set(traj.layers) == {b.name for b in quant}
     np.testing.assert_array_equal(sum(traj.layers[b.name]["flips"] for b in quant), traj.flips)
     D = np.diff(traj.iterates["x"], axis=0)
     for b in quant:
-        np.testing.assert_allclose(traj.layers[b.name]["step_norm2"], np.sum(D[:, b.start:b.stop] ** 2, axis=1),
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            traj.layers[b.name]["step_norm2"], np.sum(D[:, b.start : b.stop] ** 2, axis=1), rtol=1e-12
+        )
     np.testing.assert_allclose(traj.step_norm2, np.sum(D**2, axis=1), rtol=1e-12)
     # Biases stay float: the quantized blocks alone do not carry the whole step.
     assert np.all(sum(traj.layers[b.name]["step_norm2"] for b in quant) < traj.step_norm2)
@@ -225,6 +232,10 @@ def test_projector_memo_never_serves_a_stale_answer():
     again = P(x)
     np.testing.assert_array_equal(again[:12], -first[:12])
     np.testing.assert_array_equal(again[12:], x[12:])  # float block untouched
-    np.testing.assert_array_equal(P.codes(x), np.asarray(brelax.ternary().quantize(x[:12].reshape(3, 4), axis=0).codes,
-                                                         dtype=np.int32).reshape(-1))
-    assert P.scale_min(x) == pytest.approx(float(np.min(brelax.ternary().quantize(x[:12].reshape(3, 4), axis=0).scales)))
+    np.testing.assert_array_equal(
+        P.codes(x),
+        np.asarray(brelax.ternary().quantize(x[:12].reshape(3, 4), axis=0).codes, dtype=np.int32).reshape(-1),
+    )
+    assert P.scale_min(x) == pytest.approx(
+        float(np.min(brelax.ternary().quantize(x[:12].reshape(3, 4), axis=0).scales))
+    )

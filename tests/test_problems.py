@@ -7,8 +7,18 @@ import pytest
 
 import brelax
 from brelax.problems import (
-    MLP, LeastSquares, Logistic, MinibatchSampler, Projector, diabetes_least_squares, digits,
-    digits_logistic, digits_mlp, layer_slices, least_squares, stratified_split,
+    MLP,
+    LeastSquares,
+    Logistic,
+    MinibatchSampler,
+    Projector,
+    diabetes_least_squares,
+    digits,
+    digits_logistic,
+    digits_mlp,
+    layer_slices,
+    least_squares,
+    stratified_split,
 )
 
 
@@ -33,6 +43,7 @@ def _rel_err(a, b):
 
 
 # ---------------------------------------------------------------- gradients vs finite differences
+
 
 @pytest.mark.parametrize("l2", [0.0, 0.3])
 def test_logistic_grad_matches_finite_differences(l2):
@@ -62,7 +73,7 @@ def test_mlp_relu_grad_matches_finite_differences_away_from_kinks(hidden):
     x = p.init(np.random.default_rng(4))
     rng = np.random.default_rng(5)
     for b in p.layout[1::2]:  # non-zero biases: a generic point (an all-zero relu input gives z = 0 exactly)
-        x[b.start:b.stop] = rng.uniform(0.05, 0.2, b.size)
+        x[b.start : b.stop] = rng.uniform(0.05, 0.2, b.size)
     h = 1e-6
     # precondition: no pre-activation within reach of the step, so relu is smooth along every FD step
     _, pres, _ = p._forward(x, p.X)
@@ -81,6 +92,7 @@ def test_mlp_forward_matches_a_direct_formula():
 
 
 # ---------------------------------------------------------------- minibatches and the sampler
+
 
 def _problems():
     X, y = _toy(m=24)
@@ -102,8 +114,13 @@ def test_minibatch_is_the_mean_over_the_batch(k):
     p = _problems()[k]
     x = np.random.default_rng(0).standard_normal(p.dim)
     idx = np.array([0, 5, 6, 11, 20])
-    sub = type(p)(p.X[idx], p.classes[p.codes[idx]], classes=p.classes, l2=p.l2,
-                  **({"hidden": p.hidden, "activation": p.activation} if isinstance(p, MLP) else {}))
+    sub = type(p)(
+        p.X[idx],
+        p.classes[p.codes[idx]],
+        classes=p.classes,
+        l2=p.l2,
+        **({"hidden": p.hidden, "activation": p.activation} if isinstance(p, MLP) else {}),
+    )
     assert p.f(x, idx) == pytest.approx(sub.f(x), rel=1e-12)
     np.testing.assert_allclose(p.grad(x, idx), sub.grad(x), rtol=1e-12, atol=1e-14)
     # an epoch of batches, weighted by their sizes, averages to the full gradient
@@ -134,9 +151,9 @@ def test_sampler_covers_each_sample_once_per_epoch_and_is_deterministic():
         assert sorted(np.concatenate(batches).tolist()) == list(range(10))
         assert all(b.dtype == np.int64 for b in batches)
     first = MinibatchSampler(10, 3, seed=7).next()
-    seq1 = np.concatenate([b for b, _ in zip(MinibatchSampler(10, 3, seed=7), range(9))])
-    seq2 = np.concatenate([b for b, _ in zip(MinibatchSampler(10, 3, seed=7), range(9))])
-    seq3 = np.concatenate([b for b, _ in zip(MinibatchSampler(10, 3, seed=8), range(9))])
+    seq1 = np.concatenate([b for b, _ in zip(MinibatchSampler(10, 3, seed=7), range(9), strict=False)])
+    seq2 = np.concatenate([b for b, _ in zip(MinibatchSampler(10, 3, seed=7), range(9), strict=False)])
+    seq3 = np.concatenate([b for b, _ in zip(MinibatchSampler(10, 3, seed=8), range(9), strict=False)])
     np.testing.assert_array_equal(seq1, seq2)
     np.testing.assert_array_equal(first, seq1[:3])
     assert not np.array_equal(seq1, seq3)
@@ -150,14 +167,16 @@ def test_sampler_drop_last():
     assert [len(s.next()) for _ in range(6)] == [4] * 6 and s.epoch == 2
 
 
-@pytest.mark.parametrize("bs, err", [(0, ValueError), (11, ValueError), (-1, ValueError),
-                                     (2.5, TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "bs, err", [(0, ValueError), (11, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)]
+)
 def test_sampler_bad_batch_size(bs, err):
     with pytest.raises(err, match="batch_size"):
         MinibatchSampler(10, bs, seed=0)
 
 
 # ---------------------------------------------------------------- smoothness constants and bounds
+
 
 def _max_lipschitz_ratio(p, pairs, scale, seed):
     rng = np.random.default_rng(seed)
@@ -174,7 +193,7 @@ def test_logistic_L_is_a_lipschitz_bound_on_random_pairs():
     for l2 in (0.0, 0.5):
         p = Logistic(X, y, l2=l2)
         U = np.hstack([X, np.ones((40, 1))])
-        assert p.L == pytest.approx(np.linalg.eigvalsh(U.T @ U).max() / 80 + l2, rel=1e-12)
+        assert pytest.approx(np.linalg.eigvalsh(U.T @ U).max() / 80 + l2, rel=1e-12) == p.L
         for scale in (0.05, 1.0, 5.0):
             assert _max_lipschitz_ratio(p, 40, scale, seed=int(10 * scale)) <= 1 + 1e-12
     q = digits_logistic(l2=1e-3)
@@ -208,7 +227,7 @@ def test_least_squares_L_is_top_eigenvalue_and_f_lower_is_a_lower_bound():
     rng = np.random.default_rng(0)
     for cond in (None, 10.0):
         p = least_squares(15, 8, noise=0.3, seed=4, cond=cond)
-        assert p.L == pytest.approx(np.linalg.eigvalsh(p.A.T @ p.A).max(), rel=1e-12)
+        assert pytest.approx(np.linalg.eigvalsh(p.A.T @ p.A).max(), rel=1e-12) == p.L
         assert p.f_lower > 0
         assert all(p.f_lower <= p.f(rng.standard_normal(8) * s) for s in (0.01, 1, 10) for _ in range(20))
         sol = np.linalg.lstsq(p.A, p.b, rcond=None)[0]
@@ -223,6 +242,7 @@ def test_f_lower_zero_is_valid_for_classifiers():
 
 
 # ---------------------------------------------------------------- bad input
+
 
 @pytest.mark.parametrize("cls", [Logistic, MLP])
 def test_bad_data_raises(cls):
@@ -266,13 +286,14 @@ def test_mlp_bad_hidden_raises(hidden):
 
 def test_mlp_bad_activation_and_lsq_bad_idx():
     X, y = _toy()
-    with pytest.raises(ValueError, match="activation.*relu, tanh"):
+    with pytest.raises(ValueError, match=r"activation.*relu, tanh"):
         MLP(X, y, activation="sigmoid")
     with pytest.raises(ValueError, match="idx"):
         least_squares(10, 3).f(np.zeros(3), np.array([], dtype=int))
 
 
 # ---------------------------------------------------------------- labels, accuracy, data
+
 
 def test_labels_are_mapped_and_predicted_back():
     X, y = _toy(m=30, k=3)
@@ -292,7 +313,7 @@ def test_digits_split_is_deterministic_and_stratified():
     a = digits(seed=0)
     b = digits(seed=0)
     c = digits(seed=1)
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=True):
         np.testing.assert_array_equal(u, v)
     assert not np.array_equal(a[1], c[1])
     X_tr, y_tr, X_te, y_te = a
@@ -316,7 +337,7 @@ def test_digits_problems_carry_test_data():
     x = p.init()
     np.testing.assert_array_equal(x, p.init(np.random.default_rng(0)))
     np.testing.assert_array_equal(q.init(), q.init(np.random.default_rng(0)))
-    assert q.init().any() and not q.init()[q.layout[1].start:].any()  # random W, zero b
+    assert q.init().any() and not q.init()[q.layout[1].start :].any()  # random W, zero b
     assert p.test_accuracy(x) == pytest.approx(p.accuracy(x, p.X_test, p.y_test))
     assert p.n_samples == q.n_samples == p.X.shape[0] and q.X_test.shape[0] == 1797 - p.n_samples
     assert q.layout[0].shape == (10, 64) and q.layout[0].axis == 0 and not q.layout[1].quantize
@@ -326,8 +347,8 @@ def test_digits_problems_carry_test_data():
 def test_diabetes_least_squares():
     p = diabetes_least_squares(seed=0)
     assert p.A.shape == (442, 10) and p.x_star is None
-    np.testing.assert_allclose((p.A ** 2).sum(0), 1.0, rtol=1e-12)  # z-scored columns / sqrt(m)
-    assert p.L == pytest.approx(np.linalg.eigvalsh(p.A.T @ p.A).max(), rel=1e-12)
+    np.testing.assert_allclose((p.A**2).sum(0), 1.0, rtol=1e-12)  # z-scored columns / sqrt(m)
+    assert pytest.approx(np.linalg.eigvalsh(p.A.T @ p.A).max(), rel=1e-12) == p.L
     assert 0 < p.f_lower < 0.5  # half the unexplained variance fraction
     q = diabetes_least_squares(seed=0)
     np.testing.assert_array_equal(p.A, q.A)
@@ -335,6 +356,7 @@ def test_diabetes_least_squares():
 
 
 # ---------------------------------------------------------------- projector on multi-tensor layouts
+
 
 @pytest.mark.parametrize("granularity, axis", [("tensor", None), ("channel", 0), ("block", 0)])
 @pytest.mark.parametrize("spec", ["binary", "ternary", "uniform:3"])

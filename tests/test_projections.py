@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _exhaustive import NAMED_SETS, brute_sq_distance, max_n, tol, vectors
+from array_api_compat import numpy as xnp
 from hypothesis import given
 from hypothesis import strategies as st
 
 import brelax
-from array_api_compat import numpy as xnp
 from brelax import projections
-from _exhaustive import NAMED_SETS, brute_sq_distance, max_n, tol, vectors
 
 FREE_SETS = [s for s in NAMED_SETS if "@" not in s]
 FACT_N = 16
@@ -50,8 +50,9 @@ def test_named_set_is_optimal_vs_brute_force(spec, data):
     assert_optimal(brelax.get_set(spec), y)
 
 
-LEVEL = st.one_of(st.just(0.0), st.integers(1, 9).map(float),
-                  st.floats(0.01, 10.0, allow_nan=False, allow_subnormal=False))
+LEVEL = st.one_of(
+    st.just(0.0), st.integers(1, 9).map(float), st.floats(0.01, 10.0, allow_nan=False, allow_subnormal=False)
+)
 LEVEL_SETS = st.lists(LEVEL, min_size=1, max_size=3, unique=True).filter(lambda v: max(v) > 0)
 
 
@@ -77,7 +78,7 @@ def test_sweep_and_sort_kernels_agree_with_brute_force_on_batches(values, data):
     a = np.abs(np.stack(data.draw(st.lists(vectors(n, min_size=n), min_size=1, max_size=3), label="rows")))
     idx, scale = projections.exact_kernel(lv)(xnp, a, lv)
     assert idx.shape == a.shape and scale.shape == (a.shape[0],) and np.all(scale >= 0)
-    for row, i, s in zip(a, idx, scale):
+    for row, i, s in zip(a, idx, scale, strict=True):
         d2 = sq(row - s * np.asarray(lv)[i])
         ref = brute_sq_distance(row, lv)
         assert abs(d2 - ref) <= tol(row) + 1e-9 * ref
@@ -136,7 +137,7 @@ def test_f2_scaling_at_the_ends_of_the_float64_range(spec, k):
     Q = brelax.get_set(spec)
     rng = np.random.default_rng(abs(k))
     for y in (rng.standard_normal(40), np.array([3.0, 1.0, 1.0, 1.0, -0.5, 0.0]), np.array([1.0, 2.0])):
-        c = 2.0 ** k
+        c = 2.0**k
         np.testing.assert_array_equal(Q.project(c * y), c * Q.project(y))
         assert Q.distance(c * y) == pytest.approx(c * Q.distance(y), rel=1e-12)
 
@@ -152,12 +153,15 @@ def test_f1_fails_for_a_point_that_is_not_the_projection():
 # ---------------------------------------------------------------- ties and edges
 
 
-@pytest.mark.parametrize("spec, y, expected", [
-    ("ternary@1", [0.5, -0.5, 0.4999999, 1.5], [1, -1, 0, 1]),
-    ("uniform:3@1", [0.5, 1.5, 2.5, -2.5, -1.5, 3.7], [1, 2, 3, -3, -2, 3]),
-    ("levels:1,3@1", [2.0, -2.0, 1.9999, 0.0], [3, -3, 1, 1]),
-    ("levels:0,1,3,7@2", [1.0, 4.0, 10.0, -10.0], [2, 6, 14, -14]),
-])
+@pytest.mark.parametrize(
+    "spec, y, expected",
+    [
+        ("ternary@1", [0.5, -0.5, 0.4999999, 1.5], [1, -1, 0, 1]),
+        ("uniform:3@1", [0.5, 1.5, 2.5, -2.5, -1.5, 3.7], [1, 2, 3, -3, -2, 3]),
+        ("levels:1,3@1", [2.0, -2.0, 1.9999, 0.0], [3, -3, 1, 1]),
+        ("levels:0,1,3,7@2", [1.0, 4.0, 10.0, -10.0], [2, 6, 14, -14]),
+    ],
+)
 def test_fixed_scale_midpoint_goes_to_the_larger_level(spec, y, expected):
     np.testing.assert_array_equal(brelax.get_set(spec).project(np.array(y)), np.array(expected, dtype=float))
 

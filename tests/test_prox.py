@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.optimize
+from _exhaustive import brute_prox_min, brute_sq_distance, candidates, tol, vectors
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import brelax
-from _exhaustive import brute_prox_min, brute_sq_distance, candidates, tol, vectors
 
 FREE = ["binary", "ternary", "uniform:3", "levels:1,3", "levels:0,1,3,7"]
 LAMS = st.one_of(st.floats(0.0, 1e3, allow_nan=False, allow_subnormal=False), st.sampled_from([0.0, 0.5, 1.0, 4.0]))

@@ -37,15 +37,18 @@ def test_lr_schedules():
     assert cos(0) == 1.0 and math.isclose(cos(50), 0.55) and math.isclose(cos(100), 0.1) and cos(500) == cos(100)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: schedules.geometric_lam(1.0, 0.5), "rho"),
-    (lambda: schedules.geometric_lam(-1.0, 1.5), "lam0"),
-    (lambda: schedules.linear_mu(0), "ramp_steps"),
-    (lambda: schedules.linear_mu(5, end=2.0), "end"),
-    (lambda: schedules.phase2(lambda t: 0.0, -1), "phase2_start"),
-    (lambda: schedules.constant(0.0), "lr"),
-    (lambda: schedules.cosine(0.1, 0), "total"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: schedules.geometric_lam(1.0, 0.5), "rho"),
+        (lambda: schedules.geometric_lam(-1.0, 1.5), "lam0"),
+        (lambda: schedules.linear_mu(0), "ramp_steps"),
+        (lambda: schedules.linear_mu(5, end=2.0), "end"),
+        (lambda: schedules.phase2(lambda t: 0.0, -1), "phase2_start"),
+        (lambda: schedules.constant(0.0), "lr"),
+        (lambda: schedules.cosine(0.1, 0), "total"),
+    ],
+)
 def test_schedule_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -69,7 +72,7 @@ def test_step_rules_same_on_numpy_and_torch(method, qset):
 
     a = run(lambda v: v)
     b = run(torch.from_numpy)
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=True):
         assert isinstance(v, torch.Tensor) and v.dtype == torch.float64
         np.testing.assert_allclose(v.numpy(), u, rtol=1e-12, atol=1e-14)
 

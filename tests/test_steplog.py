@@ -15,9 +15,21 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _cfg(out, **kw):
-    base = dict(dataset="digits", model="digits_cnn", out=str(out), epochs=2, batch_size=64, limit_train=256,
-                limit_test=100, milestones=[1], phase2_epoch=1, eval_train=False, progress=False, quiet=True,
-                noise_every=3)
+    base = dict(
+        dataset="digits",
+        model="digits_cnn",
+        out=str(out),
+        epochs=2,
+        batch_size=64,
+        limit_train=256,
+        limit_test=100,
+        milestones=[1],
+        phase2_epoch=1,
+        eval_train=False,
+        progress=False,
+        quiet=True,
+        noise_every=3,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -33,8 +45,18 @@ def test_a_digits_run_writes_a_step_log_that_loads_as_a_trajectory(tmp_path):
     assert traj.steps == 8 and traj.meta["steps_per_epoch"] == 4 and traj.meta["stochastic"] is True
     assert traj.meta["method"] == "binaryrelax" and traj.meta["layers"] == [s.name for s in res.optimizer.slots]
     assert traj.meta["row_min"] == 9 and traj.meta["levels"] == [1.0] and traj.meta["n_quantized"] == 5832
-    for k in ("step_norm2", "inner", "cross", "aoc", "sgrad_norm2", "sg_dot_D", "sg_dot_r", "stable_norm2",
-              "pattern_gap", "loss"):
+    for k in (
+        "step_norm2",
+        "inner",
+        "cross",
+        "aoc",
+        "sgrad_norm2",
+        "sg_dot_D",
+        "sg_dot_r",
+        "stable_norm2",
+        "pattern_gap",
+        "loss",
+    ):
         assert np.all(np.isfinite(traj.arrays[k])), k
     for k in ("dist_y", "dist_x", "mu", "scale_min", "scale_max"):
         assert traj.arrays[k].shape == (9,) and np.all(np.isfinite(traj.arrays[k])), k
@@ -72,8 +94,13 @@ def test_resume_drops_epochs_past_the_checkpoint_and_reproduces_the_uninterrupte
     shutil.copy(steplog.epoch_path(str(part), 1), steplog.epoch_path(str(part), 7))
     (part / "steps" / ".epoch_0003.npz.x1y2.tmp").write_bytes(b"torn")  # an interrupted atomic write
     train(_cfg(part, epochs=3, resume=True))
-    assert sorted(os.listdir(part / "steps")) == ["epoch_0001.npz", "epoch_0002.npz", "epoch_0003.npz",
-                                                  "meta.json", "start.npz"]
+    assert sorted(os.listdir(part / "steps")) == [
+        "epoch_0001.npz",
+        "epoch_0002.npz",
+        "epoch_0003.npz",
+        "meta.json",
+        "start.npz",
+    ]
     a, b = steplog.load_run(full), steplog.load_run(part)
     assert b.steps == 12
     for k, v in a.arrays.items():

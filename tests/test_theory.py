@@ -2,7 +2,6 @@
 
 import json
 import math
-
 import types
 
 import numpy as np
@@ -13,16 +12,30 @@ import theory
 from brelax import heuristics
 from brelax.problems import least_squares
 from theory import brute
-from theory.result import Result, make_result, summarize
 from theory.lemmas import LemmaB
+from theory.result import Result, make_result, summarize
 from theory.theorems import Theorem1Sum, Theorem2, best_eps, flip_constant
 
 
 class Fake:
     """A trajectory made by hand: only the documented attributes."""
 
-    def __init__(self, f, mu, lr, step_norm2, aoc, flips, cross=None, r_norm=None, scale_min=None,
-                 L_local=None, dist_x=None, dist_y=None, **meta):
+    def __init__(
+        self,
+        f,
+        mu,
+        lr,
+        step_norm2,
+        aoc,
+        flips,
+        cross=None,
+        r_norm=None,
+        scale_min=None,
+        L_local=None,
+        dist_x=None,
+        dist_y=None,
+        **meta,
+    ):
         T = len(step_norm2)
         self.f, self.mu, self.lr = (np.asarray(v, float) for v in (f, mu, lr))
         self.step_norm2, self.aoc = np.asarray(step_norm2, float), np.asarray(aoc, float)
@@ -34,8 +47,14 @@ class Fake:
         self.L_local = np.ones(T) if L_local is None else np.asarray(L_local, float)
         self.dist_y = np.ones(T + 1) if dist_y is None else np.asarray(dist_y, float)
         self.dist_x = (1 - self.mu) * self.dist_y if dist_x is None else np.asarray(dist_x, float)
-        self.meta = {"method": "binaryrelax", "qset": "binary", "batch_size": None, "L": 1.0, "f_lower": 0.0,
-                     "problem": {"name": "fake"}}
+        self.meta = {
+            "method": "binaryrelax",
+            "qset": "binary",
+            "batch_size": None,
+            "L": 1.0,
+            "f_lower": 0.0,
+            "problem": {"name": "fake"},
+        }
         self.meta.update(meta)
 
 
@@ -49,16 +68,28 @@ def descending(T=4, mu=1.0, lr=0.1, aoc=0.0, nd=1.0, L=1.0):
 @pytest.fixture(scope="module")
 def lsq_run():
     prob = least_squares(60, 30, "binary", noise=0.05, seed=3)
-    tr = brelax.optimize(prob, "binaryrelax", "binary", steps=200, lr=0.5 / prob.L, lam0=0.2, rho=1.03,
-                         phase2_start=150, record_every=1, seed=3)
+    tr = brelax.optimize(
+        prob,
+        "binaryrelax",
+        "binary",
+        steps=200,
+        lr=0.5 / prob.L,
+        lam0=0.2,
+        rho=1.03,
+        phase2_start=150,
+        record_every=1,
+        seed=3,
+    )
     return prob, tr
 
 
 # --- Result and its JSON ------------------------------------------------------------------------
 
+
 def test_result_json_round_trip_and_non_finite_values():
-    r = make_result("x", "s", {"a": {"ok": True, "detail": ""}}, 1.0, math.inf, details={"v": np.float64(np.nan),
-                                                                                           "w": np.arange(2)})
+    r = make_result(
+        "x", "s", {"a": {"ok": True, "detail": ""}}, 1.0, math.inf, details={"v": np.float64(np.nan), "w": np.arange(2)}
+    )
     d = json.loads(r.to_json())
     assert d["bound"] == "inf" and d["details"]["v"] is None and d["details"]["w"] == [0, 1]
     assert d["status"] == "holds" and d["ratio"] is None
@@ -77,6 +108,7 @@ def test_status_logic_failed_assumption_wins_and_missing_bound_is_not_a_pass():
 
 
 # --- projections, F1, prox ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("qset", ["binary", "ternary", "uniform:3", "levels:1,3", "levels:0,1,3,7", "ternary@0.5"])
 def test_exact_projection_holds(qset):
@@ -122,6 +154,7 @@ def test_prox_lemma_holds(qset, lam):
 def test_prox_lemma_with_twn_and_a_wrong_envelope_are_violated():
     assert theory.ProxLemma().check(projector=heuristics.twn, qset="ternary", trials=8).status == "violated"
     assert theory.MoreauEnvelope().check(qset="binary").status == "holds"
+
     def wrong(w, Q, lam):  # the indicator's envelope, not the penalty's
         return lam / 2 * Q.distance(w) ** 2
 
@@ -129,6 +162,7 @@ def test_prox_lemma_with_twn_and_a_wrong_envelope_are_violated():
 
 
 # --- hand-built trajectories ----------------------------------------------------------------------
+
 
 def test_consistent_fake_passes_every_trajectory_theorem():
     tr = descending()
@@ -226,8 +260,10 @@ def test_corollary3_counts_flips_against_the_bound():
     tr.aoc[:] = np.nan_to_num(tr.aoc)
     assert theory.Corollary3().check(tr, d=0.0).status == "violated"
     tr.meta["qset"] = "levels:1,3"
-    assert "a flip moves x by a known amount (binary; ternary with mu = 1)" in \
-        theory.Corollary3().check(tr, d=0.0).failed_assumptions
+    assert (
+        "a flip moves x by a known amount (binary; ternary with mu = 1)"
+        in theory.Corollary3().check(tr, d=0.0).failed_assumptions
+    )
 
 
 def test_flip_constant_cases():
@@ -247,8 +283,9 @@ def test_theorem2_bound_formula_reduces_to_theorem1_and_eps_is_optimal():
     grid = np.linspace(1e-4, a - 1e-4, 20001)
     assert (F + A / e) / (a - e) <= np.min((F + A / grid) / (a - grid)) + 1e-9
     # The original brief's form with d < 0 would credit -d; the proved one uses kappa = max(mu d) <= max(d, 0).
-    assert Theorem2().bound(L=2.0, f_lower=0.0, lr=0.1, R=1.0, eps=0.1, f_t0=5.0, sum_dmu2=0.1, delta=-0.5) == \
-        Theorem2().bound(L=2.0, f_lower=0.0, lr=0.1, R=1.0, eps=0.1, f_t0=5.0, sum_dmu2=0.1, kappa=0.0)
+    assert Theorem2().bound(
+        L=2.0, f_lower=0.0, lr=0.1, R=1.0, eps=0.1, f_t0=5.0, sum_dmu2=0.1, delta=-0.5
+    ) == Theorem2().bound(L=2.0, f_lower=0.0, lr=0.1, R=1.0, eps=0.1, f_t0=5.0, sum_dmu2=0.1, kappa=0.0)
 
 
 def test_theorem2_on_a_continuation_fake():
@@ -272,8 +309,12 @@ def test_prox_distance_uses_an_independent_projection_and_flags_a_wrong_relaxed_
     r = theory.ProxDistance().check(tr, problem=prob)
     assert r.status == "holds" and r.details["with_x"] >= 4
     assert theory.ProxDistance().check(descending(T=3, mu=0.5)).status == "assumption-not-met"  # nothing to check
-    bad = types.SimpleNamespace(**{k: getattr(tr, k) for k in ("f", "mu", "lr", "step_norm2", "aoc", "inner", "flips",
-                                                                "dist_x", "dist_y", "meta", "y")})
+    bad = types.SimpleNamespace(
+        **{
+            k: getattr(tr, k)
+            for k in ("f", "mu", "lr", "step_norm2", "aoc", "inner", "flips", "dist_x", "dist_y", "meta", "y")
+        }
+    )
     bad.iterates = {k: np.array(v, copy=True) for k, v in tr.iterates.items()}
     bad.iterates["x"][2] = bad.iterates["y"][2]  # x formed with mu = 0 instead of mu_t
     assert theory.ProxDistance().check(bad, problem=prob).status == "violated"
@@ -302,6 +343,7 @@ def test_bad_trajectory_shapes_raise():
 
 # --- real runs ----------------------------------------------------------------------------------
 
+
 def test_real_run_nothing_violated_and_the_core_identities_hold(lsq_run):
     prob, tr = lsq_run
     for name in theory.TRAJECTORY_RESULTS:
@@ -312,8 +354,9 @@ def test_real_run_nothing_violated_and_the_core_identities_hold(lsq_run):
         assert r.status == "holds", name
     from theory.lemmas import lemma_b_slack
 
-    assert np.array_equal(lemma_b_slack(tr, prob.L), LemmaB.slack(tr.f, tr.mu, tr.lr, tr.step_norm2, tr.inner,
-                                                                 tr.cross, prob.L))
+    assert np.array_equal(
+        lemma_b_slack(tr, prob.L), LemmaB.slack(tr.f, tr.mu, tr.lr, tr.step_norm2, tr.inner, tr.cross, prob.L)
+    )
     # With noise, Phase II flips one sign back and forth with delta_t near 1: c <= 0, named as such.
     d = theory.estimate_constants(tr, t0=150)["d"]
     r = theory.Theorem1Sum().check(tr, d=d)
@@ -322,10 +365,20 @@ def test_real_run_nothing_violated_and_the_core_identities_hold(lsq_run):
 
 def test_noiseless_run_theorem1_and_corollary3_hold_in_phase2():
     prob = least_squares(80, 40, "binary", noise=0.0, seed=1)
-    tr = brelax.optimize(prob, "binaryrelax", "binary", steps=300, lr=1 / prob.L, lam0=1.0, rho=1.02,
-                         phase2_start=240, seed=1)
-    cal = brelax.optimize(least_squares(80, 40, "binary", noise=0.0, seed=2), "binaryrelax", "binary", steps=300,
-                          lr=1 / prob.L, lam0=1.0, rho=1.02, phase2_start=240, seed=2)
+    tr = brelax.optimize(
+        prob, "binaryrelax", "binary", steps=300, lr=1 / prob.L, lam0=1.0, rho=1.02, phase2_start=240, seed=1
+    )
+    cal = brelax.optimize(
+        least_squares(80, 40, "binary", noise=0.0, seed=2),
+        "binaryrelax",
+        "binary",
+        steps=300,
+        lr=1 / prob.L,
+        lam0=1.0,
+        rho=1.02,
+        phase2_start=240,
+        seed=2,
+    )
     d = theory.estimate_constants(cal, t0=240)["d"]  # a calibration run of another seed, not the checked one
     for name in ("theorem1", "corollary3"):
         r = theory.RESULTS[name]().check(tr, d=d)

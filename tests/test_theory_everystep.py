@@ -10,9 +10,20 @@ import pytest
 import brelax
 import theory
 from brelax.problems import least_squares
-from theory.everystep import (AOCFlipBound, FlipDescent, PLRate, ProjectionMonotonicity, ProxStepDescent,
-                              SGDHighProbability, StationarityRate, descent_terms, flip_cost_bound, pattern_gap_bound,
-                              pl_constant, set_info)
+from theory.everystep import (
+    AOCFlipBound,
+    FlipDescent,
+    PLRate,
+    ProjectionMonotonicity,
+    ProxStepDescent,
+    SGDHighProbability,
+    StationarityRate,
+    descent_terms,
+    flip_cost_bound,
+    pattern_gap_bound,
+    pl_constant,
+    set_info,
+)
 from theory.result import covered_steps, intervals
 
 
@@ -24,12 +35,35 @@ def traj(T=5, mu=0.0, lr=0.1, L=1.0, method="gd", qset="binary", **fields):
     c = lr * (1 - mu_a[1:]) * (1 - lr * L * (1 - mu_a[1:]) / 2)
     f = 10.0 - np.concatenate([[0.0], np.cumsum(c * g2)])
     ns = types.SimpleNamespace(
-        f=f, mu=mu_a, lr=lr_a, step_norm2=lr * lr * g2, aoc=np.zeros(T), inner=np.zeros(T), cross=np.zeros(T),
-        flips=np.zeros(T, dtype=np.int64), r_norm=np.zeros(T + 1), scale_min=np.ones(T + 1),
-        scale_max=np.ones(T + 1), grad_norm2=np.append(g2, 1.0), sgrad_norm2=np.asarray(g2, float),
-        noise_norm2=np.zeros(T), sg_dot_D=-lr * np.asarray(g2, float), sg_dot_r=np.zeros(T), dist_x=np.zeros(T + 1),
-        meta={"method": method, "qset": qset, "batch_size": None, "L": L, "f_lower": 0.0, "problem": {"name": "fake"},
-              "levels": [1.0], "row_min": 4, "n_quantized": 4})
+        f=f,
+        mu=mu_a,
+        lr=lr_a,
+        step_norm2=lr * lr * g2,
+        aoc=np.zeros(T),
+        inner=np.zeros(T),
+        cross=np.zeros(T),
+        flips=np.zeros(T, dtype=np.int64),
+        r_norm=np.zeros(T + 1),
+        scale_min=np.ones(T + 1),
+        scale_max=np.ones(T + 1),
+        grad_norm2=np.append(g2, 1.0),
+        sgrad_norm2=np.asarray(g2, float),
+        noise_norm2=np.zeros(T),
+        sg_dot_D=-lr * np.asarray(g2, float),
+        sg_dot_r=np.zeros(T),
+        dist_x=np.zeros(T + 1),
+        meta={
+            "method": method,
+            "qset": qset,
+            "batch_size": None,
+            "L": L,
+            "f_lower": 0.0,
+            "problem": {"name": "fake"},
+            "levels": [1.0],
+            "row_min": 4,
+            "n_quantized": 4,
+        },
+    )
     for k, v in fields.items():
         setattr(ns, k, np.asarray(v, float) if k != "meta" else v)
     return ns
@@ -44,6 +78,7 @@ def consistent(tr):
 
 
 # --- Result.covered --------------------------------------------------------------------------------
+
 
 def test_intervals_and_covered_steps():
     assert intervals([True, True, False, True], offset=10) == [[10, 12], [13, 14]]
@@ -68,6 +103,7 @@ def test_lazy_methods_are_the_lazy_steps_and_gd_whose_x_is_y():
 
 
 # --- Theorem II.2: monotonicity --------------------------------------------------------------------
+
 
 def test_monotonicity_holds_with_equality_for_gd_and_covers_every_step():
     r = ProjectionMonotonicity().check(traj())
@@ -121,6 +157,7 @@ def test_monotonicity_needs_a_lazy_method_and_its_fields():
 
 # --- Theorem II.6: PGD and ProxQuant -----------------------------------------------------------------
 
+
 def test_prox_step_descent_pgd_holds_and_a_step_against_the_gradient_is_violated():
     tr = traj(mu=1.0, method="pgd")
     tr.f = 10.0 - 0.05 * np.arange(6)  # f(x') <= f(x) - (1/(2g) - L/2) ||D||^2 = f - 4.5 * 0.01
@@ -151,6 +188,7 @@ def test_prox_step_descent_proxquant_distance_term():
 
 
 # --- Theorem II.4: every-step descent with a flip cost ------------------------------------------------
+
 
 def test_flip_descent_holds_on_a_consistent_gd_trajectory_and_fails_when_f_rises():
     tr = traj()
@@ -198,8 +236,15 @@ def test_flip_descent_too_small_L_or_unknown_L():
 
 def test_pattern_gap_bound_binary_formula_and_zero_without_flips():
     info = set_info({"qset": "binary", "levels": [1.0], "row_min": 16})
-    B = pattern_gap_bound(np.array([0, 4]), np.array([1.0, 1.0]), np.array([1.0, 1.0]), np.array([2.0, 2.0]),
-                          np.array([0.1, 0.1]), np.array([5.0, 5.0]), info)
+    B = pattern_gap_bound(
+        np.array([0, 4]),
+        np.array([1.0, 1.0]),
+        np.array([1.0, 1.0]),
+        np.array([2.0, 2.0]),
+        np.array([0.1, 0.1]),
+        np.array([5.0, 5.0]),
+        info,
+    )
     assert B[0] == 0 and B[1] == pytest.approx(min(2 * 2 * (1 + 2 * 0.1 * 2 / 4), 2 * math.sqrt(4 * 4 + 2 * 2 * 5)))
     assert flip_cost_bound(0.0, 1.0, 1.0, 1.0, 0.1, 0.0, 1.0, 1.0) == 0.0
 
@@ -228,9 +273,15 @@ def test_pattern_gap_bound_holds_on_random_steps_against_brute_force(qset, n):
         def sc(pp, qq):
             return float(np.abs(pp).max() / np.abs(qq).max()) if np.abs(qq).max() > 0 else 0.0
 
-        B = pattern_gap_bound(np.array([k]), np.array([sc(p, q)]), np.array([sc(pn, qn)]),
-                              np.array([np.linalg.norm(G)]), np.array([g]), np.array([np.linalg.norm(yn - pn)]),
-                              info)[0]
+        B = pattern_gap_bound(
+            np.array([k]),
+            np.array([sc(p, q)]),
+            np.array([sc(pn, qn)]),
+            np.array([np.linalg.norm(G)]),
+            np.array([g]),
+            np.array([np.linalg.norm(yn - pn)]),
+            info,
+        )[0]
         gap = np.linalg.norm(pn - ps)
         assert gap <= B * (1 + 1e-9) + 1e-12, (y, G, g, gap, B)
         worst = max(worst, gap / B if B > 0 else 0.0)
@@ -238,6 +289,7 @@ def test_pattern_gap_bound_holds_on_random_steps_against_brute_force(qset, n):
 
 
 # --- rates -----------------------------------------------------------------------------------------
+
 
 def test_stationarity_rate_holds_and_a_gradient_that_never_shrinks_is_violated():
     tr = traj(T=20, mu=0.5)
@@ -267,6 +319,7 @@ def test_pl_constant_is_the_smallest_nonzero_eigenvalue():
 
 # --- Theorem II.11: minibatches with high probability ----------------------------------------------
 
+
 def sgd_traj(T=40):
     tr = traj(T=T, mu=0.5, lr=0.5, L=1.0, method="binaryrelax", noise_norm2=np.full(T, 0.04))
     tr.grad_norm2 = np.ones(T + 1)
@@ -279,8 +332,10 @@ def test_sgd_high_probability_holds_needs_its_constants_and_with_replacement_sam
     r = SGDHighProbability().check(tr, Xi=0.25, Gamma=1.5)
     assert r.status == "holds" and r.measured == pytest.approx(40 * 0.5 * 0.75 * 0.5)
     assert "constants Xi and Gamma given (from a calibration run)" in SGDHighProbability().check(tr).failed_assumptions
-    assert "||xi_t|| <= Xi and ||grad f(x_t)|| <= Gamma on the window" in \
-        SGDHighProbability().check(tr, Xi=0.1, Gamma=1.5).failed_assumptions
+    assert (
+        "||xi_t|| <= Xi and ||grad f(x_t)|| <= Gamma on the window"
+        in SGDHighProbability().check(tr, Xi=0.1, Gamma=1.5).failed_assumptions
+    )
     tr.meta["sampling"] = "per-epoch reshuffling"
     assert "with-replacement sampling" in SGDHighProbability().check(tr, Xi=0.25, Gamma=1.5).failed_assumptions
 
@@ -293,6 +348,7 @@ def test_sgd_high_probability_a_gradient_too_large_for_the_decrease_is_violated(
 
 
 # --- Proposition II.9 ------------------------------------------------------------------------------
+
 
 def test_aoc_flip_bound_small_gradient_on_a_c_positive_flip_step_is_violated():
     tr = traj(mu=0.5, method="binaryrelax", sgrad_norm2=np.full(5, 4.0))
@@ -307,16 +363,23 @@ def test_aoc_flip_bound_small_gradient_on_a_c_positive_flip_step_is_violated():
 
 # --- real runs: coverage on every step, constants not fitted ------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def lsq():
     return least_squares(60, 30, "binary", noise=0.05, seed=3)
 
 
-@pytest.mark.parametrize("method,kw", [
-    ("binaryrelax", dict(phase2_start=150, lam0=0.2, rho=1.03)),
-    ("binaryrelax", dict(phase2_start=150, batch_size=10)),
-    ("binaryconnect", {}), ("gd", {}), ("pgd", {}), ("proxquant", dict(lam0=0.2, rho=1.03)),
-])
+@pytest.mark.parametrize(
+    "method,kw",
+    [
+        ("binaryrelax", dict(phase2_start=150, lam0=0.2, rho=1.03)),
+        ("binaryrelax", dict(phase2_start=150, batch_size=10)),
+        ("binaryconnect", {}),
+        ("gd", {}),
+        ("pgd", {}),
+        ("proxquant", dict(lam0=0.2, rho=1.03)),
+    ],
+)
 def test_real_runs_are_covered_on_every_step_and_nothing_is_violated(lsq, method, kw):
     tr = brelax.optimize(lsq, method, "binary", steps=200, lr=0.5 / lsq.L, seed=1, **kw)
     covered = set()
@@ -351,8 +414,9 @@ def _mutant_run(prob, make_update, **kw):
     base = steps.get_method("binaryrelax")
     steps.METHODS["mutant_a1"] = steps.Method(base.name, base.init, make_update(base), True, True)
     try:
-        return brelax.optimize(prob, method="mutant_a1", steps=120, lr=0.5 / prob.L, phase2_start=90, lam0=0.3,
-                               rho=1.03, **kw)
+        return brelax.optimize(
+            prob, method="mutant_a1", steps=120, lr=0.5 / prob.L, phase2_start=90, lam0=0.3, rho=1.03, **kw
+        )
     finally:
         steps.METHODS.pop("mutant_a1", None)
 
@@ -376,8 +440,9 @@ def _lr_off(base):
     return lambda state, grad, lr, mu_next, project: base.update(state, grad, 1.01 * lr, mu_next, project)
 
 
-@pytest.mark.parametrize("defect,result", [(_stale, "flip_descent"), (_lr_off, "projection_monotonicity"),
-                                           (None, None)])
+@pytest.mark.parametrize(
+    "defect,result", [(_stale, "flip_descent"), (_lr_off, "projection_monotonicity"), (None, None)]
+)
 def test_real_run_defects_are_caught_and_the_clean_run_is_not(defect, result):
     prob = least_squares(40, 20, "binary", seed=0)
     tr = _mutant_run(prob, defect or (lambda base: base.update))

@@ -56,8 +56,9 @@ def test_tiny_archive_has_the_real_layout(tmp_path):
     with tarfile.open(path) as tar:
         names = tar.getnames()
         blob = tar.extractfile("cifar-10-batches-py/data_batch_2").read()
-    assert names == ["cifar-10-batches-py"] + [f"cifar-10-batches-py/{f}" for f in
-                                               [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]]
+    assert names == ["cifar-10-batches-py"] + [
+        f"cifar-10-batches-py/{f}" for f in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
+    ]
     assert blob[:2] == b"\x80\x02"  # protocol 2
     d = restricted_loads(blob)
     assert list(d) == [b"batch_label", b"labels", b"data", b"filenames"]
@@ -82,20 +83,37 @@ def _binstring(b):
 def _py2_uint8_array(a):
     """What Python 2 cPickle (protocol 2) wrote for a 2-D uint8 numpy 1.x array."""
     shape = b"".join(b"J" + struct.pack("<i", s) for s in a.shape) + b"\x86"
-    dtype = (b"cnumpy\ndtype\nU\x02u1K\x00K\x01\x87R(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
-    return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R(K\x01"
-            + shape + dtype + b"\x89" + _binstring(a.tobytes()) + b"tb")
+    dtype = b"cnumpy\ndtype\nU\x02u1K\x00K\x01\x87R(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+    return (
+        b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R(K\x01"
+        + shape
+        + dtype
+        + b"\x89"
+        + _binstring(a.tobytes())
+        + b"tb"
+    )
 
 
 def test_python2_era_pickle_reads(tmp_path):
     rng = np.random.default_rng(0)
     data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
     labels = [3, 0, 9, 3]
-    blob = (b"\x80\x02}(" + _binstring(b"batch_label") + _binstring(b"testing batch 1 of 1")
-            + _binstring(b"labels") + b"](" + b"".join(b"K" + bytes([v]) for v in labels) + b"e"
-            + _binstring(b"data") + _py2_uint8_array(data)
-            + _binstring(b"filenames") + b"](" + b"".join(_binstring(b"f%d.png" % i) for i in range(4)) + b"e"
-            + b"u.")
+    blob = (
+        b"\x80\x02}("
+        + _binstring(b"batch_label")
+        + _binstring(b"testing batch 1 of 1")
+        + _binstring(b"labels")
+        + b"]("
+        + b"".join(b"K" + bytes([v]) for v in labels)
+        + b"e"
+        + _binstring(b"data")
+        + _py2_uint8_array(data)
+        + _binstring(b"filenames")
+        + b"]("
+        + b"".join(_binstring(b"f%d.png" % i) for i in range(4))
+        + b"e"
+        + b"u."
+    )
     assert pickle.loads(blob, encoding="bytes")[b"labels"] == labels  # the hand-made bytes are valid
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
@@ -178,7 +196,7 @@ def test_symlink_member_is_refused(tmp_path):
 
 
 def test_missing_and_malformed_data_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="cifar-10-python.tar.gz"):
+    with pytest.raises(FileNotFoundError, match=r"cifar-10-python\.tar\.gz"):
         load_cifar(tmp_path, "cifar10")
     with pytest.raises(FileNotFoundError, match="does_not_exist"):
         load_cifar(tmp_path / "does_not_exist", "cifar10")
@@ -195,7 +213,8 @@ def test_missing_and_malformed_data_errors(tmp_path):
     with pytest.raises(ValueError, match="uint8 array N x 3072"):
         load_cifar(folder, "cifar10", train=False)
     (folder / "test_batch").write_bytes(
-        pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, protocol=2))
+        pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, protocol=2)
+    )
     with pytest.raises(ValueError, match=r"\[0, 10\)"):
         load_cifar(folder, "cifar10", train=False)
     (tmp_path / "junk.tar.gz").write_bytes(b"not a tar")
@@ -214,7 +233,7 @@ def test_crop_and_flip_are_exact_shifted_copies():
     padded = F.pad(x, (4, 4, 4, 4))
     for n in range(40):
         dy, dx = offsets[n].tolist()
-        crop = padded[n, :, dy:dy + 32, dx:dx + 32]
+        crop = padded[n, :, dy : dy + 32, dx : dx + 32]
         assert torch.equal(out[n], crop.flip(-1) if flips[n] else crop)
     assert flips.any() and not flips.all() and len({tuple(o) for o in offsets.tolist()}) > 10
     # Offset (4, 4) without flip is the identity; (0, 8) shifts right/down by 4 with zeros entering.
@@ -280,7 +299,7 @@ def test_loader_covers_each_sample_once_per_epoch_and_replays_on_resume():
     assert not torch.equal(torch.cat([y for _, y in epochs[0]]), torch.cat([y for _, y in epochs[1]]))
     resumed = CifarLoader(images, ids, batch_size=16, train=True, seed=4)
     resumed.set_epoch(2)
-    for (xa, ya), (xb, yb) in zip(epochs[2], resumed):
+    for (xa, ya), (xb, yb) in zip(epochs[2], resumed, strict=True):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
     dropped = CifarLoader(images, ids, batch_size=16, train=True, seed=4, drop_last=True)
     assert len(dropped) == 6 and sum(len(y) for _, y in dropped) == 96
@@ -301,8 +320,9 @@ def test_rank_splits_are_disjoint_and_rebuild_the_single_process_batches(n):
     images, ids = ids_dataset(n)
     world, per_rank = 3, 8
     single = list(CifarLoader(images, ids, per_rank * world, train=True, seed=9))
-    ranks = [list(CifarLoader(images, ids, per_rank, train=True, seed=9, rank=r, world_size=world))
-             for r in range(world)]
+    ranks = [
+        list(CifarLoader(images, ids, per_rank, train=True, seed=9, rank=r, world_size=world)) for r in range(world)
+    ]
     assert all(len(r) == len(single) for r in ranks)
     for t, (xs, ys) in enumerate(single):
         parts_y = [ranks[r][t][1] for r in range(world)]

@@ -19,14 +19,51 @@ from brelax.torch.train import TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
-ARGS = dict(synthetic=True, synthetic_n=16, model="vgg11", bn=False, set="binary", epochs=1, batch_size=8,
-            eval_batch_size=8, limit_test=8, eval_train=False, lr=0.01, seed=5, progress=False)
+ARGS = dict(
+    synthetic=True,
+    synthetic_n=16,
+    model="vgg11",
+    bn=False,
+    set="binary",
+    epochs=1,
+    batch_size=8,
+    eval_batch_size=8,
+    limit_test=8,
+    eval_train=False,
+    lr=0.01,
+    seed=5,
+    progress=False,
+)
 
 
 def _cli_args(out):
-    return ["train", "--synthetic", "--synthetic-n", "16", "--model", "vgg11", "--no-bn", "--set", "binary",
-            "--epochs", "1", "--batch-size", "8", "--eval-batch-size", "8", "--limit-test", "8",
-            "--no-eval-train", "--lr", "0.01", "--seed", "5", "--no-progress", "--out", str(out)]
+    return [
+        "train",
+        "--synthetic",
+        "--synthetic-n",
+        "16",
+        "--model",
+        "vgg11",
+        "--no-bn",
+        "--set",
+        "binary",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--eval-batch-size",
+        "8",
+        "--limit-test",
+        "8",
+        "--no-eval-train",
+        "--lr",
+        "0.01",
+        "--seed",
+        "5",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
 
 
 def _free_loopback_port() -> int:
@@ -41,8 +78,19 @@ def test_two_gloo_processes_match_one_process(tmp_path):
         env.pop(k, None)
     if os.path.exists("/sys/class/net/lo"):
         env["GLOO_SOCKET_IFNAME"] = "lo"  # loopback only
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(_free_loopback_port()), "-m", "brelax"] + _cli_args(tmp_path / "ddp")
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_loopback_port()),
+        "-m",
+        "brelax",
+    ] + _cli_args(tmp_path / "ddp")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     one = train(TrainConfig(out=str(tmp_path / "one"), **ARGS))
@@ -60,6 +108,6 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert lat2.keys() == lat1.keys() and len(lat1) == 8
     for k in lat1:
         assert torch.allclose(lat2[k], lat1[k], rtol=0, atol=1e-5)
-    row2 = json.loads(open(tmp_path / "ddp" / "metrics.jsonl").read())
+    row2 = json.loads((tmp_path / "ddp" / "metrics.jsonl").read_text())
     assert row2["flips"] == one.summary["last"]["flips"]
     assert abs(row2["test_loss"] - one.summary["last"]["test_loss"]) < 1e-4

@@ -5,13 +5,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_diagnostics import TwoLayerLsq
 from torch import nn
 
 import brelax
 from brelax import diagnostics as dg
 from brelax.torch import QuantOptimizer
-
-from test_diagnostics import TwoLayerLsq
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -22,9 +21,11 @@ TORCH_NAN = {"g_dot_D", "noise_norm2", "stable_g_dot_D", "grad_norm2"}
 def _torch_run(prob, y0, method, steps, lr, epoch_every=None, **kw):
     A, b = torch.tensor(prob.A), torch.tensor(prob.b)
     ws = [nn.Parameter(torch.tensor(blk.view(y0).copy())) for blk in prob.layout]
-    groups = [{"params": [("W1", ws[0])], "qset": "ternary", "axis": 0},
-              {"params": [("W2", ws[1])], "qset": "ternary", "axis": None},
-              {"params": [("b", ws[2])], "qset": None}]
+    groups = [
+        {"params": [("W1", ws[0])], "qset": "ternary", "axis": 0},
+        {"params": [("W2", ws[1])], "qset": "ternary", "axis": None},
+        {"params": [("b", ws[2])], "qset": None},
+    ]
     opt = QuantOptimizer(torch.optim.SGD(groups, lr=lr), method=method, diagnostics=True, **kw)
     rows = [opt.first_diagnostics]
     for t in range(steps):
@@ -47,8 +48,7 @@ def test_numpy_driver_and_quant_optimizer_record_the_same_diagnostics(method, ep
     kw = dict(lam0=0.5, rho=1.3, phase2_start=10)
     steps = 14
     traj = brelax.optimize(prob, method, "ternary", steps=steps, lr=0.2, y0=y0, lam_every=epoch_every or 1, **kw)
-    _, rows = _torch_run(prob, y0, method, steps, 0.2, epoch_every,
-                           schedule="epoch" if epoch_every else "step", **kw)
+    _, rows = _torch_run(prob, y0, method, steps, 0.2, epoch_every, schedule="epoch" if epoch_every else "step", **kw)
     assert [r["step"] for r in rows] == [None, *range(steps)]
     close = dict(rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose([r["mu"] for r in rows], traj.mu, rtol=0, atol=0)
@@ -59,8 +59,9 @@ def test_numpy_driver_and_quant_optimizer_record_the_same_diagnostics(method, ep
             continue
         np.testing.assert_allclose(got, traj.arrays[k], **close, err_msg=k)
         for name in ("W1", "W2"):
-            np.testing.assert_allclose([r["layers"][name][k] for r in rows], traj.layers[name][k], **close,
-                                       err_msg=f"{name}.{k}")
+            np.testing.assert_allclose(
+                [r["layers"][name][k] for r in rows], traj.layers[name][k], **close, err_msg=f"{name}.{k}"
+            )
     checked = 0
     for k in dg.STEP_OUT:
         got = np.array([r["total"][k] for r in rows[1:]])
@@ -71,8 +72,9 @@ def test_numpy_driver_and_quant_optimizer_record_the_same_diagnostics(method, ep
         assert np.array_equal(np.isnan(got), np.isnan(want)), k
         np.testing.assert_allclose(got, want, **close, err_msg=k)
         for name in ("W1", "W2"):
-            np.testing.assert_allclose([r["layers"][name][k] for r in rows[1:]], traj.layers[name][k], **close,
-                                       err_msg=f"{name}.{k}")
+            np.testing.assert_allclose(
+                [r["layers"][name][k] for r in rows[1:]], traj.layers[name][k], **close, err_msg=f"{name}.{k}"
+            )
         checked += np.isfinite(want).sum()
     assert checked > 100
     if method in ("binaryrelax", "binaryconnect"):
@@ -91,11 +93,14 @@ def test_any_other_base_optimizer_records_the_anchor_step_as_g(base):
     """
     torch.manual_seed(0)
     w = nn.Parameter(torch.randn(6, 5, dtype=torch.float64))
-    make = {"momentum": lambda: torch.optim.SGD([w], lr=0.1, momentum=0.9),
-            "weight_decay": lambda: torch.optim.SGD([w], lr=0.1, weight_decay=0.05),
-            "adam": lambda: torch.optim.Adam([w], lr=0.05)}[base]
-    opt = QuantOptimizer(make(), method="binaryrelax", qset="binary", lam0=0.5, rho=1.5, schedule="step",
-                         diagnostics=True)
+    make = {
+        "momentum": lambda: torch.optim.SGD([w], lr=0.1, momentum=0.9),
+        "weight_decay": lambda: torch.optim.SGD([w], lr=0.1, weight_decay=0.05),
+        "adam": lambda: torch.optim.Adam([w], lr=0.05),
+    }[base]
+    opt = QuantOptimizer(
+        make(), method="binaryrelax", qset="binary", lam0=0.5, rho=1.5, schedule="step", diagnostics=True
+    )
     assert opt.direction == "anchor step"
     target = torch.randn(6, 5, dtype=torch.float64)
     for _ in range(6):  # build up momentum / Adam state first
@@ -121,7 +126,7 @@ def test_plain_sgd_records_the_gradient_itself():
     w = nn.Parameter(torch.randn(4, 3, dtype=torch.float64))
     opt = QuantOptimizer(torch.optim.SGD([w], lr=0.1), method="binaryrelax", diagnostics=True)
     assert opt.direction == "gradient"
-    (w ** 2).sum().backward()
+    (w**2).sum().backward()
     g = w.grad.detach().clone()
     opt.step()
     assert opt.last_diagnostics["total"]["sgrad_norm2"] == float((g * g).sum())

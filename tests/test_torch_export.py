@@ -16,8 +16,19 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 @pytest.fixture(scope="module", params=["binary", "ternary"])
 def run(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"run-{request.param}")
-    cfg = TrainConfig(synthetic=True, synthetic_n=32, model="resnet20", set=request.param, epochs=1,
-                      batch_size=16, eval_batch_size=32, eval_train=False, progress=False, out=str(out), seed=1)
+    cfg = TrainConfig(
+        synthetic=True,
+        synthetic_n=32,
+        model="resnet20",
+        set=request.param,
+        epochs=1,
+        batch_size=16,
+        eval_batch_size=32,
+        eval_train=False,
+        progress=False,
+        out=str(out),
+        seed=1,
+    )
     return request.param, out, train(cfg)
 
 
@@ -50,12 +61,12 @@ def test_round_trip_outputs_equal_the_quantized_model(run, pack, capsys):
 
 @pytest.mark.parametrize("bits", [1, 2, 3, 4])
 def test_pack_unpack_round_trip(bits):
-    codes = torch.randint(0, 2 ** bits, (1001,), generator=torch.Generator().manual_seed(bits))
+    codes = torch.randint(0, 2**bits, (1001,), generator=torch.Generator().manual_seed(bits))
     packed = pack_codes(codes, bits)
     assert packed.dtype == torch.uint8 and packed.numel() == -(-1001 * bits // 8)
     assert torch.equal(unpack_codes(packed, bits, 1001), codes)
     with pytest.raises(ValueError, match="codes must lie"):
-        pack_codes(torch.tensor([2 ** bits]), bits)
+        pack_codes(torch.tensor([2**bits]), bits)
 
 
 def test_refuses_files_it_did_not_write(tmp_path, capsys):

@@ -42,9 +42,13 @@ def test_param_counts(name):
     assert n_params(build_model(name, 10)) == EXPECTED_PARAMS[name]
 
 
-@pytest.mark.parametrize("name,quantized,n_quant", [("digits_cnn", ["convs.0.weight", "convs.1.weight",
-                                                                    "convs.2.weight"], 5832),
-                                                    ("digits_mlp", ["fc1.weight"], 64 * 128)])
+@pytest.mark.parametrize(
+    "name,quantized,n_quant",
+    [
+        ("digits_cnn", ["convs.0.weight", "convs.1.weight", "convs.2.weight"], 5832),
+        ("digits_mlp", ["fc1.weight"], 64 * 128),
+    ],
+)
 def test_digits_models_take_8x8_images_and_quantize_all_but_the_classifier(name, quantized, n_quant):
     model = build_model(name, 10, seed=0).eval()
     with torch.no_grad():

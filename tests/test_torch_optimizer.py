@@ -15,16 +15,26 @@ from brelax.torch import QuantOptimizer
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
-METHOD_PAIRS = [("binaryrelax", "binaryrelax"), ("binaryconnect", "binaryconnect"), ("pgd", "pgd"),
-                ("proxquant", "proxquant"), ("gd", "gd")]
+METHOD_PAIRS = [
+    ("binaryrelax", "binaryrelax"),
+    ("binaryconnect", "binaryconnect"),
+    ("pgd", "pgd"),
+    ("proxquant", "proxquant"),
+    ("gd", "gd"),
+]
 
 
 def _lsq_run(method, prob, y0, steps_, lr, schedule="step", epoch_every=None, qset="binary", **kw):
     """Plain SGD on f(w) = 1/2 ||A w - b||^2, one weight, through QuantOptimizer."""
     A, b = torch.tensor(prob.A), torch.tensor(prob.b)
     w = nn.Parameter(torch.tensor(y0))
-    opt = QuantOptimizer(torch.optim.SGD([{"params": [w], "qset": qset}], lr=lr), method=method,
-                         schedule=schedule, diagnostics=True, **kw)
+    opt = QuantOptimizer(
+        torch.optim.SGD([{"params": [w], "qset": qset}], lr=lr),
+        method=method,
+        schedule=schedule,
+        diagnostics=True,
+        **kw,
+    )
     rows = []
     for t in range(steps_):
         opt.zero_grad()
@@ -47,7 +57,7 @@ def test_update_is_init_after_the_anchor_step(method):
     new = m.update(s, g, 0.07, 0.6, project)
     anchor = (s.y if m.lazy else s.x) - 0.07 * g
     via_init = m.init(anchor, 0.6, project)
-    for a, b in zip(new, via_init):
+    for a, b in zip(new, via_init, strict=True):
         assert np.array_equal(a, b)
 
 
@@ -71,10 +81,8 @@ def test_epoch_schedule_matches_lam_every_and_phase2():
     prob = brelax.problems.least_squares(30, 10, "ternary", noise=0.05, seed=2)
     y0 = np.random.default_rng(5).standard_normal(10)
     kw = dict(lam0=1.0, rho=1.5, phase2_start=12)
-    traj = brelax.optimize(prob, method="binaryrelax", qset="ternary", steps=15, lr=0.05, y0=y0,
-                           lam_every=4, **kw)
-    w, opt, rows = _lsq_run("binaryrelax", prob, y0, 15, 0.05, schedule="epoch", epoch_every=4,
-                            qset="ternary", **kw)
+    traj = brelax.optimize(prob, method="binaryrelax", qset="ternary", steps=15, lr=0.05, y0=y0, lam_every=4, **kw)
+    w, opt, rows = _lsq_run("binaryrelax", prob, y0, 15, 0.05, schedule="epoch", epoch_every=4, qset="ternary", **kw)
     np.testing.assert_allclose([r["mu"] for r in rows], traj.mu[1:], rtol=1e-15)
     np.testing.assert_allclose([r["aoc"] for r in rows], traj.aoc, rtol=1e-9, atol=1e-12)
     assert opt.phase == 2 and opt.mu == 1.0 and opt.epoch == 3
@@ -113,8 +121,11 @@ def _make(seed=0, method="binaryrelax", base="sgd", **kw):
     torch.manual_seed(seed)
     model = TinyNet().double()
     params = model.named_parameters()
-    inner = (torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-4) if base == "sgd"
-             else torch.optim.Adam(params, lr=1e-2))
+    inner = (
+        torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-4)
+        if base == "sgd"
+        else torch.optim.Adam(params, lr=1e-2)
+    )
     return model, QuantOptimizer(inner, method=method, qset="ternary", **kw)
 
 
@@ -127,8 +138,10 @@ def test_default_plan_conv_and_linear_weights_per_channel():
         y = opt.state[s.param]["latent"]
         p = brelax.ternary().project(y, axis=0)
         assert torch.equal(s.param.detach(), brelax.relax(y, p, 0.5))
-    groups = [{"params": [model.conv.weight], "qset": "binary", "axis": None},
-              {"params": [model.fc.weight, model.conv.bias], "qset": None}]
+    groups = [
+        {"params": [model.conv.weight], "qset": "binary", "axis": None},
+        {"params": [model.fc.weight, model.conv.bias], "qset": None},
+    ]
     opt2 = QuantOptimizer(torch.optim.SGD(groups, lr=0.1), qset="ternary")
     assert [(s.index, s.qset.name, s.axis) for s in opt2.slots] == [(0, "binary", None)]
 
@@ -168,15 +181,15 @@ def test_state_dict_round_trip_is_exact(method, base):
     _train(model, opt, range(3, 6))
     _train(model2, opt2, range(3, 6))
     assert opt2.phase == 2
-    for a, b in zip(model.parameters(), model2.parameters()):
+    for a, b in zip(model.parameters(), model2.parameters(), strict=True):
         assert torch.equal(a, b)
     if method != "pgd":
-        for s, s2 in zip(opt.slots, opt2.slots):
+        for s, s2 in zip(opt.slots, opt2.slots, strict=True):
             assert torch.equal(opt.state[s.param]["latent"], opt2.state[s2.param]["latent"])
 
 
 def test_load_state_dict_refuses_another_plan_or_method():
-    model, opt = _make()
+    _model, opt = _make()
     sd = opt.state_dict()
     _, other = _make(method="binaryconnect")
     with pytest.raises(ValueError, match="method"):
@@ -195,7 +208,7 @@ def test_finalize_lands_in_q_and_quantized_context_restores_x():
         for s in opt.slots:
             assert brelax.ternary().contains(s.param.detach(), axis=0)
             assert torch.equal(s.param.detach(), brelax.ternary().project(opt.state[s.param]["latent"], axis=0))
-    for a, b in zip(x_before, model.parameters()):
+    for a, b in zip(x_before, model.parameters(), strict=True):
         assert torch.equal(a, b)
     qt = opt.quantized_tensors()["conv.weight"]
     opt.finalize()
@@ -223,7 +236,7 @@ def test_non_finite_anchor_raises_naming_the_tensor():
     x, t = _batch(0)
     nn.functional.cross_entropy(model(x), t).backward()
     model.fc.weight.grad[0, 0] = math.inf
-    with pytest.raises(FloatingPointError, match="fc.weight"):
+    with pytest.raises(FloatingPointError, match=r"fc\.weight"):
         opt.step()
 
 
@@ -250,8 +263,9 @@ def test_mu_schedule_ramp_matches_brelax_optimize():
     prob = brelax.problems.least_squares(30, 8, "binary", noise=0.1, seed=4)
     y0 = np.random.default_rng(1).standard_normal(8)
     ramp = brelax.schedules.linear_mu(10)
-    traj = brelax.optimize(prob, method="binaryrelax", qset="binary", steps=14, lr=0.05, y0=y0,
-                           mu_schedule=ramp, phase2_start=12)
+    traj = brelax.optimize(
+        prob, method="binaryrelax", qset="binary", steps=14, lr=0.05, y0=y0, mu_schedule=ramp, phase2_start=12
+    )
     w, opt, rows = _lsq_run("binaryrelax", prob, y0, 14, 0.05, mu_schedule=ramp, phase2_start=12)
     np.testing.assert_allclose([r["mu"] for r in rows], traj.mu[1:], rtol=1e-15)
     opt.finalize()

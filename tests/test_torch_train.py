@@ -26,8 +26,18 @@ def tiny(tmp_path_factory):
 
 
 def _cfg(tiny, out, **kw):
-    base = dict(data=str(tiny), out=str(out), model="resnet20", set="ternary", epochs=1, batch_size=16,
-                eval_batch_size=32, milestones=[1], progress=False, seed=3)
+    base = dict(
+        data=str(tiny),
+        out=str(out),
+        model="resnet20",
+        set="ternary",
+        epochs=1,
+        batch_size=16,
+        eval_batch_size=32,
+        milestones=[1],
+        progress=False,
+        seed=3,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -62,9 +72,9 @@ def test_resume_is_bit_identical(runs):
     _same_state(a["optimizer"]["base"]["state"][0], b["optimizer"]["base"]["state"][0])
     assert a["optimizer"]["quant"]["step"] == b["optimizer"]["quant"]["step"] == 4
     _same_state(straight.model.state_dict(), resumed.model.state_dict())
-    rows = [json.loads(line) for line in open(d / "resumed" / "metrics.jsonl")]
+    rows = [json.loads(line) for line in (d / "resumed" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
-    straight_rows = [json.loads(line) for line in open(d / "straight" / "metrics.jsonl")]
+    straight_rows = [json.loads(line) for line in (d / "straight" / "metrics.jsonl").read_text().splitlines()]
     for key in ("test_loss", "test_acc", "train_loss", "lam", "mu", "flips", "aoc_mean"):
         assert rows[1][key] == straight_rows[1][key], key
 
@@ -81,7 +91,7 @@ def test_quantized_weights_are_in_q_per_channel_and_the_metrics_row(runs):
         assert torch.equal(w, Q.project(straight.optimizer.state[s.param]["latent"], axis=0))
     # Phase I in the checkpoint: x = y - mu (y - P(y)), mu = lam / (1 + lam), lam = 1.04**2 after two epochs.
     ck = _load(d / "straight" / "ckpt.pt")
-    quant, lam = ck["optimizer"]["quant"], 1.04 ** 2
+    quant, lam = ck["optimizer"]["quant"], 1.04**2
     for rec in quant["plan"]:
         y = quant["latent"][rec["index"]]
         x = brelax.relax(y, Q.project(y, axis=0), lam / (1 + lam))
@@ -119,12 +129,29 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(runs, tiny):
     ck, good = _load(out / "ckpt.pt"), _load(d / "epoch1.pt")
     assert ck["epoch"] == 1
     _same_state(ck["model"], good["model"])
-    assert len(open(out / "metrics.jsonl").readlines()) == 1
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
 
 
 def test_cli_exits_nonzero_on_divergence(tiny, tmp_path, capsys):
-    rc = cli.main(["train", "--data", str(tiny), "--model", "resnet20", "--epochs", "2", "--batch-size", "16",
-                   "--lr", "1e30", "--out", str(tmp_path), "--no-progress", "--no-eval-train"])
+    rc = cli.main(
+        [
+            "train",
+            "--data",
+            str(tiny),
+            "--model",
+            "resnet20",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--lr",
+            "1e30",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--no-eval-train",
+        ]
+    )
     assert rc == 3
     assert "stopped" in capsys.readouterr().err
     ck = _load(tmp_path / "ckpt.pt")
@@ -133,9 +160,28 @@ def test_cli_exits_nonzero_on_divergence(tiny, tmp_path, capsys):
 
 
 def test_vgg11_binary_one_epoch_through_the_cli(tiny, tmp_path):
-    rc = cli.main(["train", "--data", str(tiny), "--model", "vgg11", "--set", "binary", "--epochs", "1",
-                   "--batch-size", "16", "--out", str(tmp_path), "--no-progress", "--limit-train", "16",
-                   "--phase2-epoch", "1"])
+    rc = cli.main(
+        [
+            "train",
+            "--data",
+            str(tiny),
+            "--model",
+            "vgg11",
+            "--set",
+            "binary",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--limit-train",
+            "16",
+            "--phase2-epoch",
+            "1",
+        ]
+    )
     assert rc == 0
     ck = _load(tmp_path / "ckpt.pt")
     quant = ck["optimizer"]["quant"]
@@ -148,13 +194,13 @@ def test_vgg11_binary_one_epoch_through_the_cli(tiny, tmp_path):
         assert Q.contains(ck["model"][rec["name"]], axis=0)
         assert torch.allclose(ck["model"][rec["name"]], p, rtol=0, atol=1e-7)
     assert quant["phase"] == 2 and quant["mu"] == 1.0
-    row = json.loads(open(tmp_path / "metrics.jsonl").read())
+    row = json.loads((tmp_path / "metrics.jsonl").read_text())
     assert row["epoch"] == 1 and len(row["layers"]) == 8 and row["phase"] == 1 and row["mu"] == 0.5
 
 
 def test_resume_refuses_a_different_run(runs, tiny):
     d, _, _ = runs
-    with pytest.raises(ValueError, match="different run.*set"):
+    with pytest.raises(ValueError, match=r"different run.*set"):
         train(_cfg(tiny, d / "straight", epochs=3, set="binary", resume=True))
 
 

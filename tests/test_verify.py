@@ -152,8 +152,10 @@ def test_only_selects_by_name_or_prefix_and_rejects_unknown_names(tmp_path, caps
 def test_same_seed_same_report_different_seed_different_evidence(tmp_path):
     def run(seed, d):
         brelax_main(["verify", "--quick", "--no-progress", "--only", "fact_c", "--seed", str(seed), "--out", str(d)])
-        return [(r["problem"], r["method"], r["measured"]) for r in
-                json.loads((d / "verify-report.json").read_text())["results"]]
+        return [
+            (r["problem"], r["method"], r["measured"])
+            for r in json.loads((d / "verify-report.json").read_text())["results"]
+        ]
 
     a, b, c = run(0, tmp_path / "a"), run(0, tmp_path / "b"), run(1, tmp_path / "c")
     assert a == b and a != c

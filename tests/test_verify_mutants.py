@@ -11,9 +11,11 @@ def test_every_defect_is_caught_and_the_command_exits_zero(tmp_path, capsys):
     out = capsys.readouterr().out
     report = json.loads((tmp_path / "mutants-report.json").read_text())
     rows = {r["name"]: r for r in report["mutants"]}
-    assert set(rows) == {m.name for m in mutants.DEFECTS} >= {"twn_projection", "gradient_at_y", "L_too_small",
-                                                             "mu_one_step_behind", "stale_quantization",
-                                                             "lr_off_1pct"}
+    assert (
+        set(rows)
+        == {m.name for m in mutants.DEFECTS}
+        >= {"twn_projection", "gradient_at_y", "L_too_small", "mu_one_step_behind", "stale_quantization", "lr_off_1pct"}
+    )
     assert all(r["caught"] and r["violated"] for r in rows.values()), rows
     assert rc == 0 and f"{len(rows)} of {len(rows)} defects caught" in out
     # each is caught by a result that reads the defect, not by accident elsewhere
@@ -35,7 +37,7 @@ def test_a_mutant_leaves_the_method_table_as_it_was():
 
     before = dict(steps.METHODS)
     mutants.run_one(mutants.DEFECTS[1])
-    assert steps.METHODS == before
+    assert before == steps.METHODS
 
 
 def test_a_correct_ternary_run_is_not_flagged():

@@ -14,8 +14,9 @@ from theory import TRAJECTORY_RESULTS, Result
 
 def test_brelax_run_then_verify_the_saved_trajectory(tmp_path, capsys):
     npz = tmp_path / "run.npz"
-    assert brelax_main(["run", "lsq", "--m", "60", "--n", "30", "--steps", "150", "--seed", "3",
-                        "--out", str(npz)]) == 0
+    assert (
+        brelax_main(["run", "lsq", "--m", "60", "--n", "30", "--steps", "150", "--seed", "3", "--out", str(npz)]) == 0
+    )
     capsys.readouterr()
     assert brelax_main(["verify", str(npz), "--out", str(tmp_path / "rep")]) == 0
     out = capsys.readouterr().out
@@ -74,9 +75,13 @@ def test_coverage_counts_only_holding_trajectory_results():
         res.covered = cov
         return res
 
-    results = [r("lemma_b", "holds", [[0, 5], [8, 10]]), r("theorem2", "violated", [[0, 10]]),
-               r("projection_optimality", "holds", [[0, 10]]), r("fact_c", "holds", [[4, 6]]),
-               r("lemma_b", "holds", [[0, 10]], run="other")]
+    results = [
+        r("lemma_b", "holds", [[0, 5], [8, 10]]),
+        r("theorem2", "violated", [[0, 10]]),
+        r("projection_optimality", "holds", [[0, 10]]),
+        r("fact_c", "holds", [[4, 6]]),
+        r("lemma_b", "holds", [[0, 10]], run="other"),
+    ]
     [c] = coverage.coverage(results, [{"key": "k", "problem": "p", "method": "m", "steps": 10}])
     assert (c["steps"], c["covered_steps"]) == (10, 8) and c["by"] == {"lemma_b": 7, "fact_c": 2}
 
@@ -95,9 +100,34 @@ def test_momentum_without_the_anchor_step_recorded_claims_nothing():
 @pytest.mark.torch
 def test_brelax_train_digits_then_verify_the_run_directory(tmp_path, capsys, torch_one_thread):
     run = tmp_path / "R"
-    assert brelax_main(["train", "--dataset", "digits", "--model", "digits_mlp", "--epochs", "1", "--momentum", "0",
-                        "--wd", "0", "--noise-every", "2", "--batch-size", "256", "--no-eval-train", "--limit-test",
-                        "64", "--no-progress", "--out", str(run)]) == 0
+    assert (
+        brelax_main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--model",
+                "digits_mlp",
+                "--epochs",
+                "1",
+                "--momentum",
+                "0",
+                "--wd",
+                "0",
+                "--noise-every",
+                "2",
+                "--batch-size",
+                "256",
+                "--no-eval-train",
+                "--limit-test",
+                "64",
+                "--no-progress",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert brelax_main(["verify", str(run), "--out", str(tmp_path / "rep")]) == 0
     data = json.loads((tmp_path / "rep" / "verify-report.json").read_text())

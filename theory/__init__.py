@@ -48,8 +48,17 @@ projector. :func:`theory.resolution.resolved` is the one definition of a resolve
 :func:`theory.lemmas.lemma_b_slack` computes Lemma B's slack.
 """
 
-from .everystep import (AOCFlipBound, FlipDescent, PLRate, ProjectionMonotonicity, ProxStepDescent, SGDHighProbability,
-                        StationarityRate, descent_terms, pl_constant)
+from .everystep import (
+    AOCFlipBound,
+    FlipDescent,
+    PLRate,
+    ProjectionMonotonicity,
+    ProxStepDescent,
+    SGDHighProbability,
+    StationarityRate,
+    descent_terms,
+    pl_constant,
+)
 from .lemmas import FactC, LemmaA, LemmaB, lemma_b_slack
 from .projection import ConeOrthogonality, ProjectionOptimality
 from .prox import MoreauEnvelope, ProxDistance, ProxLemma
@@ -60,23 +69,92 @@ from .theorems import Corollary3, Theorem1, Theorem1Descent, Theorem1Rate, Theor
 AOCFraction = AOCFlipBound
 
 #: Every result, by name, in the order of THEORY.md.
-RESULTS = {cls.name: cls for cls in (
-    ProjectionOptimality, ConeOrthogonality, ProxLemma, MoreauEnvelope, ProxDistance, LemmaA, LemmaB, FactC, Theorem1,
-    Theorem2, Corollary3, ProjectionMonotonicity, ProxStepDescent, FlipDescent, StationarityRate, PLRate,
-    AOCFlipBound, SGDHighProbability)}
+RESULTS = {
+    cls.name: cls
+    for cls in (
+        ProjectionOptimality,
+        ConeOrthogonality,
+        ProxLemma,
+        MoreauEnvelope,
+        ProxDistance,
+        LemmaA,
+        LemmaB,
+        FactC,
+        Theorem1,
+        Theorem2,
+        Corollary3,
+        ProjectionMonotonicity,
+        ProxStepDescent,
+        FlipDescent,
+        StationarityRate,
+        PLRate,
+        AOCFlipBound,
+        SGDHighProbability,
+    )
+}
 
 #: The results that take a trajectory (the others take a projector).
-TRAJECTORY_RESULTS = ("prox_distance", "lemma_a", "lemma_b", "fact_c", "theorem1", "theorem2", "corollary3",
-                      "projection_monotonicity", "prox_step_descent",
-                      "flip_descent", "stationarity_rate", "pl_rate", "aoc_flip_bound", "sgd_high_probability")
+TRAJECTORY_RESULTS = (
+    "prox_distance",
+    "lemma_a",
+    "lemma_b",
+    "fact_c",
+    "theorem1",
+    "theorem2",
+    "corollary3",
+    "projection_monotonicity",
+    "prox_step_descent",
+    "flip_descent",
+    "stationarity_rate",
+    "pl_rate",
+    "aoc_flip_bound",
+    "sgd_high_probability",
+)
 
 #: The trajectory results with a per-step inequality (the ones that fill ``covered``).
-EVERY_STEP_RESULTS = ("projection_monotonicity", "prox_step_descent", "flip_descent", "pl_rate", "aoc_flip_bound",
-                      "theorem1")
+EVERY_STEP_RESULTS = (
+    "projection_monotonicity",
+    "prox_step_descent",
+    "flip_descent",
+    "pl_rate",
+    "aoc_flip_bound",
+    "theorem1",
+)
 
-__all__ = ["RESULTS", "TRAJECTORY_RESULTS", "EVERY_STEP_RESULTS", "Result", "Assumption", "STATUSES", "summarize",
-           "intervals", "covered_steps", "ProjectionOptimality", "ConeOrthogonality", "ProxLemma", "MoreauEnvelope",
-           "ProxDistance", "LemmaA", "LemmaB", "lemma_b_slack", "AOCFraction", "FactC", "Theorem1",
-           "Theorem1Descent", "Theorem1Sum", "Theorem1Rate", "Theorem2", "Corollary3", "ProjectionMonotonicity",
-           "ProxStepDescent", "FlipDescent", "StationarityRate", "PLRate", "AOCFlipBound", "SGDHighProbability",
-           "descent_terms", "pl_constant", "estimate_constants"]
+__all__ = [
+    "EVERY_STEP_RESULTS",
+    "RESULTS",
+    "STATUSES",
+    "TRAJECTORY_RESULTS",
+    "AOCFlipBound",
+    "AOCFraction",
+    "Assumption",
+    "ConeOrthogonality",
+    "Corollary3",
+    "FactC",
+    "FlipDescent",
+    "LemmaA",
+    "LemmaB",
+    "MoreauEnvelope",
+    "PLRate",
+    "ProjectionMonotonicity",
+    "ProjectionOptimality",
+    "ProxDistance",
+    "ProxLemma",
+    "ProxStepDescent",
+    "Result",
+    "SGDHighProbability",
+    "StationarityRate",
+    "Theorem1",
+    "Theorem1Descent",
+    "Theorem1Rate",
+    "Theorem1Sum",
+    "Theorem2",
+    "covered_steps",
+    "descent_terms",
+    "estimate_constants",
+    "intervals",
+    "lemma_b_slack",
+    "pl_constant",
+    "summarize",
+]

@@ -21,10 +21,18 @@ def _lazy(ctx):
     # direction than the recorded gradient: not the iteration the lemmas are about.
     plain = ctx.meta.get("plain_sgd", True) is not False
     ok = ctx.method in LAZY_METHODS and plain
-    extra = "" if plain else (f"; momentum={ctx.meta.get('momentum')}, weight_decay={ctx.meta.get('weight_decay')}: "
-                              "y_(t+1) - y_t is not -g times the recorded gradient")
-    return ok, (f"method={ctx.method!r} (the lemmas need x_t = y_t - mu_t r_t and y_(t+1) = y_t - g grad f(x_t): "
-                f"{', '.join(LAZY_METHODS)}){extra}")
+    extra = (
+        ""
+        if plain
+        else (
+            f"; momentum={ctx.meta.get('momentum')}, weight_decay={ctx.meta.get('weight_decay')}: "
+            "y_(t+1) - y_t is not -g times the recorded gradient"
+        )
+    )
+    return ok, (
+        f"method={ctx.method!r} (the lemmas need x_t = y_t - mu_t r_t and y_(t+1) = y_t - g grad f(x_t): "
+        f"{', '.join(LAZY_METHODS)}){extra}"
+    )
 
 
 def _lazy_any_direction(ctx):
@@ -32,10 +40,18 @@ def _lazy_any_direction(ctx):
     # (y_t - y_(t+1))/g that a torch run with momentum or weight decay records (meta "direction").
     plain = ctx.meta.get("plain_sgd", True) is not False or ctx.meta.get("direction") == "anchor step"
     ok = ctx.method in LAZY_METHODS and plain
-    extra = "" if plain else (f"; momentum={ctx.meta.get('momentum')}, weight_decay={ctx.meta.get('weight_decay')} "
-                              "and the recorded G_t is not the anchor step")
-    return ok, (f"method={ctx.method!r} (needs x_t = y_t - mu_t r_t and y_(t+1) = y_t - g G_t for the recorded G_t: "
-                f"{', '.join(LAZY_METHODS)}){extra}")
+    extra = (
+        ""
+        if plain
+        else (
+            f"; momentum={ctx.meta.get('momentum')}, weight_decay={ctx.meta.get('weight_decay')} "
+            "and the recorded G_t is not the anchor step"
+        )
+    )
+    return ok, (
+        f"method={ctx.method!r} (needs x_t = y_t - mu_t r_t and y_(t+1) = y_t - g G_t for the recorded G_t: "
+        f"{', '.join(LAZY_METHODS)}){extra}"
+    )
 
 
 def _deterministic(ctx):
@@ -51,7 +67,7 @@ def _L_known(ctx):
 def _f_lower(ctx):
     if ctx.f_lower is None:
         return False, "no lower bound f_* known"
-    fmin = float(np.nanmin(ctx.f[ctx.t0:]))
+    fmin = float(np.nanmin(ctx.f[ctx.t0 :]))
     tol = 1e-10 * ctx.f_scale()
     return fmin >= ctx.f_lower - tol, f"f_*={ctx.f_lower:.6g}, min_(t>=t0) f(x_t)={fmin:.6g}"
 
@@ -62,19 +78,19 @@ def _nonempty(ctx):
 
 
 def _lr_constant(ctx):
-    g = ctx.lr[ctx.t0:ctx.T]
+    g = ctx.lr[ctx.t0 : ctx.T]
     ok = g.size == 0 or bool(np.all(g == g[0]))
     return ok, f"lr on the window in [{g.min() if g.size else 'n/a'}, {g.max() if g.size else 'n/a'}]"
 
 
 def _mu_constant(ctx):
-    m = ctx.mu[ctx.t0:ctx.T + 1]
+    m = ctx.mu[ctx.t0 : ctx.T + 1]
     ok = bool(np.all(m == m[0]))
     return ok, f"mu_t for t0={ctx.t0}..T in [{m.min():.6g}, {m.max():.6g}]"
 
 
 def _mu_monotone(ctx):
-    m = ctx.mu[ctx.t0:ctx.T + 1]
+    m = ctx.mu[ctx.t0 : ctx.T + 1]
     ok = bool(np.all(np.diff(m) >= 0) and m.min() >= 0 and m.max() <= 1)
     return ok, f"mu non-decreasing in [0, 1] on the window: min {m.min():.6g}, max {m.max():.6g}"
 
@@ -89,8 +105,9 @@ def _aoc(ctx):
 def _weighted_aoc(ctx):
     kappa = ctx.consts["kappa"]
     km = ctx.consts["kappa_measured"]
-    return km <= kappa + 1e-9 * max(1.0, abs(kappa)), (f"sup_(t>=t0) mu_(t+1) delta_t = {km:.6g} vs kappa = "
-                                                         f"{kappa:.6g} ({ctx.consts['kappa_source']})")
+    return km <= kappa + 1e-9 * max(1.0, abs(kappa)), (
+        f"sup_(t>=t0) mu_(t+1) delta_t = {km:.6g} vs kappa = {kappa:.6g} ({ctx.consts['kappa_source']})"
+    )
 
 
 def _c_positive(ctx):
@@ -102,8 +119,10 @@ def _c_positive(ctx):
 def _c_eps_positive(ctx):
     c = ctx.consts.get("c_eps")
     ok = c is not None and math.isfinite(c) and c > 0
-    return ok, (f"c_eps = {c:.6g} (kappa = sup mu_(t+1) d = {ctx.consts.get('kappa', float('nan')):.6g}, "
-                f"eps = {ctx.consts.get('eps', float('nan')):.6g})") if c is not None else "c_eps not computable"
+    return ok, (
+        f"c_eps = {c:.6g} (kappa = sup mu_(t+1) d = {ctx.consts.get('kappa', float('nan')):.6g}, "
+        f"eps = {ctx.consts.get('eps', float('nan')):.6g})"
+    ) if c is not None else "c_eps not computable"
 
 
 def _R_bound(ctx):

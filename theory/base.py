@@ -61,8 +61,19 @@ class TheoryResult:
         det = {"t0": ctx.t0, "T": ctx.T, "L": ctx.L, "L_source": ctx.L_source, "f_lower": ctx.f_lower}
         det.update(ctx.consts)
         det.update(details or {})
-        return make_result(self.name, self.statement, assumptions, measured, bound, self.relation,
-                           tolerance, problem=ctx.problem_name, method=ctx.method, details=det, covered=covered)
+        return make_result(
+            self.name,
+            self.statement,
+            assumptions,
+            measured,
+            bound,
+            self.relation,
+            tolerance,
+            problem=ctx.problem_name,
+            method=ctx.method,
+            details=det,
+            covered=covered,
+        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}: {self.statement}>"

@@ -25,8 +25,7 @@ from .resolution import RESOLUTION, resolved
 
 #: Methods of the form ``x_t = y_t - mu_t r_t``, ``y_{t+1} = y_t - g_t G_t``: the lazy ones of
 #: :data:`brelax.steps.METHODS` and gd, whose ``x = y`` is the case ``mu = 0``.
-LAZY_METHODS = tuple(n for n, m in METHODS.items() if m.lazy) + tuple(
-    n for n in METHODS if n == "gd")
+LAZY_METHODS = tuple(n for n, m in METHODS.items() if m.lazy) + tuple(n for n in METHODS if n == "gd")
 #: The non-lazy projected methods: ``x_{t+1} = prox(x_t - g_t G_t)``.
 PROX_METHODS = tuple(n for n, m in METHODS.items() if not m.lazy and n != "gd")
 
@@ -66,8 +65,9 @@ class Context:
         it is left out of every statistic of ``delta_t`` and counted instead.
     """
 
-    def __init__(self, traj, L=None, f_lower=None, t0=None, d=None, problem=None, resolution=RESOLUTION, L_source=None,
-                 **extra):
+    def __init__(
+        self, traj, L=None, f_lower=None, t0=None, d=None, problem=None, resolution=RESOLUTION, L_source=None, **extra
+    ):
         self.traj = traj
         self.meta = dict(getattr(traj, "meta", {}) or {})
         self.f = _arr(traj, "f")
@@ -76,8 +76,10 @@ class Context:
         self.step_norm2 = _arr(traj, "step_norm2")
         self.T = len(self.step_norm2)
         if len(self.f) != self.T + 1 or len(self.mu) != self.T + 1 or len(self.lr) != self.T + 1:
-            raise ValueError(f"point arrays must have length steps + 1 = {self.T + 1}; got f {len(self.f)}, "
-                             f"mu {len(self.mu)}, lr {len(self.lr)}")
+            raise ValueError(
+                f"point arrays must have length steps + 1 = {self.T + 1}; got f {len(self.f)}, "
+                f"mu {len(self.mu)}, lr {len(self.lr)}"
+            )
         self.aoc = _arr(traj, "aoc")
         self.inner = _arr(traj, "inner")
         self.cross = _arr(traj, "cross", required=False)

@@ -81,9 +81,15 @@ def set_info(meta) -> dict:
         free = "@" not in name and bool(name)
     known = levels is not None and len(levels) > 0
     lv = [float(v) for v in levels] if known else []
-    return {"levels": lv, "l_max": max(lv) if known else math.nan,
-            "binary": known and len(lv) == 1 and lv[0] > 0, "free_scale": bool(free),
-            "row_min": meta.get("row_min"), "n_quantized": meta.get("n_quantized"), "known": known}
+    return {
+        "levels": lv,
+        "l_max": max(lv) if known else math.nan,
+        "binary": known and len(lv) == 1 and lv[0] > 0,
+        "free_scale": bool(free),
+        "row_min": meta.get("row_min"),
+        "n_quantized": meta.get("n_quantized"),
+        "known": known,
+    }
 
 
 def pattern_gap_bound(flips, scale_t, scale_n, gnorm, lr, r_norm_n, info) -> np.ndarray:
@@ -170,8 +176,9 @@ def _x_scale(ctx, info, T):
 class _PerStep(TheoryResult):
     """A result whose claim is one inequality per step: ``lhs_t <= rhs_t`` on every eligible step."""
 
-    def per_step(self, ctx, eligible, gap, tol, scale, details, extra_assumptions=(), measured=None, bound=None,
-                 tolerance=None):
+    def per_step(
+        self, ctx, eligible, gap, tol, scale, details, extra_assumptions=(), measured=None, bound=None, tolerance=None
+    ):
         """Assemble the Result.
 
         ``gap_t = lhs_t - rhs_t`` must be ``<= tol_t`` on every eligible step; ``scale_t > 0``
@@ -186,31 +193,45 @@ class _PerStep(TheoryResult):
         norm = np.where(ok_t, (gap - tol) / np.where(scale > 0, scale, 1.0), np.nan)
         n_ok = int(ok_t.sum())
         details = dict(details)
-        details.update(eligible_steps=n_ok, failing_steps=int(fail.sum()),
-                       first_failing_t=int(np.flatnonzero(fail)[0]) + ctx.t0 if fail.any() else None,
-                       max_normalised_gap=float(np.nanmax(norm)) if n_ok else None)
-        some = Assumption("at least one step where the per-step hypotheses hold",
-                          lambda c: (n_ok > 0, f"{n_ok} of {len(gap)} steps"))
+        details.update(
+            eligible_steps=n_ok,
+            failing_steps=int(fail.sum()),
+            first_failing_t=int(np.flatnonzero(fail)[0]) + ctx.t0 if fail.any() else None,
+            max_normalised_gap=float(np.nanmax(norm)) if n_ok else None,
+        )
+        some = Assumption(
+            "at least one step where the per-step hypotheses hold", lambda c: (n_ok > 0, f"{n_ok} of {len(gap)} steps")
+        )
         if measured is None:
             measured, bound, tolerance = (float(np.nanmax(norm)) if n_ok else None), 0.0, 0.0
         elif tolerance is None:
             tolerance = float(np.sum(tol[ok_t])) if n_ok else 0.0
-        res = self.finish(ctx, measured, bound, tolerance=tolerance, details=details,
-                          extra_assumptions=[some, *extra_assumptions], covered=intervals(held, ctx.t0))
+        res = self.finish(
+            ctx,
+            measured,
+            bound,
+            tolerance=tolerance,
+            details=details,
+            extra_assumptions=[some, *extra_assumptions],
+            covered=intervals(held, ctx.t0),
+        )
         if res.status == "holds" and fail.any():
             res.status, res.holds, res.covered = "violated", False, []
         return res
 
 
 def _method_in(methods, what):
-    return Assumption(f"method is one of {', '.join(methods)}",
-                      lambda c: (c.method in methods, f"method={c.method!r} ({what})"))
+    return Assumption(
+        f"method is one of {', '.join(methods)}", lambda c: (c.method in methods, f"method={c.method!r} ({what})")
+    )
 
 
 def _fields_present(traj, names, T):
     missing = [n for n in names if field(traj, n) is None]
-    return Assumption("diagnostic fields recorded",
-                      lambda c: (not missing, "missing: " + ", ".join(missing) if missing else "all present"))
+    return Assumption(
+        "diagnostic fields recorded",
+        lambda c: (not missing, "missing: " + ", ".join(missing) if missing else "all present"),
+    )
 
 
 class ProjectionMonotonicity(_PerStep):
@@ -232,8 +253,10 @@ class ProjectionMonotonicity(_PerStep):
     """
 
     name = "projection_monotonicity"
-    statement = ("<P(y') - P(y), y' - y> >= 0  =>  <G_t, D_t + (mu_{t+1}-mu_t) r_t> <= -(1-mu_{t+1}) g ||G_t||^2 "
-                 "every step; mu fixed: mu delta_t <= 1")
+    statement = (
+        "<P(y') - P(y), y' - y> >= 0  =>  <G_t, D_t + (mu_{t+1}-mu_t) r_t> <= -(1-mu_{t+1}) g ||G_t||^2 "
+        "every step; mu fixed: mu delta_t <= 1"
+    )
     assumptions = [A.LAZY_ANY_DIRECTION]
 
     def bound(self, lr=None, mu_next=None, sgrad_norm2=None, **_) -> float:
@@ -273,15 +296,18 @@ class ProjectionMonotonicity(_PerStep):
         ident_fail = eligible & np.isfinite(ident) & (np.abs(ident) > itol)
         gap = np.where(ident_fail, np.fmax(gap, tol + np.abs(terms) + 1.0), gap)
         mono = -g * (sgD + dmu * sgr) - (1.0 - mn) * g * g * sg2  # = mu' <P'-P, y'-y> >= 0
-        det = {"max_mu_delta_fixed_mu": float(np.nanmax(md[fixed])) if fixed.any() else None,
-               "mu_delta_over_1_steps": int(delta_fail.sum()), "fixed_mu_resolved_steps": int(fixed.sum()),
-               "identity_failing_steps": int(ident_fail.sum()),
-               "max_identity_error": float(np.nanmax(np.abs(ident) / np.where(iterms > 0, iterms, 1.0)))
-               if np.isfinite(ident).any() else None,
-               "min_monotonicity_term": float(np.nanmin(mono)) if np.isfinite(mono).any() else None,
-               "x_scale_source": "x_norm" if field(trajectory, "x_norm") is not None else "scales and r_norm"}
-        return self.per_step(ctx, eligible, gap, tol, np.where(terms > 0, terms, 1.0), det,
-                             extra_assumptions=[have])
+        det = {
+            "max_mu_delta_fixed_mu": float(np.nanmax(md[fixed])) if fixed.any() else None,
+            "mu_delta_over_1_steps": int(delta_fail.sum()),
+            "fixed_mu_resolved_steps": int(fixed.sum()),
+            "identity_failing_steps": int(ident_fail.sum()),
+            "max_identity_error": float(np.nanmax(np.abs(ident) / np.where(iterms > 0, iterms, 1.0)))
+            if np.isfinite(ident).any()
+            else None,
+            "min_monotonicity_term": float(np.nanmin(mono)) if np.isfinite(mono).any() else None,
+            "x_scale_source": "x_norm" if field(trajectory, "x_norm") is not None else "scales and r_norm",
+        }
+        return self.per_step(ctx, eligible, gap, tol, np.where(terms > 0, terms, 1.0), det, extra_assumptions=[have])
 
 
 class ProxStepDescent(_PerStep):
@@ -300,8 +326,10 @@ class ProxStepDescent(_PerStep):
     """
 
     name = "prox_step_descent"
-    statement = ("x' = argmin 1/2||u - (x - g G)||^2 + lam'/2 d_Q(u)^2  =>  g<G, D> + ||D||^2/2 <= lam'/2 (d_Q(x)^2 "
-                 "- d_Q(x')^2) every step; L known: f(x') <= f(x) - (1/(2g) - L/2)||D||^2 + lam'/(2g)(d^2 - d'^2)")
+    statement = (
+        "x' = argmin 1/2||u - (x - g G)||^2 + lam'/2 d_Q(u)^2  =>  g<G, D> + ||D||^2/2 <= lam'/2 (d_Q(x)^2 "
+        "- d_Q(x')^2) every step; L known: f(x') <= f(x) - (1/(2g) - L/2)||D||^2 + lam'/(2g)(d^2 - d'^2)"
+    )
     assumptions = []
 
     def bound(self, **_) -> float:
@@ -336,23 +364,41 @@ class ProxStepDescent(_PerStep):
             # (ii): f' - f <= <grad f, D> + L/2 ||D||^2 and g <grad f, D> <= rhs1/(1-mu') - ||D||^2/2
             L_ = ctx.L
             with np.errstate(divide="ignore", invalid="ignore"):
-                lin = np.where(one, (d0 * g * gn + d0 * d0 / 2 - nd / 2) / g,
-                               (mn / (1 - mn) * (d0 * d0 - d1 * d1) / 2 - nd / 2) / g)
+                lin = np.where(
+                    one,
+                    (d0 * g * gn + d0 * d0 / 2 - nd / 2) / g,
+                    (mn / (1 - mn) * (d0 * d0 - d1 * d1) / 2 - nd / 2) / g,
+                )
             rhs2 = ctx.f[:-1] + lin + L_ / 2 * nd
             gap2 = ctx.f[1:] - rhs2
-            tol2 = 1e-10 * np.maximum(np.maximum(np.abs(ctx.f[:-1]), np.abs(ctx.f[1:])), np.abs(lin) + L_ * nd) \
-                + _f_floor(ctx)
+            tol2 = 1e-10 * np.maximum(
+                np.maximum(np.abs(ctx.f[:-1]), np.abs(ctx.f[1:])), np.abs(lin) + L_ * nd
+            ) + _f_floor(ctx)
             fail2 = eligible & np.isfinite(gap2) & (gap2 > tol2)
-            det.update(descent_checked=True, descent_failing_steps=int(fail2.sum()),
-                       max_descent_gap=float(np.nanmax(gap2)) if np.isfinite(gap2).any() else None)
+            det.update(
+                descent_checked=True,
+                descent_failing_steps=int(fail2.sum()),
+                max_descent_gap=float(np.nanmax(gap2)) if np.isfinite(gap2).any() else None,
+            )
             gap = np.where(fail2, np.fmax(gap, tol + terms + 1.0), gap)
         else:
             det.update(descent_checked=False)
-        plain = Assumption("plain gradient step z = x - g G (no momentum, no weight decay)",
-                           lambda c: (c.meta.get("plain_sgd", True) is not False,
-                                      f"momentum={c.meta.get('momentum')}, weight_decay={c.meta.get('weight_decay')}"))
-        return self.per_step(ctx, eligible, gap, tol, np.where(terms > 0, terms, 1.0), det,
-                             extra_assumptions=[_method_in(PROX_METHODS, "x' = prox(x - g G)"), have, plain])
+        plain = Assumption(
+            "plain gradient step z = x - g G (no momentum, no weight decay)",
+            lambda c: (
+                c.meta.get("plain_sgd", True) is not False,
+                f"momentum={c.meta.get('momentum')}, weight_decay={c.meta.get('weight_decay')}",
+            ),
+        )
+        return self.per_step(
+            ctx,
+            eligible,
+            gap,
+            tol,
+            np.where(terms > 0, terms, 1.0),
+            det,
+            extra_assumptions=[_method_in(PROX_METHODS, "x' = prox(x - g G)"), have, plain],
+        )
 
 
 def descent_terms(ctx, L, info=None) -> dict:
@@ -390,8 +436,18 @@ def descent_terms(ctx, L, info=None) -> dict:
     fs = field(tr, "f_stable", T)
     E = ctx.f[1:] - fs if fs is not None else _nan(T)
     rhs = ctx.f[:-1] - c * sg2 + K + N + Eb
-    return {"c": c, "K": K, "N": N, "B": B, "Ebar": Eb, "E": E, "rhs": rhs, "sgrad_norm2": sg2,
-            "grad_norm2": G2[:-1], "dmu": dmu}
+    return {
+        "c": c,
+        "K": K,
+        "N": N,
+        "B": B,
+        "Ebar": Eb,
+        "E": E,
+        "rhs": rhs,
+        "sgrad_norm2": sg2,
+        "grad_norm2": G2[:-1],
+        "dmu": dmu,
+    }
 
 
 class FlipDescent(_PerStep):
@@ -415,8 +471,10 @@ class FlipDescent(_PerStep):
     """
 
     name = "flip_descent"
-    statement = ("f(x_{t+1}) <= f(x_t) - g(1-mu')(1-gL(1-mu')/2)||G_t||^2 + K_t + N_t + Ebar_t every step "
-                 "(Ebar_t: a-priori flip cost from flips, scales, ||G_t||)")
+    statement = (
+        "f(x_{t+1}) <= f(x_t) - g(1-mu')(1-gL(1-mu')/2)||G_t||^2 + K_t + N_t + Ebar_t every step "
+        "(Ebar_t: a-priori flip cost from flips, scales, ||G_t||)"
+    )
     assumptions = [A.LAZY, A.L_KNOWN]
 
     def bound(self, **_) -> float:
@@ -431,19 +489,28 @@ class FlipDescent(_PerStep):
         rtol = _tols(ctx, rtol, 0.0)[0] if working_eps(ctx.meta) > np.finfo(np.float64).eps else rtol
         info = set_info(ctx.meta)
         have = _fields_present(trajectory, ("sgrad_norm2", "grad_norm2", "sg_dot_r", "scale_max"), T)
-        free = Assumption("free-scale set (Q a union of rays), levels known",
-                          lambda c: (info["free_scale"] and info["known"], f"qset={c.qset!r}, levels={info['levels']}"))
+        free = Assumption(
+            "free-scale set (Q a union of rays), levels known",
+            lambda c: (info["free_scale"] and info["known"], f"qset={c.qset!r}, levels={info['levels']}"),
+        )
         Lv = ctx.L if ctx.L is not None else math.nan
         tm = descent_terms(ctx, Lv, info)
         g, mn = ctx.lr[:-1], ctx.mu[1:]
         step_ok = (mn >= 0) & (mn <= 1) & (g > 0) & ((mn == 0) | (g * Lv * (2 - mn) <= 2)) & np.isfinite(Lv)
         gap = ctx.f[1:] - tm["rhs"]
-        sizes = (np.abs(ctx.f[:-1]) + np.abs(ctx.f[1:]) + np.abs(tm["c"] * tm["sgrad_norm2"]) + np.abs(tm["K"])
-                 + tm["N"] + tm["Ebar"])
+        sizes = (
+            np.abs(ctx.f[:-1])
+            + np.abs(ctx.f[1:])
+            + np.abs(tm["c"] * tm["sgrad_norm2"])
+            + np.abs(tm["K"])
+            + tm["N"]
+            + tm["Ebar"]
+        )
         tol = rtol * sizes + _f_floor(ctx)
         # measured forms (where the pattern-stable fields are recorded)
-        fs, sgd, sn2, pg = (field(trajectory, n, T) for n in ("f_stable", "stable_g_dot_D", "stable_norm2",
-                                                                 "pattern_gap"))
+        fs, sgd, sn2, pg = (
+            field(trajectory, n, T) for n in ("f_stable", "stable_g_dot_D", "stable_norm2", "pattern_gap")
+        )
         det = {"L": ctx.L, "set": info, "sum_E_measured": None, "sum_Ebar": float(np.nansum(tm["Ebar"][step_ok]))}
         bad = np.zeros(T, dtype=bool)
         if fs is not None and sgd is not None and sn2 is not None and pg is not None:
@@ -460,11 +527,16 @@ class FlipDescent(_PerStep):
             f2 = st & step_ok & (e_meas > e_bnd + tol_e)
             f3 = st & step_ok & (gap_b > tol_b)
             bad = f1 | f2 | f3
-            det.update(stable_fields=True, descent_lemma_at_stable_failing=int(f1.sum()),
-                       excess_over_measured_bound_failing=int(f2.sum()), pattern_gap_over_B_failing=int(f3.sum()),
-                       sum_E_measured=float(np.nansum(e_meas[st & step_ok])),
-                       max_pattern_gap_over_B=float(np.nanmax(pg[st & (tm["B"] > 0)] / tm["B"][st & (tm["B"] > 0)]))
-                       if np.any(st & (tm["B"] > 0)) else None)
+            det.update(
+                stable_fields=True,
+                descent_lemma_at_stable_failing=int(f1.sum()),
+                excess_over_measured_bound_failing=int(f2.sum()),
+                pattern_gap_over_B_failing=int(f3.sum()),
+                sum_E_measured=float(np.nansum(e_meas[st & step_ok])),
+                max_pattern_gap_over_B=float(np.nanmax(pg[st & (tm["B"] > 0)] / tm["B"][st & (tm["B"] > 0)]))
+                if np.any(st & (tm["B"] > 0))
+                else None,
+            )
         else:
             det.update(stable_fields=False)
         gap = np.where(bad, np.fmax(gap, tol + sizes + 1.0), gap)
@@ -473,10 +545,23 @@ class FlipDescent(_PerStep):
         bnd = float(np.sum((ctx.f[:-1] - ctx.f[1:] + tm["K"] + tm["N"] + tm["Ebar"])[elig])) if elig.any() else None
         if elig.all() and ctx.f_lower is not None and T > 0:
             det["whole_run_bound"] = float(ctx.f[0] - ctx.f_lower + np.sum(tm["K"] + tm["N"] + tm["Ebar"]))
-        det.update(sum_K=float(np.nansum(tm["K"][elig])), sum_N=float(np.nansum(tm["N"][elig])),
-                   flip_steps=int(np.sum(ctx.flips > 0)), gL_condition_failing=int(np.sum(~step_ok)))
-        return self.per_step(ctx, step_ok, gap, tol, np.where(sizes > 0, sizes, 1.0), det,
-                             extra_assumptions=[have, free], measured=meas, bound=bnd)
+        det.update(
+            sum_K=float(np.nansum(tm["K"][elig])),
+            sum_N=float(np.nansum(tm["N"][elig])),
+            flip_steps=int(np.sum(ctx.flips > 0)),
+            gL_condition_failing=int(np.sum(~step_ok)),
+        )
+        return self.per_step(
+            ctx,
+            step_ok,
+            gap,
+            tol,
+            np.where(sizes > 0, sizes, 1.0),
+            det,
+            extra_assumptions=[have, free],
+            measured=meas,
+            bound=bnd,
+        )
 
 
 class StationarityRate(TheoryResult):
@@ -528,17 +613,26 @@ class StationarityRate(TheoryResult):
         ratio = lhs / np.where(rhs > 0, rhs, np.nan)
         measured = float(np.nanmax(ratio)) if ratio.size and np.isfinite(ratio).any() else None
         slope = _loglog_slope(s, lhs)
-        mu_ok = Assumption("mu_(t+1) <= mu_bar < 1 on the window",
-                           lambda _: (mb <= mu_bar < 1, f"max mu_(t+1) = {mb:.6g}, mu_bar = {mu_bar:.6g}"))
+        mu_ok = Assumption(
+            "mu_(t+1) <= mu_bar < 1 on the window",
+            lambda _: (mb <= mu_bar < 1, f"max mu_(t+1) = {mb:.6g}, mu_bar = {mu_bar:.6g}"),
+        )
         gl_ok = bool(np.all((g * Lv * (2 - mn) <= 2) | ((mn == 0) & (g * Lv <= 2)))) if mn.size else False
-        gl = Assumption("g L (2 - mu_(t+1)) <= 2 (g L <= 2 where mu = 0) on the window",
-                        lambda _: (gl_ok, f"L = {Lv:.6g}"))
+        gl = Assumption(
+            "g L (2 - mu_(t+1)) <= 2 (g L <= 2 where mu = 0) on the window", lambda _: (gl_ok, f"L = {Lv:.6g}")
+        )
         fin = Assumption("grad_norm2 recorded", lambda _: (bool(np.all(np.isfinite(G2[w]))), "full gradient norms"))
         nonempty = Assumption("window non-empty", lambda _: (t1 > ctx.t0, f"[{ctx.t0}, {t1})"))
-        ctx.consts.update(t1=t1, mu_bar=mu_bar, c=c, C_T=float(C[-1]) if C.size else 0.0,
-                          final_bound=float(rhs[-1]) if rhs.size else None,
-                          final_min_grad_norm2=float(lhs[-1]) if lhs.size else None,
-                          loglog_slope_measured=slope, loglog_slope_bound=-1.0)
+        ctx.consts.update(
+            t1=t1,
+            mu_bar=mu_bar,
+            c=c,
+            C_T=float(C[-1]) if C.size else 0.0,
+            final_bound=float(rhs[-1]) if rhs.size else None,
+            final_min_grad_norm2=float(lhs[-1]) if lhs.size else None,
+            loglog_slope_measured=slope,
+            loglog_slope_bound=-1.0,
+        )
         return self.finish(ctx, measured, 1.0, tolerance=rtol, extra_assumptions=[mu_ok, gl, fin, nonempty])
 
 
@@ -610,17 +704,35 @@ class PLRate(_PerStep):
         gap = e[1:] - (rho * e[:-1] + eta)
         sizes = np.abs(ctx.f[1:]) + np.abs(ctx.f[:-1]) + np.abs(eta)
         tol = rtol * sizes + _f_floor(ctx)
-        lsq = Assumption("least-squares problem (PL with m = smallest nonzero eigenvalue of A^T A)",
-                         lambda c: (c.problem_name.startswith(("lsq", "least_squares")) or bool(c.meta.get("pl")),
-                                    f"problem={c.problem_name!r}"))
+        lsq = Assumption(
+            "least-squares problem (PL with m = smallest nonzero eigenvalue of A^T A)",
+            lambda c: (
+                c.problem_name.startswith(("lsq", "least_squares")) or bool(c.meta.get("pl")),
+                f"problem={c.problem_name!r}",
+            ),
+        )
         mg = Assumption("m_PL given (not estimated on the run)", lambda _: (m_pl is not None and m > 0, f"m_pl={m_pl}"))
         b = self.bound(e[0], rho, eta) if T > 0 and np.all(step_ok) else None
         rate = float(np.exp(np.mean(np.log(np.clip(rho, 1e-300, None))))) if T else None
-        det = {"m_pl": m_pl, "geometric_mean_factor_bound": rate, "e_T": float(e[-1]), "e_0": float(e[0]),
-               "sum_eta": float(np.nansum(eta))}
-        return self.per_step(ctx, step_ok, gap, tol, np.where(sizes > 0, sizes, 1.0), det,
-                             extra_assumptions=[lsq, mg], measured=float(e[-1]), bound=b,
-                             tolerance=float(np.sum(tol)) + rtol * (abs(b) if b is not None else 0.0))
+        det = {
+            "m_pl": m_pl,
+            "geometric_mean_factor_bound": rate,
+            "e_T": float(e[-1]),
+            "e_0": float(e[0]),
+            "sum_eta": float(np.nansum(eta)),
+        }
+        return self.per_step(
+            ctx,
+            step_ok,
+            gap,
+            tol,
+            np.where(sizes > 0, sizes, 1.0),
+            det,
+            extra_assumptions=[lsq, mg],
+            measured=float(e[-1]),
+            bound=b,
+            tolerance=float(np.sum(tol)) + rtol * (abs(b) if b is not None else 0.0),
+        )
 
 
 class AOCFlipBound(_PerStep):
@@ -666,16 +778,17 @@ class AOCFlipBound(_PerStep):
         gap = thr - gn  # claim: gn > thr
         tol = rtol * thr
         below = flip_fixed & (gn <= thr)
-        det = {"flip_steps_fixed_mu": int(flip_fixed.sum()),
-               "fraction_of_flip_steps_with_c_positive": float(np.mean(ct[flip_fixed] > 0)) if flip_fixed.any()
-               else None,
-               "flip_steps_with_gradient_below_threshold": int(below.sum()),
-               "fraction_below_threshold": float(below.sum() / flip_fixed.sum()) if flip_fixed.any() else None}
-        binary = Assumption("binary-type set {+-l} (one positive level)",
-                            lambda c: (info["binary"], f"levels={info['levels']}"))
+        det = {
+            "flip_steps_fixed_mu": int(flip_fixed.sum()),
+            "fraction_of_flip_steps_with_c_positive": float(np.mean(ct[flip_fixed] > 0)) if flip_fixed.any() else None,
+            "flip_steps_with_gradient_below_threshold": int(below.sum()),
+            "fraction_below_threshold": float(below.sum() / flip_fixed.sum()) if flip_fixed.any() else None,
+        }
+        binary = Assumption(
+            "binary-type set {+-l} (one positive level)", lambda c: (info["binary"], f"levels={info['levels']}")
+        )
         lk = Assumption("L given", lambda c: (c.L is not None, f"L={c.L}"))
-        return self.per_step(ctx, eligible, gap, tol, np.where(thr > 0, thr, 1.0), det,
-                             extra_assumptions=[binary, lk])
+        return self.per_step(ctx, eligible, gap, tol, np.where(thr > 0, thr, 1.0), det, extra_assumptions=[binary, lk])
 
 
 class SGDHighProbability(TheoryResult):
@@ -692,14 +805,28 @@ class SGDHighProbability(TheoryResult):
     """
 
     name = "sgd_high_probability"
-    statement = ("with-replacement minibatches, mu fixed, ||xi|| <= Xi, ||grad f|| <= Gamma, gL <= 1  =>  w.p. "
-                 "1 - delta sum c ||grad f||^2 <= f_0 - f_* + sum Ebar + L g^2/2 sum ||xi||^2 "
-                 "+ g(1-gL) Gamma Xi sqrt(2T log 1/delta)")
+    statement = (
+        "with-replacement minibatches, mu fixed, ||xi|| <= Xi, ||grad f|| <= Gamma, gL <= 1  =>  w.p. "
+        "1 - delta sum c ||grad f||^2 <= f_0 - f_* + sum Ebar + L g^2/2 sum ||xi||^2 "
+        "+ g(1-gL) Gamma Xi sqrt(2T log 1/delta)"
+    )
     assumptions = [A.LAZY, A.L_KNOWN, A.F_LOWER, A.NONEMPTY, A.MU_CONSTANT, A.LR_CONSTANT]
     t0_rule = "constant"
 
-    def bound(self, f_t0=None, f_lower=None, sum_Ebar=0.0, sum_noise2=0.0, L=None, lr=None, Gamma=None, Xi=None,
-              T=None, delta=None, **_) -> float:
+    def bound(
+        self,
+        f_t0=None,
+        f_lower=None,
+        sum_Ebar=0.0,
+        sum_noise2=0.0,
+        L=None,
+        lr=None,
+        Gamma=None,
+        Xi=None,
+        T=None,
+        delta=None,
+        **_,
+    ) -> float:
         """The right side of Theorem II.11."""
         mart = lr * (1 - lr * L) * Gamma * Xi * math.sqrt(2 * T * math.log(1 / delta))
         return f_t0 - f_lower + sum_Ebar + 0.5 * L * lr * lr * sum_noise2 + mart
@@ -713,7 +840,7 @@ class SGDHighProbability(TheoryResult):
         T = ctx.T
         w = ctx.window(ctx.t0)
         Lv = ctx.L if ctx.L is not None else math.nan
-        g = float(ctx.lr[ctx.t0]) if T > ctx.t0 else math.nan
+        g = float(ctx.lr[ctx.t0]) if ctx.t0 < T else math.nan
         mu = float(ctx.mu[ctx.t0])
         tm = descent_terms(ctx, Lv)
         G2 = tm["grad_norm2"][w]
@@ -724,22 +851,39 @@ class SGDHighProbability(TheoryResult):
         measured = float(np.sum(c * G2)) if n else None
         b = None
         if Xi is not None and Gamma is not None and ctx.f_lower is not None and n:
-            b = self.bound(float(ctx.f[ctx.t0]), ctx.f_lower, float(np.sum(tm["Ebar"][w])), float(np.sum(nz[w])), Lv,
-                           g, float(Gamma), float(Xi), n, float(delta))
+            b = self.bound(
+                float(ctx.f[ctx.t0]),
+                ctx.f_lower,
+                float(np.sum(tm["Ebar"][w])),
+                float(np.sum(nz[w])),
+                Lv,
+                g,
+                float(Gamma),
+                float(Xi),
+                n,
+                float(delta),
+            )
         xi_max = float(np.sqrt(np.nanmax(nz[w]))) if n and np.isfinite(nz[w]).any() else math.nan
         G_max = float(np.sqrt(np.nanmax(G2))) if n and np.isfinite(G2).any() else math.nan
         samp = str(ctx.meta.get("sampling", "per-epoch reshuffling" if ctx.meta.get("batch_size") else "full batch"))
         extra = [
             Assumption("with-replacement sampling", lambda _: (samp == "with_replacement", f"sampling: {samp}")),
-            Assumption("constants Xi and Gamma given (from a calibration run)",
-                       lambda _: (Xi is not None and Gamma is not None, f"Xi={Xi}, Gamma={Gamma}")),
-            Assumption("||xi_t|| <= Xi and ||grad f(x_t)|| <= Gamma on the window",
-                       lambda _: (Xi is not None and Gamma is not None and xi_max <= float(Xi)
-                                  and G_max <= float(Gamma),
-                                  f"max ||xi|| = {xi_max:.6g}, max ||grad f|| = {G_max:.6g}")),
+            Assumption(
+                "constants Xi and Gamma given (from a calibration run)",
+                lambda _: (Xi is not None and Gamma is not None, f"Xi={Xi}, Gamma={Gamma}"),
+            ),
+            Assumption(
+                "||xi_t|| <= Xi and ||grad f(x_t)|| <= Gamma on the window",
+                lambda _: (
+                    Xi is not None and Gamma is not None and xi_max <= float(Xi) and G_max <= float(Gamma),
+                    f"max ||xi|| = {xi_max:.6g}, max ||grad f|| = {G_max:.6g}",
+                ),
+            ),
             Assumption("g L <= 1 and mu < 1", lambda _: (g * Lv <= 1 and mu < 1, f"g L = {g * Lv:.6g}, mu = {mu:.6g}")),
-            Assumption("noise and gradient norms recorded",
-                       lambda _: (bool(n) and bool(np.all(np.isfinite(nz[w])) and np.all(np.isfinite(G2))), "")),
+            Assumption(
+                "noise and gradient norms recorded",
+                lambda _: (bool(n) and bool(np.all(np.isfinite(nz[w])) and np.all(np.isfinite(G2))), ""),
+            ),
         ]
         ctx.consts.update(c=c, delta=float(delta), Xi=Xi, Gamma=Gamma, max_noise=xi_max, max_grad=G_max, sampling=samp)
         return self.finish(ctx, measured, b, tolerance=1e-9 * (abs(b) if b else 1.0), extra_assumptions=extra)

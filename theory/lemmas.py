@@ -17,7 +17,6 @@ from .context import smoothness_c
 from .result import Assumption
 
 
-
 def _iterates_ok(ctx):
     it = getattr(ctx.traj, "iterates", None) or {}
     if not it or "x" not in it:
@@ -74,10 +73,12 @@ class LemmaA(TheoryResult):
                 fixed.append(mu_t == mu_n)
         errs, fixed = np.asarray(errs), np.asarray(fixed, dtype=bool)
         measured = float(errs.max()) if errs.size else None
-        det = {"pairs": int(errs.size),
-               "max_err_fixed_mu": float(errs[fixed].max()) if fixed.any() else None,
-               "max_err_varying_mu": float(errs[~fixed].max()) if (~fixed).any() else None,
-               "steps_over_tol": int(np.sum(errs > tol))}
+        det = {
+            "pairs": int(errs.size),
+            "max_err_fixed_mu": float(errs[fixed].max()) if fixed.any() else None,
+            "max_err_varying_mu": float(errs[~fixed].max()) if (~fixed).any() else None,
+            "steps_over_tol": int(np.sum(errs > tol)),
+        }
         return self.finish(ctx, measured, 0.0, tolerance=tol, details=det)
 
 
@@ -91,8 +92,9 @@ class LemmaB(TheoryResult):
     """
 
     name = "lemma_b"
-    statement = ("f(x_{t+1}) <= f(x_t) - (1-gL/2)/g ||D_t||^2 + mu_{t+1}/g <r_t - r_{t+1}, D_t> "
-                 "- (mu_{t+1}-mu_t)/g <r_t, D_t>")
+    statement = (
+        "f(x_{t+1}) <= f(x_t) - (1-gL/2)/g ||D_t||^2 + mu_{t+1}/g <r_t - r_{t+1}, D_t> - (mu_{t+1}-mu_t)/g <r_t, D_t>"
+    )
     assumptions = [A.LAZY, A.DETERMINISTIC, A.L_KNOWN, A.NONEMPTY]
     relation = ">="
 
@@ -103,8 +105,7 @@ class LemmaB(TheoryResult):
     def slack(f, mu, lr, step_norm2, inner, cross, L):
         """The per-step slack array (length T)."""
         g, mt, mn = lr[:-1], mu[:-1], mu[1:]
-        return (f[:-1] - (1.0 - g * L / 2.0) * step_norm2 / g + mn * inner / g
-                - (mn - mt) * cross / g - f[1:])
+        return f[:-1] - (1.0 - g * L / 2.0) * step_norm2 / g + mn * inner / g - (mn - mt) * cross / g - f[1:]
 
     def check(self, trajectory, L=None, tol=1e-10, **kw):
         """Parameters: ``L`` (default the problem's; an estimate fails "L known"), ``tol``
@@ -118,8 +119,12 @@ class LemmaB(TheoryResult):
             measured = float(np.min(s))
             terms = np.abs(ctx.step_norm2 / ctx.lr[:-1]) + np.abs(ctx.mu[1:] * ctx.inner / ctx.lr[:-1])
             scale = max(ctx.f_scale(), float(terms.max()))
-            det.update(argmin_t=int(np.argmin(s)), negative_steps=int(np.sum(s < -tol * scale)),
-                       median_slack=float(np.median(s)), scale=scale)
+            det.update(
+                argmin_t=int(np.argmin(s)),
+                negative_steps=int(np.sum(s < -tol * scale)),
+                median_slack=float(np.median(s)),
+                scale=scale,
+            )
         else:
             scale = 1.0
         return self.finish(ctx, measured, 0.0, tolerance=tol * scale, details=det)
@@ -176,18 +181,23 @@ class FactC(TheoryResult):
         ctx = self.context(trajectory, t0=t0, **kw)
         w = ctx.window(ctx.t0)
         a, fl = ctx.delta[w], ctx.flips[w]
-        mu_t, mu_n = ctx.mu[ctx.t0:ctx.T], ctx.mu[ctx.t0 + 1:ctx.T + 1]
+        mu_t, mu_n = ctx.mu[ctx.t0 : ctx.T], ctx.mu[ctx.t0 + 1 : ctx.T + 1]
         sel = np.isfinite(a) & (fl == 0) & (mu_t == mu_n)
         n_sel = int(sel.sum())
         measured = float(a[sel].max()) if n_sel else None
         lower = np.where(mu_n < 1, -1.0 / np.maximum(1.0 - mu_n, 1e-300), -math.inf)
         low_viol = int(np.sum(sel & (a < lower - tol)))
-        some = Assumption("at least one pattern-stable fixed-mu step",
-                          lambda c: (n_sel > 0, f"{n_sel} such step(s) of {ctx.T - ctx.t0}"))
-        det = {"stable_fixed_mu_steps": n_sel, "lower_bound_violations": low_viol,
-               "unresolved_steps": ctx.unresolved(ctx.t0),
-               "min_delta_stable": float(a[sel].min()) if n_sel else None,
-               "max_delta_flip": _max(a[np.isfinite(a) & (fl > 0)])}
+        some = Assumption(
+            "at least one pattern-stable fixed-mu step",
+            lambda c: (n_sel > 0, f"{n_sel} such step(s) of {ctx.T - ctx.t0}"),
+        )
+        det = {
+            "stable_fixed_mu_steps": n_sel,
+            "lower_bound_violations": low_viol,
+            "unresolved_steps": ctx.unresolved(ctx.t0),
+            "min_delta_stable": float(a[sel].min()) if n_sel else None,
+            "max_delta_flip": _max(a[np.isfinite(a) & (fl > 0)]),
+        }
         res = self.finish(ctx, measured, 0.0, tolerance=tol, details=det, extra_assumptions=[some])
         if res.status == "holds" and low_viol:
             res.status, res.holds = "violated", False
@@ -196,4 +206,4 @@ class FactC(TheoryResult):
 
 def per_step_c(ctx, t0):
     """``c_t = (1 - g_t L/2 - mu_{t+1} delta_t)/g_t`` on the window (NaN where D_t = 0)."""
-    return smoothness_c(ctx.lr[t0:ctx.T], ctx.L, ctx.mu[t0 + 1:ctx.T + 1], ctx.delta[t0:])
+    return smoothness_c(ctx.lr[t0 : ctx.T], ctx.L, ctx.mu[t0 + 1 : ctx.T + 1], ctx.delta[t0:])

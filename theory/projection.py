@@ -67,13 +67,28 @@ class ProjectionOptimality(TheoryResult):
         infeas = brute.distance2_of_set(Pm, Q, pats) / pn
         n_infeas = int(np.sum(infeas > 1e-12))
         measured = float(gap.max())
-        det = {"n": n, "inputs": len(Y), "patterns": len(pats), "worst_input": int(np.argmax(gap)),
-               "mean_rel_excess": float(gap.mean()), "infeasible_outputs": n_infeas,
-               "below_brute_force": int(np.sum(gap < -tol)), "set": Q.name}
+        det = {
+            "n": n,
+            "inputs": len(Y),
+            "patterns": len(pats),
+            "worst_input": int(np.argmax(gap)),
+            "mean_rel_excess": float(gap.mean()),
+            "infeasible_outputs": n_infeas,
+            "below_brute_force": int(np.sum(gap < -tol)),
+            "set": Q.name,
+        }
         feasible = Assumption("outputs lie in Q (else violated)", lambda c: (True, f"{n_infeas} outside Q"))
-        res = make_result(self.name, self.statement, evaluate([feasible], None), measured, 0.0,
-                          tolerance=tol, problem=f"random inputs n={n}, set {Q.name}",
-                          method=label or getattr(proj, "__name__", "projector"), details=det)
+        res = make_result(
+            self.name,
+            self.statement,
+            evaluate([feasible], None),
+            measured,
+            0.0,
+            tolerance=tol,
+            problem=f"random inputs n={n}, set {Q.name}",
+            method=label or getattr(proj, "__name__", "projector"),
+            details=det,
+        )
         if res.status == "holds" and (n_infeas or det["below_brute_force"]):
             res.status, res.holds = "violated", False
         return res
@@ -92,8 +107,7 @@ class ConeOrthogonality(TheoryResult):
     def bound(self, **constants) -> float:
         return 0.0
 
-    def check(self, projector=None, qset="ternary", n=64, trials=40, seed=0, tol=1e-12, group_size=None,
-              label=None):
+    def check(self, projector=None, qset="ternary", n=64, trials=40, seed=0, tol=1e-12, group_size=None, label=None):
         Q = _get(qset)
         proj = (lambda y: Q.project(y, group_size=group_size)) if projector is None else projector
         Y = test_inputs(int(n), trials, seed)
@@ -104,11 +118,25 @@ class ConeOrthogonality(TheoryResult):
         gs = n if group_size is None else int(group_size)
         ip = np.abs(np.sum((R * Pm).reshape(len(Y), -1, gs), axis=2)).max(axis=1) / norm
         pyth = np.abs(yy - np.sum(Pm * Pm, axis=1) - np.sum(R * R, axis=1)) / norm
-        cone = Assumption("free-scale cone (c Q = Q for c >= 0)",
-                          lambda c: (Q.scale is None, f"set {Q.name}" + ("" if Q.scale is None else
-                                                                         ": fixed scale, not a cone")))
-        det = {"n": int(n), "inputs": len(Y), "group_size": group_size, "max_pythagoras_rel_err": float(pyth.max()),
-               "set": Q.name}
-        return make_result(self.name, self.statement, evaluate([cone], None), float(max(ip.max(), pyth.max())),
-                           0.0, tolerance=tol, problem=f"random inputs n={n}, set {Q.name}",
-                           method=label or getattr(proj, "__name__", "projector"), details=det)
+        cone = Assumption(
+            "free-scale cone (c Q = Q for c >= 0)",
+            lambda c: (Q.scale is None, f"set {Q.name}" + ("" if Q.scale is None else ": fixed scale, not a cone")),
+        )
+        det = {
+            "n": int(n),
+            "inputs": len(Y),
+            "group_size": group_size,
+            "max_pythagoras_rel_err": float(pyth.max()),
+            "set": Q.name,
+        }
+        return make_result(
+            self.name,
+            self.statement,
+            evaluate([cone], None),
+            float(max(ip.max(), pyth.max())),
+            0.0,
+            tolerance=tol,
+            problem=f"random inputs n={n}, set {Q.name}",
+            method=label or getattr(proj, "__name__", "projector"),
+            details=det,
+        )

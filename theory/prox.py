@@ -34,8 +34,9 @@ class ProxLemma(TheoryResult):
     def bound(self, **constants) -> float:
         return 0.0
 
-    def check(self, projector=None, qset="binary", lam=1.0, n=None, trials=20, competitors=64, seed=0,
-              tol=1e-10, label=None):
+    def check(
+        self, projector=None, qset="binary", lam=1.0, n=None, trials=20, competitors=64, seed=0, tol=1e-10, label=None
+    ):
         Q = _get(qset)
         proj = Q.project if projector is None else projector
         n = brute.largest_n(len(Q.table), 6, 20_000) if n is None else int(n)
@@ -61,12 +62,27 @@ class ProxLemma(TheoryResult):
             if np.any(np.abs(np.asarray(proj(xs)) - p) > 1e-9 * np.sqrt(scale)):
                 p_changed += 1
         measured = max(worst_val, worst_comp)
-        det = {"n": n, "lam": lam, "inputs": len(Y), "competitors_per_input": competitors + 17,
-               "max_rel_value_gap": worst_val, "max_rel_competitor_gain": worst_comp,
-               "P(prox(y)) != P(y)": p_changed, "set": Q.name}
-        res = make_result(self.name, self.statement, {}, measured, 0.0, tolerance=tol,
-                          problem=f"random inputs n={n}, set {Q.name}, lam={lam:g}",
-                          method=label or getattr(proj, "__name__", "projector"), details=det)
+        det = {
+            "n": n,
+            "lam": lam,
+            "inputs": len(Y),
+            "competitors_per_input": competitors + 17,
+            "max_rel_value_gap": worst_val,
+            "max_rel_competitor_gain": worst_comp,
+            "P(prox(y)) != P(y)": p_changed,
+            "set": Q.name,
+        }
+        res = make_result(
+            self.name,
+            self.statement,
+            {},
+            measured,
+            0.0,
+            tolerance=tol,
+            problem=f"random inputs n={n}, set {Q.name}, lam={lam:g}",
+            method=label or getattr(proj, "__name__", "projector"),
+            details=det,
+        )
         if res.status == "holds" and p_changed:
             res.status, res.holds = "violated", False
         return res
@@ -90,8 +106,19 @@ class MoreauEnvelope(TheoryResult):
     def bound(self, **constants) -> float:
         return 0.0
 
-    def check(self, envelope=None, qset="ternary", lams=(0.0, 0.1, 1.0, 10.0, 1e4), n=None, trials=20, seed=0,
-              tol=1e-9, candidates=32, starts=4, iters=12):
+    def check(
+        self,
+        envelope=None,
+        qset="ternary",
+        lams=(0.0, 0.1, 1.0, 10.0, 1e4),
+        n=None,
+        trials=20,
+        seed=0,
+        tol=1e-9,
+        candidates=32,
+        starts=4,
+        iters=12,
+    ):
         """Parameters: ``envelope(y, Q, lam)`` (default ``brelax.moreau_envelope``), the set, the
         ``lams``, the size of the search (``candidates`` random points, ``starts`` descents of
         ``iters`` steps). Returns a Result; ``details`` separates the two directions."""
@@ -119,12 +146,26 @@ class MoreauEnvelope(TheoryResult):
                 below = max(below, (got - best) / scale)
                 unattained = max(unattained, (best - got) / scale)
         measured = max(below, unattained)
-        det = {"n": n, "lams": list(lams), "inputs": len(Y), "set": Q.name,
-               "max_rel_value_above_a_found_point": below, "max_rel_value_below_every_found_point": unattained,
-               "search": {"candidates": candidates, "starts": starts + 1, "iters": iters}}
-        return make_result(self.name, self.statement, {}, measured, 0.0, tolerance=tol,
-                           problem=f"random inputs n={n}, set {Q.name}",
-                           method=getattr(env_fn, "__name__", "envelope"), details=det)
+        det = {
+            "n": n,
+            "lams": list(lams),
+            "inputs": len(Y),
+            "set": Q.name,
+            "max_rel_value_above_a_found_point": below,
+            "max_rel_value_below_every_found_point": unattained,
+            "search": {"candidates": candidates, "starts": starts + 1, "iters": iters},
+        }
+        return make_result(
+            self.name,
+            self.statement,
+            {},
+            measured,
+            0.0,
+            tolerance=tol,
+            problem=f"random inputs n={n}, set {Q.name}",
+            method=getattr(env_fn, "__name__", "envelope"),
+            details=det,
+        )
 
 
 def _blocks(traj, problem):
@@ -132,8 +173,9 @@ def _blocks(traj, problem):
     if problem is not None and hasattr(problem, "layout"):
         from brelax.problems.base import Projector
 
-        P = Projector(problem.layout, _get(str(traj.meta.get("qset", "binary"))),
-                      str(traj.meta.get("granularity", "block")))
+        P = Projector(
+            problem.layout, _get(str(traj.meta.get("qset", "binary"))), str(traj.meta.get("granularity", "block"))
+        )
         return [(slice(b.start, b.stop), b.shape, P.axis_of(b)) for b in problem.layout if b.quantize]
     return None
 
@@ -175,8 +217,8 @@ class ProxDistance(TheoryResult):
         Q = _get(str(ctx.meta.get("qset", "binary")))
         blocks = _blocks(trajectory, problem)
         it = getattr(trajectory, "iterates", None) or {}
-        dx = np.asarray(getattr(trajectory, "dist_x"), dtype=np.float64)
-        dy = np.asarray(getattr(trajectory, "dist_y"), dtype=np.float64)
+        dx = np.asarray(trajectory.dist_x, dtype=np.float64)
+        dy = np.asarray(trajectory.dist_y, dtype=np.float64)
         pts = []
         if it and "x" in it:
             ts = np.asarray(it["t"])
@@ -195,17 +237,34 @@ class ProxDistance(TheoryResult):
         scale = max(float(np.nanmax(dy)) if dy.size else 0.0, 1e-300)
         mu_ok = bool(np.all((ctx.mu >= 0) & (ctx.mu <= 1)))
         a = Assumption("0 <= mu_t <= 1", lambda c: (mu_ok, f"mu in [{ctx.mu.min():g}, {ctx.mu.max():g}]"))
-        some = Assumption("points to check (iterates or the final anchor)",
-                          lambda c: (bool(pts), f"{len(pts)} point(s)"))
+        some = Assumption(
+            "points to check (iterates or the final anchor)", lambda c: (bool(pts), f"{len(pts)} point(s)")
+        )
         # Without the problem's layout the reference distance uses one scale for the whole vector;
         # that is only right when the run had one scale block (row_min = n_quantized, no layers).
         rm, nq = ctx.meta.get("row_min"), ctx.meta.get("n_quantized")
         one = blocks is not None or (not getattr(trajectory, "layers", None) and (rm is None or rm == nq))
-        known = Assumption("scale blocks known (the problem's layout, or one scale for the whole vector)",
-                           lambda c: (one, "from the problem's layout" if blocks is not None else
-                                      f"no problem given; row_min={rm}, n_quantized={nq}, "
-                                      f"layers={list(getattr(trajectory, 'layers', {}) or {})}"))
-        det = {"points": [t for t, _, _ in pts], "with_x": sum(x is not None for _, x, _ in pts),
-               "max_dist_y": float(np.max(dy)), "projection": "theory.brute.reference_project"}
-        return self.finish(ctx, float(max(errs) / scale) if errs else None, 0.0, tolerance=tol, details=det,
-                           extra_assumptions=[a, some, known])
+        known = Assumption(
+            "scale blocks known (the problem's layout, or one scale for the whole vector)",
+            lambda c: (
+                one,
+                "from the problem's layout"
+                if blocks is not None
+                else f"no problem given; row_min={rm}, n_quantized={nq}, "
+                f"layers={list(getattr(trajectory, 'layers', {}) or {})}",
+            ),
+        )
+        det = {
+            "points": [t for t, _, _ in pts],
+            "with_x": sum(x is not None for _, x, _ in pts),
+            "max_dist_y": float(np.max(dy)),
+            "projection": "theory.brute.reference_project",
+        }
+        return self.finish(
+            ctx,
+            float(max(errs) / scale) if errs else None,
+            0.0,
+            tolerance=tol,
+            details=det,
+            extra_assumptions=[a, some, known],
+        )

@@ -52,7 +52,7 @@ def resolved(step_norm2, r_norm=None, resolution: float = RESOLUTION, finite=Non
         r = r[np.isfinite(r)]
         if r.size:
             ref = max(ref, float(r.max()))
-    out = np.isfinite(s) & (D > 0) & (D >= resolution * ref)
+    out = np.isfinite(s) & (D > 0) & (resolution * ref <= D)
     if finite is not None:
         out &= np.asarray(finite, dtype=bool)
     return out

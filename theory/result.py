@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -94,7 +94,7 @@ class Result:
         return json.dumps(self.to_dict(), allow_nan=False, **kw)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Result":
+    def from_dict(cls, d: dict) -> Result:
         d = dict(d)
         for k in ("measured", "bound", "ratio", "tolerance"):
             if isinstance(d.get(k), str):
@@ -175,8 +175,19 @@ def ratio_of(measured, bound):
     return m / b
 
 
-def make_result(name, statement, assumptions: dict, measured, bound, relation="<=", tolerance=0.0,
-                problem="", method="", details=None, covered=None) -> Result:
+def make_result(
+    name,
+    statement,
+    assumptions: dict,
+    measured,
+    bound,
+    relation="<=",
+    tolerance=0.0,
+    problem="",
+    method="",
+    details=None,
+    covered=None,
+) -> Result:
     """Assemble a Result and decide its status from the assumptions and the comparison.
 
     Any failed assumption gives ``"assumption-not-met"`` whatever the numbers
@@ -193,12 +204,22 @@ def make_result(name, statement, assumptions: dict, measured, bound, relation="<
         status = "assumption-not-met"
     else:
         status = "holds" if holds else "violated"
-    return Result(name=name, statement=statement, problem=problem, method=method,
-                  measured=None if measured is None else float(measured),
-                  bound=None if bound is None else float(bound), ratio=ratio_of(measured, bound),
-                  holds=holds, status=status, assumptions=assumptions, details=dict(details or {}),
-                  relation=relation, tolerance=float(tolerance),
-                  covered=[list(map(int, iv)) for iv in (covered or [])] if status == "holds" else [])
+    return Result(
+        name=name,
+        statement=statement,
+        problem=problem,
+        method=method,
+        measured=None if measured is None else float(measured),
+        bound=None if bound is None else float(bound),
+        ratio=ratio_of(measured, bound),
+        holds=holds,
+        status=status,
+        assumptions=assumptions,
+        details=dict(details or {}),
+        relation=relation,
+        tolerance=float(tolerance),
+        covered=[list(map(int, iv)) for iv in (covered or [])] if status == "holds" else [],
+    )
 
 
 def evaluate(assumptions, ctx) -> dict:
@@ -216,5 +237,10 @@ def summarize(results) -> dict:
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
     names = sorted({r.name for r in results})
-    return {"total": len(results), "counts": counts, "distinct_results": len(names), "names": names,
-            "ok": counts["violated"] == 0}
+    return {
+        "total": len(results),
+        "counts": counts,
+        "distinct_results": len(names),
+        "names": names,
+        "ok": counts["violated"] == 0,
+    }

@@ -20,8 +20,10 @@ from .result import Assumption, intervals, make_result
 
 
 def _given(name, value, source):
-    return Assumption(f"constant {name} given (estimated on a calibration run, not on the checked steps)",
-                      lambda c: (value is not None, f"{name}={value!r} ({source})"))
+    return Assumption(
+        f"constant {name} given (estimated on a calibration run, not on the checked steps)",
+        lambda c: (value is not None, f"{name}={value!r} ({source})"),
+    )
 
 
 class Theorem1(TheoryResult):
@@ -36,11 +38,22 @@ class Theorem1(TheoryResult):
     """
 
     name = "theorem1"
-    statement = ("AOC(d), c = (1 - gL/2 - mu d)/g > 0, mu and g fixed  =>  f(x_{t+1}) <= f(x_t) - c ||D_t||^2, "
-                 "sum_{t>=t0} ||D_t||^2 <= (f(x_t0) - f_*)/c, (T - t0) min ||D_t||^2 <= (f(x_t0) - f_*)/c")
+    statement = (
+        "AOC(d), c = (1 - gL/2 - mu d)/g > 0, mu and g fixed  =>  f(x_{t+1}) <= f(x_t) - c ||D_t||^2, "
+        "sum_{t>=t0} ||D_t||^2 <= (f(x_t0) - f_*)/c, (T - t0) min ||D_t||^2 <= (f(x_t0) - f_*)/c"
+    )
     t0_rule = "constant"
-    assumptions = [A.LAZY, A.DETERMINISTIC, A.L_KNOWN, A.F_LOWER, A.NONEMPTY, A.LR_CONSTANT,
-                   A.MU_CONSTANT, A.AOC, A.C_POSITIVE]
+    assumptions = [
+        A.LAZY,
+        A.DETERMINISTIC,
+        A.L_KNOWN,
+        A.F_LOWER,
+        A.NONEMPTY,
+        A.LR_CONSTANT,
+        A.MU_CONSTANT,
+        A.AOC,
+        A.C_POSITIVE,
+    ]
 
     @staticmethod
     def c(L, lr, mu, delta) -> float:
@@ -58,8 +71,14 @@ class Theorem1(TheoryResult):
         g = float(ctx.lr[min(t0, max(ctx.T - 1, 0))])
         mu = float(ctx.mu[t0])
         d = None if ctx.d_given is None else float(ctx.d_given)
-        ctx.consts.update(g=g, mu=mu, d=d if d is not None else math.nan, d_source="given" if d is not None else
-                          "not given", d_measured=ctx.sup_delta(t0), unresolved_steps=ctx.unresolved(t0))
+        ctx.consts.update(
+            g=g,
+            mu=mu,
+            d=d if d is not None else math.nan,
+            d_source="given" if d is not None else "not given",
+            d_measured=ctx.sup_delta(t0),
+            unresolved_steps=ctx.unresolved(t0),
+        )
         if ctx.L is not None and d is not None:
             ctx.consts["c"] = self.c(ctx.L, g, mu, d)
         return ctx
@@ -73,8 +92,8 @@ class Theorem1(TheoryResult):
         c = ctx.consts.get("c")
         held = np.zeros(ctx.T - ctx.t0, dtype=bool)
         fails = 0
-        if c is not None and ctx.T > ctx.t0:
-            gap = ctx.f[ctx.t0 + 1:] - ctx.f[ctx.t0:-1] + c * ctx.step_norm2[w]
+        if c is not None and ctx.t0 < ctx.T:
+            gap = ctx.f[ctx.t0 + 1 :] - ctx.f[ctx.t0 : -1] + c * ctx.step_norm2[w]
             scale = max(scale, float(np.max(np.abs(c * ctx.step_norm2[w]))))
             held = gap <= tol * scale
             fails = int(np.sum(~held))
@@ -83,11 +102,16 @@ class Theorem1(TheoryResult):
         b = None
         if c is not None and ctx.f_lower is not None:
             b = self.bound(ctx.L, ctx.f_lower, ctx.consts["g"], ctx.consts["d"], ctx.consts["mu"], float(ctx.f[ctx.t0]))
-        if ctx.T > ctx.t0:
+        if ctx.t0 < ctx.T:
             ctx.consts["rate_measured"] = float((ctx.T - ctx.t0) * np.min(ctx.step_norm2[w]))
-        res = self.finish(ctx, measured, b, tolerance=rtol * (abs(b) if b and math.isfinite(b) else 1.0),
-                          extra_assumptions=[_given("d", d, "AOC constant")],
-                          covered=intervals(held, ctx.t0) if b is not None and math.isfinite(b) else None)
+        res = self.finish(
+            ctx,
+            measured,
+            b,
+            tolerance=rtol * (abs(b) if b and math.isfinite(b) else 1.0),
+            extra_assumptions=[_given("d", d, "AOC constant")],
+            covered=intervals(held, ctx.t0) if b is not None and math.isfinite(b) else None,
+        )
         if res.status == "holds" and fails:
             res.status, res.holds, res.covered = "violated", False, []
         return res
@@ -131,10 +155,22 @@ class Theorem2(TheoryResult):
     """
 
     name = "theorem2"
-    statement = ("mu_t non-decreasing, mu_{t+1} delta_t <= kappa, ||r_t|| <= R, c_eps > 0  =>  sum ||D_t||^2 <= "
-                 "[f(x_t0) - f_* + R^2/(4 eps g) sum (mu_{t+1}-mu_t)^2]/c_eps")
-    assumptions = [A.LAZY, A.DETERMINISTIC, A.L_KNOWN, A.F_LOWER, A.NONEMPTY, A.LR_CONSTANT,
-                   A.MU_MONOTONE, A.WEIGHTED_AOC, A.R_BOUND, A.C_EPS_POSITIVE]
+    statement = (
+        "mu_t non-decreasing, mu_{t+1} delta_t <= kappa, ||r_t|| <= R, c_eps > 0  =>  sum ||D_t||^2 <= "
+        "[f(x_t0) - f_* + R^2/(4 eps g) sum (mu_{t+1}-mu_t)^2]/c_eps"
+    )
+    assumptions = [
+        A.LAZY,
+        A.DETERMINISTIC,
+        A.L_KNOWN,
+        A.F_LOWER,
+        A.NONEMPTY,
+        A.LR_CONSTANT,
+        A.MU_MONOTONE,
+        A.WEIGHTED_AOC,
+        A.R_BOUND,
+        A.C_EPS_POSITIVE,
+    ]
 
     def bound(self, L, f_lower, lr, R, eps, f_t0, sum_dmu2, kappa=None, delta=None, **_) -> float:
         """The right side; ``kappa`` defaults to ``max(delta, 0)`` (valid for any mu in [0, 1])."""
@@ -152,7 +188,7 @@ class Theorem2(TheoryResult):
         t0, k = ctx.t0, ctx.consts
         g = float(ctx.lr[min(t0, max(ctx.T - 1, 0))])
         d, src = ctx.d_for(t0)
-        mu_n = ctx.mu[t0 + 1:ctx.T + 1]
+        mu_n = ctx.mu[t0 + 1 : ctx.T + 1]
         weighted = mu_n * ctx.delta[ctx.window(t0)]
         weighted = weighted[np.isfinite(weighted)]
         k_meas = float(weighted.max()) if weighted.size else 0.0
@@ -163,13 +199,23 @@ class Theorem2(TheoryResult):
             kappa, ksrc = (float(np.max(mu_n * d)) if mu_n.size else max(d, 0.0)), "sup_t mu_(t+1) d"
         else:
             kappa, ksrc = math.nan, "not given"
-        dmu = np.diff(ctx.mu[t0:ctx.T + 1])
+        dmu = np.diff(ctx.mu[t0 : ctx.T + 1])
         S2 = float(np.sum(dmu * dmu))
-        Rm = float(np.max(ctx.r_norm[t0:ctx.T])) if ctx.r_norm is not None and ctx.T > t0 else math.nan
+        Rm = float(np.max(ctx.r_norm[t0 : ctx.T])) if ctx.r_norm is not None and t0 < ctx.T else math.nan
         R_given = R is not None
         R = math.nan if R is None else float(R)
-        k.update(g=g, d=d, d_source=src, unresolved_steps=ctx.unresolved(t0), kappa=kappa, kappa_source=ksrc,
-                 kappa_measured=k_meas, sum_dmu2=S2, R=R, R_measured=Rm)
+        k.update(
+            g=g,
+            d=d,
+            d_source=src,
+            unresolved_steps=ctx.unresolved(t0),
+            kappa=kappa,
+            kappa_source=ksrc,
+            kappa_measured=k_meas,
+            sum_dmu2=S2,
+            R=R,
+            R_measured=Rm,
+        )
         b = None
         if ctx.L is not None and ctx.f_lower is not None and math.isfinite(R) and math.isfinite(kappa):
             a = 1.0 - g * ctx.L / 2.0 - kappa
@@ -181,8 +227,9 @@ class Theorem2(TheoryResult):
         measured = float(np.sum(ctx.step_norm2[ctx.window(t0)]))
         extra = [A.AOC] if ctx.d_given is not None else []
         extra += [_given("kappa (or d)", kappa if kappa_given else None, ksrc), _given("R", R if R_given else None, "")]
-        return self.finish(ctx, measured, b, tolerance=rtol * (abs(b) if b and math.isfinite(b) else 1.0),
-                           extra_assumptions=extra)
+        return self.finish(
+            ctx, measured, b, tolerance=rtol * (abs(b) if b and math.isfinite(b) else 1.0), extra_assumptions=extra
+        )
 
 
 def flip_constant(qset_name, mu_lo, mu_hi):
@@ -214,8 +261,10 @@ class Corollary3(TheoryResult):
     """
 
     name = "corollary3"
-    statement = ("binary {+-l}, a_t >= a_min > 0, mu_t >= mu_lo, Theorem 1 (or 2)  =>  flips after t0 <= "
-                 "S/(4 mu_lo^2 l^2 a_min^2), S = (f(x_t0) - f_*)/c (Theorem 1) or Theorem 2's bound")
+    statement = (
+        "binary {+-l}, a_t >= a_min > 0, mu_t >= mu_lo, Theorem 1 (or 2)  =>  flips after t0 <= "
+        "S/(4 mu_lo^2 l^2 a_min^2), S = (f(x_t0) - f_*)/c (Theorem 1) or Theorem 2's bound"
+    )
     t0_rule = "constant"
     assumptions = [A.A_MIN, A.FLIP_SET]
 
@@ -225,11 +274,11 @@ class Corollary3(TheoryResult):
     def check(self, trajectory, **kw):
         ctx = self.context(trajectory, **{k: v for k, v in kw.items() if k not in ("R", "eps", "kappa")})
         t0 = ctx.t0
-        m = ctx.mu[t0:ctx.T + 1]
+        m = ctx.mu[t0 : ctx.T + 1]
         via = Theorem1() if np.all(m == m[0]) else Theorem2()
         sub = via.check(trajectory, **{**kw, "t0": t0})
         k, kdet = flip_constant(ctx.qset, float(m.min()), float(m.max()))
-        a_min = float(np.nanmin(ctx.scale_min[t0:ctx.T + 1])) if ctx.scale_min is not None else None
+        a_min = float(np.nanmin(ctx.scale_min[t0 : ctx.T + 1])) if ctx.scale_min is not None else None
         ctx.consts.update(via=via.name, sum_bound=sub.bound, a_min=a_min, flip_const=k, flip_const_detail=kdet)
         measured = float(np.sum(ctx.flips[ctx.window(t0)]))
         b = None
@@ -239,8 +288,9 @@ class Corollary3(TheoryResult):
         merged = {f"{via.name}: {n}": v for n, v in sub.assumptions.items() if n != "bound computable"}
         merged.update(own.assumptions)
         det = {**sub.details, **own.details}
-        return make_result(self.name, self.statement, merged, measured, b, problem=own.problem,
-                           method=own.method, details=det)
+        return make_result(
+            self.name, self.statement, merged, measured, b, problem=own.problem, method=own.method, details=det
+        )
 
 
 def estimate_constants(trajectory, t0=None, t1=None) -> dict:
@@ -279,9 +329,9 @@ def estimate_constants(trajectory, t0=None, t1=None) -> dict:
         raise ValueError(f"calibration window must satisfy 0 <= t0 < t1 <= {ctx.T}, got t0={t0}, t1={t1}")
     w = slice(t0, t1)
     dl = ctx.delta[w]
-    md = ctx.mu[t0 + 1:t1 + 1] * dl
+    md = ctx.mu[t0 + 1 : t1 + 1] * dl
     fin = np.isfinite(dl)
-    r = ctx.r_norm[t0:t1 + 1] if ctx.r_norm is not None else np.array([math.nan])
+    r = ctx.r_norm[t0 : t1 + 1] if ctx.r_norm is not None else np.array([math.nan])
     Ll = ctx.L_local[w] if ctx.L_local is not None else np.array([math.nan])
     nz = field(trajectory, "noise_norm2", ctx.T)
     nz = nz[w] if nz is not None else np.array([math.nan])
@@ -289,11 +339,14 @@ def estimate_constants(trajectory, t0=None, t1=None) -> dict:
     pair = field(trajectory, "noise_pair_norm2", ctx.T)
     if not nzf.size and pair is not None:  # torch: ||G - G'||^2 of two independent batches, mean 2 sigma^2
         nzf = pair[w][np.isfinite(pair[w])] / 2.0
-    return {"d": float(dl[fin].max()) if fin.any() else 0.0,
-            "kappa": float(md[np.isfinite(md)].max()) if np.isfinite(md).any() else 0.0,
-            "R": float(np.nanmax(r)) if np.isfinite(r).any() else math.nan,
-            "L": float(np.nanmax(Ll)) if np.isfinite(Ll).any() else math.nan,
-            "L_source": "estimate: max L_local on a calibration trajectory",
-            "sigma2": float(nzf.mean()) if nzf.size and ctx.meta.get("batch_size") is not None else math.nan,
-            "noise_max": float(np.sqrt(nzf.max())) if nzf.size and ctx.meta.get("batch_size") is not None
-            else math.nan, "t0": t0, "t1": t1}
+    return {
+        "d": float(dl[fin].max()) if fin.any() else 0.0,
+        "kappa": float(md[np.isfinite(md)].max()) if np.isfinite(md).any() else 0.0,
+        "R": float(np.nanmax(r)) if np.isfinite(r).any() else math.nan,
+        "L": float(np.nanmax(Ll)) if np.isfinite(Ll).any() else math.nan,
+        "L_source": "estimate: max L_local on a calibration trajectory",
+        "sigma2": float(nzf.mean()) if nzf.size and ctx.meta.get("batch_size") is not None else math.nan,
+        "noise_max": float(np.sqrt(nzf.max())) if nzf.size and ctx.meta.get("batch_size") is not None else math.nan,
+        "t0": t0,
+        "t1": t1,
+    }

@@ -32,8 +32,9 @@ def int_at_least(value, flag: str, minimum: int):
     return value
 
 
-def float_in(value, flag: str, lo: float = -math.inf, hi: float = math.inf, lo_open: bool = False,
-             hi_open: bool = False):
+def float_in(
+    value, flag: str, lo: float = -math.inf, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False
+):
     """``value`` as a finite float in the interval ``[lo, hi]`` (ends open where asked; None passes through).
 
     Raises

@@ -28,17 +28,25 @@ class InputError(UsageError):
 
 
 def add_arguments(p):
-    p.add_argument("--set", dest="qset", default="ternary",
-                   help="binary, ternary, uniform:3, levels:1,3, ... (append @SCALE for a fixed scale)")
+    p.add_argument(
+        "--set",
+        dest="qset",
+        default="ternary",
+        help="binary, ternary, uniform:3, levels:1,3, ... (append @SCALE for a fixed scale)",
+    )
     p.add_argument("--n", type=int, default=1_000_000, help="entries to generate (ignored with --input)")
-    p.add_argument("--axis", type=int, default=None,
-                   help="one scale per index along this axis; a generated weight is then 2-D")
-    p.add_argument("--group-size", type=int, default=None,
-                   help="one scale per run of this many consecutive entries")
+    p.add_argument(
+        "--axis", type=int, default=None, help="one scale per index along this axis; a generated weight is then 2-D"
+    )
+    p.add_argument("--group-size", type=int, default=None, help="one scale per run of this many consecutive entries")
     p.add_argument("--input", default=None, help="a .npy file holding a float array (no pickle)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated weights")
-    p.add_argument("--dist", choices=DISTS, default="gaussian",
-                   help="distribution of the generated weights (student: t with 3 degrees of freedom)")
+    p.add_argument(
+        "--dist",
+        choices=DISTS,
+        default="gaussian",
+        help="distribution of the generated weights (student: t with 3 degrees of freedom)",
+    )
     p.add_argument("--dtype", choices=DTYPES, default="float32", help="dtype of the generated weights")
 
 
@@ -88,8 +96,13 @@ def methods(Q, heuristics):
         out.append(("ternary_divide_by_n", heuristics.ternary_divide_by_n, True))
     out.append(("lloyd", lambda w, axis, group_size: heuristics.lloyd(w, Q, axis, group_size), True))
     if Q.levels[0] > 0:
-        out.append(("greedy_residual (2 terms)*",
-                    lambda w, axis, group_size: heuristics.greedy_residual(w, 2, axis, group_size), False))
+        out.append(
+            (
+                "greedy_residual (2 terms)*",
+                lambda w, axis, group_size: heuristics.greedy_residual(w, 2, axis, group_size),
+                False,
+            )
+        )
     return out
 
 
@@ -101,8 +114,11 @@ def algorithm(Q) -> str:
     if Q.scale is not None:
         return "nearest level"
     kernel = fast.fast_kernel(xnp, Q.levels) or projections.exact_kernel(Q.levels)
-    return {projections.single_level: "closed form", projections.ternary_sort: "sort",
-            fast.ternary_hist: "histogram-pruned sort"}.get(kernel, "pruned breakpoint sweep")
+    return {
+        projections.single_level: "closed form",
+        projections.ternary_sort: "sort",
+        fast.ternary_hist: "histogram-pruned sort",
+    }.get(kernel, "pruned breakpoint sweep")
 
 
 def _distance(w64: np.ndarray, z) -> float:

@@ -13,8 +13,7 @@ PROBLEMS = ("lsq", "diabetes", "digits")
 
 def add_arguments(p):
     p.add_argument("problem", choices=PROBLEMS, help="planted least squares, diabetes regression or the digits MLP")
-    p.add_argument("--method", default="binaryrelax",
-                   help="gd, binaryconnect, pgd, proxquant or binaryrelax (default)")
+    p.add_argument("--method", default="binaryrelax", help="gd, binaryconnect, pgd, proxquant or binaryrelax (default)")
     p.add_argument("--set", dest="qset", default="binary", help="binary, ternary, uniform:3, levels:1,3, ...")
     p.add_argument("--m", type=int, default=100, help="lsq: rows of A")
     p.add_argument("--n", type=int, default=50, help="lsq: unknowns")
@@ -25,8 +24,9 @@ def add_arguments(p):
     p.add_argument("--lr", type=float, default=None, help="step size (default 1/L when L is known, else 0.5)")
     p.add_argument("--lam0", type=float, default=1.0)
     p.add_argument("--rho", type=float, default=1.02)
-    p.add_argument("--phase2-start", type=int, default=None,
-                   help="step of the switch to Phase II (default 80%% of steps)")
+    p.add_argument(
+        "--phase2-start", type=int, default=None, help="step of the switch to Phase II (default 80%% of steps)"
+    )
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--granularity", default="block", choices=("block", "tensor", "channel"))
     p.add_argument("--seed", type=int, default=0)
@@ -51,9 +51,15 @@ def main(args) -> int:
     from . import _args
 
     # Bad flags and an unwritable --out fail before the run (brelax.cli prints them on one line, exit 2).
-    for flag, value, least in (("--steps", args.steps, 1), ("--seed", args.seed, 0), ("--m", args.m, 1),
-                               ("--n", args.n, 1), ("--hidden", args.hidden, 1), ("--batch-size", args.batch_size, 1),
-                               ("--phase2-start", args.phase2_start, 0)):
+    for flag, value, least in (
+        ("--steps", args.steps, 1),
+        ("--seed", args.seed, 0),
+        ("--m", args.m, 1),
+        ("--n", args.n, 1),
+        ("--hidden", args.hidden, 1),
+        ("--batch-size", args.batch_size, 1),
+        ("--phase2-start", args.phase2_start, 0),
+    ):
         _args.int_at_least(value, flag, least)
     _args.float_in(args.lr, "--lr", 0.0, lo_open=True)
     if os.path.isdir(args.out):
@@ -64,9 +70,20 @@ def main(args) -> int:
         lr = args.lr if args.lr is not None else (1.0 / prob.L if prob.L else 0.5)
         p2 = args.phase2_start if args.phase2_start is not None else int(0.8 * args.steps)
         with np.errstate(over="ignore", invalid="ignore"):  # a divergence is reported below, not as a warning
-            traj = brelax.optimize(prob, method=args.method, qset=args.qset, steps=args.steps, lr=lr,
-                                   lam0=args.lam0, rho=args.rho, phase2_start=p2, batch_size=args.batch_size,
-                                   granularity=args.granularity, seed=args.seed, progress=args.steps >= 2000)
+            traj = brelax.optimize(
+                prob,
+                method=args.method,
+                qset=args.qset,
+                steps=args.steps,
+                lr=lr,
+                lam0=args.lam0,
+                rho=args.rho,
+                phase2_start=p2,
+                batch_size=args.batch_size,
+                granularity=args.granularity,
+                seed=args.seed,
+                progress=args.steps >= 2000,
+            )
     except brelax.NonFiniteError as e:  # bad flags (ValueError, TypeError) go to brelax.cli: one line, exit 2
         print(f"brelax run: error: {e}; the trajectory up to there is in {args.out}", file=sys.stderr)
         traj = e.trajectory
@@ -76,8 +93,10 @@ def main(args) -> int:
     aoc = traj.aoc[np.isfinite(traj.aoc)]
     print(f"problem      {prob.name} (dim {prob.dim}, L = {prob.L if prob.L is not None else 'unknown'})")
     print(f"method       {args.method} on {traj.meta['qset']}, {traj.steps} steps, lr {lr:.4g}, Phase II from {p2}")
-    print(f"f(x_T)       {s['f_final']:.6g}    f(P(y_T)) {s['f_quant_final']:.6g}"
-          + (f"    f_lower {prob.f_lower:.4g}" if prob.f_lower is not None else ""))
+    print(
+        f"f(x_T)       {s['f_final']:.6g}    f(P(y_T)) {s['f_quant_final']:.6g}"
+        + (f"    f_lower {prob.f_lower:.4g}" if prob.f_lower is not None else "")
+    )
     if s["recovered"] is not None:
         print(f"recovered    {'yes' if s['recovered'] else 'no'} (the planted x_star's pattern)")
     if hasattr(prob, "test_accuracy"):
@@ -86,8 +105,10 @@ def main(args) -> int:
             line += f", {prob.test_accuracy(traj.y):.4f} (float weights)"
         print(line)
     print(f"flips        {s['flips_total']} in all, {int(np.count_nonzero(traj.flips))} steps with a flip")
-    print(f"AOC          delta_t > 0 on {int((aoc > 0).sum())} of {aoc.size} steps, "
-          f"max {aoc.max() if aoc.size else math.nan:.3g}")
+    print(
+        f"AOC          delta_t > 0 on {int((aoc > 0).sum())} of {aoc.size} steps, "
+        f"max {aoc.max() if aoc.size else math.nan:.3g}"
+    )
     nd = traj.step_norm2[np.isfinite(traj.step_norm2)]
     lo, hi = (nd.min(), nd.max()) if nd.size else (math.nan, math.nan)
     print(f"steps        ||D_t||^2 min {lo:.3g}, max {hi:.3g}; d_Q(y_T) {traj.dist_y[-1]:.3g}")

@@ -8,7 +8,19 @@ from .mlp import MLP
 from .sampler import MinibatchSampler
 
 __all__ = [
-    "Block", "Problem", "Projector", "make_layout", "layer_slices",
-    "LeastSquares", "least_squares", "Logistic", "MLP", "MinibatchSampler",
-    "digits", "digits_logistic", "digits_mlp", "diabetes_least_squares", "stratified_split",
+    "MLP",
+    "Block",
+    "LeastSquares",
+    "Logistic",
+    "MinibatchSampler",
+    "Problem",
+    "Projector",
+    "diabetes_least_squares",
+    "digits",
+    "digits_logistic",
+    "digits_mlp",
+    "layer_slices",
+    "least_squares",
+    "make_layout",
+    "stratified_split",
 ]

@@ -48,7 +48,7 @@ class Block:
         return self.start + self.size
 
     def view(self, x):
-        return x[self.start:self.stop].reshape(self.shape)
+        return x[self.start : self.stop].reshape(self.shape)
 
 
 def make_layout(specs) -> tuple:
@@ -115,7 +115,7 @@ class Projector:
         for b in self.layout:
             if b.quantize:
                 qt = self.qset.quantize(b.view(x), axis=self.axis_of(b))
-                out[b.start:b.stop] = qt.dequantize().reshape(-1)
+                out[b.start : b.stop] = qt.dequantize().reshape(-1)
                 parts.append(np.asarray(qt.codes, dtype=np.int32).reshape(-1))
                 scales.append(np.asarray(qt.scales, dtype=np.float64))
                 smin = min(smin, float(np.min(scales[-1])))
@@ -143,7 +143,7 @@ class Projector:
         m = np.zeros(self.layout[-1].stop if self.layout else 0, dtype=bool)
         for b in self.layout:
             if b.quantize:
-                m[b.start:b.stop] = True
+                m[b.start : b.stop] = True
         return m
 
 

@@ -39,7 +39,11 @@ def stratified_split(y, test_fraction: float, seed: int):
     (at least 1, at most ``n_c - 1`` when ``n_c >= 2``) go to the test set.
     Both index arrays are returned sorted, so the row order is the original one.
     """
-    tf = float(test_fraction) if isinstance(test_fraction, numbers.Real) and not isinstance(test_fraction, bool) else None
+    tf = (
+        float(test_fraction)
+        if isinstance(test_fraction, numbers.Real) and not isinstance(test_fraction, bool)
+        else None
+    )
     if tf is None or not 0.0 < tf < 1.0:
         raise ValueError(f"test_fraction must be a number in (0, 1), got {test_fraction!r}")
     rng = np.random.default_rng(_check_seed(seed))
@@ -95,8 +99,7 @@ def digits(split: bool = True, seed: int = 0, test_fraction: float = 0.25, stand
     return X_tr, y[tr], X_te, y[te]
 
 
-def digits_logistic(seed: int = 0, test_fraction: float = 0.25, l2: float = 0.0,
-                    standardize: bool = True) -> Logistic:
+def digits_logistic(seed: int = 0, test_fraction: float = 0.25, l2: float = 0.0, standardize: bool = True) -> Logistic:
     """:class:`Logistic` on the digits training split, carrying the test split for ``test_accuracy``."""
     X_tr, y_tr, X_te, y_te = digits(True, seed, test_fraction, standardize)
     prob = Logistic(X_tr, y_tr, l2=l2, classes=np.arange(10), X_test=X_te, y_test=y_te)
@@ -104,12 +107,29 @@ def digits_logistic(seed: int = 0, test_fraction: float = 0.25, l2: float = 0.0,
     return prob
 
 
-def digits_mlp(hidden=(32,), activation: str = "relu", l2: float = 0.0, seed: int = 0,
-               test_fraction: float = 0.25, standardize: bool = True, quantize_last: bool = True) -> MLP:
+def digits_mlp(
+    hidden=(32,),
+    activation: str = "relu",
+    l2: float = 0.0,
+    seed: int = 0,
+    test_fraction: float = 0.25,
+    standardize: bool = True,
+    quantize_last: bool = True,
+) -> MLP:
     """:class:`MLP` on the digits training split, with the test split; ``seed`` fixes the split and ``init()``."""
     X_tr, y_tr, X_te, y_te = digits(True, seed, test_fraction, standardize)
-    prob = MLP(X_tr, y_tr, hidden=hidden, activation=activation, l2=l2, seed=seed, classes=np.arange(10),
-               quantize_last=quantize_last, X_test=X_te, y_test=y_te)
+    prob = MLP(
+        X_tr,
+        y_tr,
+        hidden=hidden,
+        activation=activation,
+        l2=l2,
+        seed=seed,
+        classes=np.arange(10),
+        quantize_last=quantize_last,
+        X_test=X_te,
+        y_test=y_te,
+    )
     prob.name = f"digits_mlp(hidden={list(prob.hidden)},{activation},seed={seed})"
     return prob
 

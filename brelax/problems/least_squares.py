@@ -62,8 +62,9 @@ class LeastSquares(Problem):
         return rng.standard_normal(self.dim) / np.sqrt(self.dim)
 
 
-def least_squares(m: int, n: int, qset="binary", noise: float = 0.0, seed: int = 0, cond=None,
-                  normalize: bool = True) -> LeastSquares:
+def least_squares(
+    m: int, n: int, qset="binary", noise: float = 0.0, seed: int = 0, cond=None, normalize: bool = True
+) -> LeastSquares:
     """A planted instance: ``b = A x_star + noise * e`` with ``x_star`` in ``Q``.
 
     ``x_star = q`` with ``q`` drawn uniformly from the signed levels (each entry

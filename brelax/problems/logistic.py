@@ -121,7 +121,7 @@ class Logistic(ClassifierMixin, Problem):
         rng = np.random.default_rng(0) if rng is None else rng
         x = np.zeros(self.dim)
         Wb = self.layout[0]
-        x[Wb.start:Wb.stop] = rng.standard_normal(Wb.size) / np.sqrt(self.d)
+        x[Wb.start : Wb.stop] = rng.standard_normal(Wb.size) / np.sqrt(self.d)
         return x
 
     def describe(self) -> dict:

@@ -66,8 +66,20 @@ class MLP(ClassifierMixin, Problem):
 
     name = "mlp"
 
-    def __init__(self, X, y, hidden=(32,), activation: str = "relu", l2: float = 0.0, seed: int = 0,
-                 classes=None, quantize_last: bool = True, *, X_test=None, y_test=None):
+    def __init__(
+        self,
+        X,
+        y,
+        hidden=(32,),
+        activation: str = "relu",
+        l2: float = 0.0,
+        seed: int = 0,
+        classes=None,
+        quantize_last: bool = True,
+        *,
+        X_test=None,
+        y_test=None,
+    ):
         self.X = check_features(X)
         self.m, self.d = self.X.shape
         self.codes, self.classes = encode_labels(y, self.m, classes)
@@ -96,7 +108,7 @@ class MLP(ClassifierMixin, Problem):
         """``[(W1, b1), (W2, b2), ...]`` as views of ``x``."""
         x = check_x(x, self.dim)
         v = [b.view(x) for b in self.layout]
-        return list(zip(v[0::2], v[1::2]))
+        return list(zip(v[0::2], v[1::2], strict=True))
 
     def _forward(self, x, X):
         """Pre-activations and activations of every layer; the last pre-activation is the logits."""
@@ -153,12 +165,20 @@ class MLP(ClassifierMixin, Problem):
             fan_out, fan_in = blk.shape
             last = i == len(weights) - 1
             var = 2.0 / fan_in if (self.activation == "relu" and not last) else 2.0 / (fan_in + fan_out)
-            x[blk.start:blk.stop] = rng.standard_normal(blk.size) * np.sqrt(var)
+            x[blk.start : blk.stop] = rng.standard_normal(blk.size) * np.sqrt(var)
         return x
 
     def describe(self) -> dict:
-        return {**super().describe(), "m": self.m, "d": self.d, "k": self.k, "hidden": list(self.hidden),
-                "activation": self.activation, "l2": self.l2, "quantize_last": self.quantize_last}
+        return {
+            **super().describe(),
+            "m": self.m,
+            "d": self.d,
+            "k": self.k,
+            "hidden": list(self.hidden),
+            "activation": self.activation,
+            "l2": self.l2,
+            "quantize_last": self.quantize_last,
+        }
 
 
 def _check_hidden(hidden) -> tuple:

@@ -49,8 +49,9 @@ class MinibatchSampler:
         If one of them is not an int.
     """
 
-    def __init__(self, n_samples: int, batch_size: int, seed: int = 0, drop_last: bool = False,
-                 replacement: bool = False):
+    def __init__(
+        self, n_samples: int, batch_size: int, seed: int = 0, drop_last: bool = False, replacement: bool = False
+    ):
         self.n_samples = _int(n_samples, "n_samples")
         if self.n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}")
@@ -84,7 +85,7 @@ class MinibatchSampler:
             self.epoch += 1
             self.batch_in_epoch = 0
         lo = self.batch_in_epoch * self.batch_size
-        return self._perm[lo:lo + self.batch_size].astype(np.int64)
+        return self._perm[lo : lo + self.batch_size].astype(np.int64)
 
     __next__ = next
 

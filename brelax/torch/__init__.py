@@ -6,21 +6,10 @@ are the CLI modules and are imported only when their command runs.
 """
 
 try:
-    import torch as _torch  # noqa: F401
+    import torch as _torch
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("brelax.torch needs PyTorch: pip install 'brelax[torch]'") from e
 
-from .models import (
-    MODEL_NAMES,
-    build_model,
-    default_quantized_names,
-    default_quantized_params,
-    param_groups,
-    resnet20,
-    resnet32,
-    resnet56,
-    vgg11,
-)
 from .data import (
     CIFAR_MEAN,
     CIFAR_STD,
@@ -31,6 +20,17 @@ from .data import (
     normalize,
     synthetic_cifar,
     write_tiny_cifar,
+)
+from .models import (
+    MODEL_NAMES,
+    build_model,
+    default_quantized_names,
+    default_quantized_params,
+    param_groups,
+    resnet20,
+    resnet32,
+    resnet56,
+    vgg11,
 )
 
 # --- optimizer (owned by the optimizer/CLI engineer; keep this block) -------

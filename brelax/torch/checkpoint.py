@@ -97,13 +97,16 @@ def torch_load(path, what: str = "checkpoint", map_location="cpu"):
             return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         found = re.search(r"GLOBAL (\S+)", str(e))
-        why = (f"it names the global {found.group(1)}" if found
-               else "it is corrupt or holds objects that are not tensors")
-        raise CheckpointError(f"{what} {path}: refused to load it, {why} (only tensors and primitives "
-                              "are loaded; nothing in it was run)") from None
+        why = (
+            f"it names the global {found.group(1)}" if found else "it is corrupt or holds objects that are not tensors"
+        )
+        raise CheckpointError(
+            f"{what} {path}: refused to load it, {why} (only tensors and primitives are loaded; nothing in it was run)"
+        ) from None
     except Exception as e:  # torch reports a torn zip as RuntimeError, garbage as KeyError, an empty file as EOFError
-        raise CheckpointError(f"{what} {path}: not a readable torch checkpoint, truncated or corrupt "
-                              f"({type(e).__name__})") from None
+        raise CheckpointError(
+            f"{what} {path}: not a readable torch checkpoint, truncated or corrupt ({type(e).__name__})"
+        ) from None
 
 
 def load(path, map_location="cpu", what: str = "checkpoint") -> dict:
@@ -130,8 +133,13 @@ def rng_state() -> dict:
     return {
         "torch": torch.get_rng_state(),
         "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "numpy": {
+            "kind": kind,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
         "python": {"version": version, "words": list(words), "gauss_next": gauss_next},
     }
 
@@ -171,7 +179,7 @@ def float_init_state(path) -> dict:
         sd = ck
     else:
         raise CheckpointError(f"--init {path}: expected a state_dict (or a dict with 'net' or 'state_dict')")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in sd.items()}
+    return {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in sd.items()}
 
 
 def load_matching(net: torch.nn.Module, state: dict, what: str = "--init") -> None:
@@ -188,10 +196,15 @@ def load_matching(net: torch.nn.Module, state: dict, what: str = "--init") -> No
     extra = [k for k in state if k not in own]
     shape = [k for k in own if k in state and tuple(getattr(state[k], "shape", ())) != tuple(own[k].shape)]
     if missing or extra or shape:
-        parts = [f"{len(v)} {label} (first {v[0]!r})" for label, v in
-                 (("missing", missing), ("unexpected", extra), ("of another shape", shape)) if v]
-        raise CheckpointError(f"{what}: the checkpoint is of another architecture than the {type(net).__name__} "
-                              f"being trained; its keys: {', '.join(parts)}")
+        parts = [
+            f"{len(v)} {label} (first {v[0]!r})"
+            for label, v in (("missing", missing), ("unexpected", extra), ("of another shape", shape))
+            if v
+        ]
+        raise CheckpointError(
+            f"{what}: the checkpoint is of another architecture than the {type(net).__name__} "
+            f"being trained; its keys: {', '.join(parts)}"
+        )
     net.load_state_dict(state)
 
 

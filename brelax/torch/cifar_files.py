@@ -36,12 +36,12 @@ import numpy as np
 import torch
 
 __all__ = [
+    "DATASETS",
     "RestrictedUnpickler",
-    "restricted_loads",
     "load_cifar",
+    "restricted_loads",
     "tiny_cifar_arrays",
     "write_tiny_cifar",
-    "DATASETS",
 ]
 
 # Largest member read from an archive: CIFAR-100's "train" is ~155 MB, so this
@@ -102,8 +102,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         found = _ALLOWED.get((module, name))
         if found is None:
             raise pickle.UnpicklingError(
-                f"refused global {module}.{name}: a CIFAR batch only needs numpy arrays, "
-                "lists, dicts, bytes and ints"
+                f"refused global {module}.{name}: a CIFAR batch only needs numpy arrays, lists, dicts, bytes and ints"
             )
         return found
 
@@ -125,11 +124,18 @@ class _Spec:
 
 
 DATASETS = {
-    "cifar10": _Spec("cifar-10-python.tar.gz", "cifar-10-batches-py",
-                     tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",),
-                     b"labels", 10, "batches.meta"),
-    "cifar100": _Spec("cifar-100-python.tar.gz", "cifar-100-python", ("train",), ("test",),
-                      b"fine_labels", 100, "meta"),
+    "cifar10": _Spec(
+        "cifar-10-python.tar.gz",
+        "cifar-10-batches-py",
+        tuple(f"data_batch_{i}" for i in range(1, 6)),
+        ("test_batch",),
+        b"labels",
+        10,
+        "batches.meta",
+    ),
+    "cifar100": _Spec(
+        "cifar-100-python.tar.gz", "cifar-100-python", ("train",), ("test",), b"fine_labels", 100, "meta"
+    ),
 }
 
 
@@ -150,12 +156,13 @@ def _locate(root, spec: _Spec, files: tuple) -> tuple[str, Path]:
             return "dir", p
         for kind, cand in (("dir", p / spec.folder), ("tar", p / spec.archive)):
             looked.append(str(cand) + ("/" if kind == "dir" else ""))
-            if (cand.is_dir() if kind == "dir" else cand.is_file()):
+            if cand.is_dir() if kind == "dir" else cand.is_file():
                 return kind, cand
     else:
         looked = [str(p)]
     raise FileNotFoundError(
-        f"no {spec.folder} data at {str(root)!r}: looked for " + ", ".join(looked)
+        f"no {spec.folder} data at {str(root)!r}: looked for "
+        + ", ".join(looked)
         + f" (give the extracted folder, the folder holding {spec.archive}, or the archive itself)"
     )
 
@@ -212,9 +219,9 @@ def _is_truncated(archive: Path) -> bool:
     try:
         with opener(archive, "rb") as f:
             while chunk := f.read(1 << 22):
-                first = first or chunk[:tarfile.BLOCKSIZE]
+                first = first or chunk[: tarfile.BLOCKSIZE]
                 size += len(chunk)
-                tail = (tail + chunk)[-2 * tarfile.BLOCKSIZE:]
+                tail = (tail + chunk)[-2 * tarfile.BLOCKSIZE :]
     except EOFError:  # the compressed stream ends before its end marker
         return True
     except (zlib.error, lzma.LZMAError, OSError):  # corrupt, not cut
@@ -245,8 +252,7 @@ def _parse_batch(obj, where: str, spec: _Spec) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(obj, dict):
         raise ValueError(f"{where}: expected a pickled dict, got {type(obj).__name__}")
     data = _get(obj, b"data", where)
-    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2
-            and data.shape[1] == 3072):
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == 3072):
         desc = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise ValueError(f"{where}: b'data' must be a uint8 array N x 3072, got {desc}")
     labels = np.asarray(_get(obj, spec.label_key, where))
@@ -338,8 +344,7 @@ def tiny_cifar_arrays(dataset: str = "cifar10", n_train: int = 50, n_test: int =
     return out
 
 
-_CIFAR10_NAMES = [b"airplane", b"automobile", b"bird", b"cat", b"deer",
-                  b"dog", b"frog", b"horse", b"ship", b"truck"]
+_CIFAR10_NAMES = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
 
 
 def _batch_dicts(dataset: str, arrays: dict) -> dict:
@@ -350,26 +355,30 @@ def _batch_dicts(dataset: str, arrays: dict) -> dict:
         data, fine, coarse = arrays[split]
         names = spec.train if split == "train" else spec.test
         chunks = np.array_split(np.arange(len(data)), len(names))
-        for i, (fname, idx) in enumerate(zip(names, chunks)):
+        for i, (fname, idx) in enumerate(zip(names, chunks, strict=True)):
             what = "training" if split == "train" else "testing"
-            d = {b"batch_label": f"{what} batch {i + 1} of {len(names)}".encode(),
-                 spec.label_key: [int(v) for v in fine[idx]]}
+            d = {
+                b"batch_label": f"{what} batch {i + 1} of {len(names)}".encode(),
+                spec.label_key: [int(v) for v in fine[idx]],
+            }
             if coarse is not None:
                 d[b"coarse_labels"] = [int(v) for v in coarse[idx]]
             d[b"data"] = np.ascontiguousarray(data[idx])
             d[b"filenames"] = [f"tiny_{split}_{int(j):05d}.png".encode() for j in idx]
             files[fname] = d
     if dataset == "cifar10":
-        files[spec.meta] = {b"num_cases_per_batch": len(chunks[0]), b"label_names": _CIFAR10_NAMES,
-                            b"num_vis": 3072}
+        files[spec.meta] = {b"num_cases_per_batch": len(chunks[0]), b"label_names": _CIFAR10_NAMES, b"num_vis": 3072}
     else:  # placeholder class names: the tiny data is random anyway
-        files[spec.meta] = {b"fine_label_names": [f"fine_{k:02d}".encode() for k in range(100)],
-                            b"coarse_label_names": [f"coarse_{k:02d}".encode() for k in range(20)]}
+        files[spec.meta] = {
+            b"fine_label_names": [f"fine_{k:02d}".encode() for k in range(100)],
+            b"coarse_label_names": [f"coarse_{k:02d}".encode() for k in range(20)],
+        }
     return files
 
 
-def write_tiny_cifar(root, dataset: str = "cifar10", n_train: int = 50, n_test: int = 20,
-                     seed: int = 0, archive: bool = True) -> Path:
+def write_tiny_cifar(
+    root, dataset: str = "cifar10", n_train: int = 50, n_test: int = 20, seed: int = 0, archive: bool = True
+) -> Path:
     """Write a tiny CIFAR-10/100 in exactly the distributed format, for tests and smoke runs.
 
     The same file names inside the same top folder, the same dict keys, uint8
@@ -407,8 +416,11 @@ def write_tiny_cifar(root, dataset: str = "cifar10", n_train: int = 50, n_test: 
             (folder / fname).write_bytes(pickle.dumps(d, protocol=2))
         return folder
     path = root / spec.archive
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz, \
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar,
+    ):
         top = tarfile.TarInfo(spec.folder)
         top.type, top.mode = tarfile.DIRTYPE, 0o755
         tar.addfile(top)

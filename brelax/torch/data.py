@@ -18,7 +18,7 @@ import math
 import numpy as np
 import torch
 
-from .cifar_files import (  # noqa: F401  (re-exported API)
+from .cifar_files import (
     DATASETS,
     RestrictedUnpickler,
     load_cifar,
@@ -30,19 +30,19 @@ from .cifar_files import (  # noqa: F401  (re-exported API)
 __all__ = [
     "CIFAR_MEAN",
     "CIFAR_STD",
-    "normalize",
-    "draw_augmentation",
+    "DATASETS",
+    "CifarLoader",
+    "RestrictedUnpickler",
     "apply_augmentation",
     "augment",
-    "CifarLoader",
-    "synthetic_cifar",
+    "draw_augmentation",
     "epoch_generator",
     "load_cifar",
-    "write_tiny_cifar",
-    "tiny_cifar_arrays",
-    "RestrictedUnpickler",
+    "normalize",
     "restricted_loads",
-    "DATASETS",
+    "synthetic_cifar",
+    "tiny_cifar_arrays",
+    "write_tiny_cifar",
 ]
 
 # The authors' constants (penhunt/binaryrelax), those of the common pytorch-cifar
@@ -81,8 +81,9 @@ def _check_pad(pad) -> int:
     return pad
 
 
-def draw_augmentation(n: int, generator: torch.Generator | None = None, pad: int = 4,
-                      flip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def draw_augmentation(
+    n: int, generator: torch.Generator | None = None, pad: int = 4, flip: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The random numbers of one augmented batch, drawn on the generator's device.
 
     Returns
@@ -104,8 +105,7 @@ def draw_augmentation(n: int, generator: torch.Generator | None = None, pad: int
     return offsets, flips
 
 
-def apply_augmentation(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor,
-                       pad: int = 4) -> torch.Tensor:
+def apply_augmentation(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, pad: int = 4) -> torch.Tensor:
     """Crop each image from its zero-padded copy, then mirror the flipped ones; vectorised.
 
     With ``P`` the image zero-padded by ``pad`` on each side,
@@ -122,11 +122,11 @@ def apply_augmentation(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tens
     if n and (int(offsets.min()) < 0 or int(offsets.max()) > 2 * pad):
         raise ValueError(f"offsets must lie in [0, {2 * pad}] for pad={pad}")
     padded = x.new_zeros((n, c, h + 2 * pad, w + 2 * pad))
-    padded[:, :, pad:pad + h, pad:pad + w] = x
+    padded[:, :, pad : pad + h, pad : pad + w] = x
     offsets, flips = offsets.to(x.device), flips.to(x.device)
     ar_h = torch.arange(h, device=x.device)
     ar_w = torch.arange(w, device=x.device)
-    rows = offsets[:, :1] + ar_h                                            # n x h
+    rows = offsets[:, :1] + ar_h  # n x h
     cols = offsets[:, 1:] + torch.where(flips[:, None], w - 1 - ar_w, ar_w)  # n x w
     batch = torch.arange(n, device=x.device)[:, None, None]
     # Advanced indices split by the channel slice put their dims first: n x h x w x c.
@@ -134,8 +134,7 @@ def apply_augmentation(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tens
     return out.permute(0, 3, 1, 2).contiguous()
 
 
-def augment(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4,
-            flip: bool = True) -> torch.Tensor:
+def augment(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4, flip: bool = True) -> torch.Tensor:
     """Random crop (zero pad ``pad``) and horizontal flip of a batch N x C x H x W.
 
     ``apply_augmentation(x, *draw_augmentation(len(x), generator, pad, flip), pad)``:
@@ -209,14 +208,31 @@ class CifarLoader:
     loss summed over ranks.
     """
 
-    def __init__(self, images, labels, batch_size, train, device="cpu", seed=0, augment=True,
-                 drop_last=False, rank=0, world_size=1, channels_last=False, norm=None):
+    def __init__(
+        self,
+        images,
+        labels,
+        batch_size,
+        train,
+        device="cpu",
+        seed=0,
+        augment=True,
+        drop_last=False,
+        rank=0,
+        world_size=1,
+        channels_last=False,
+        norm=None,
+    ):
         if not isinstance(images, torch.Tensor) or images.ndim != 4:
-            raise ValueError(f"images must be a tensor N x C x H x W, got {getattr(images, 'shape', type(images).__name__)}")
+            raise ValueError(
+                f"images must be a tensor N x C x H x W, got {getattr(images, 'shape', type(images).__name__)}"
+            )
         if images.dtype != torch.uint8 and not images.is_floating_point():
             raise TypeError(f"images must be uint8 or floating, got {images.dtype}")
         if not isinstance(labels, torch.Tensor) or tuple(labels.shape) != (images.shape[0],):
-            raise ValueError(f"labels must be a tensor of shape ({images.shape[0]},), got {getattr(labels, 'shape', None)}")
+            raise ValueError(
+                f"labels must be a tensor of shape ({images.shape[0]},), got {getattr(labels, 'shape', None)}"
+            )
         if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
             raise TypeError(f"labels must be an integer tensor, got {labels.dtype}")
         self.batch_size = _check_int(batch_size, "batch_size", 1)
@@ -270,7 +286,7 @@ class CifarLoader:
         for t, m in enumerate(self.global_batch_sizes()):
             lo, hi = self.rank_slice(m)
             start = t * self.global_batch
-            idx = order[start + lo:start + hi].to(self.device)
+            idx = order[start + lo : start + hi].to(self.device)
             x = self.images[idx]
             if jitter:
                 offsets, flips = draw_augmentation(m, gen)  # drawn for the whole global batch
@@ -302,7 +318,7 @@ def synthetic_cifar(n: int, num_classes: int = 10, seed: int = 0) -> tuple[torch
     labels = rng.permutation(np.arange(n) % k).astype(np.int64)
     images = np.empty((n, 3, 32, 32), dtype=np.uint8)
     for s in range(0, n, 4096):  # chunks keep the float scratch small for n = 50000
-        lab = labels[s:s + 4096]
+        lab = labels[s : s + 4096]
         noise = rng.normal(0, 24, size=(len(lab), 3, 32, 32)).astype(np.float32)
-        images[s:s + 4096] = np.clip(np.rint(colours[lab] + patterns[lab] + noise), 0, 255)
+        images[s : s + 4096] = np.clip(np.rint(colours[lab] + patterns[lab] + noise), 0, 255)
     return torch.from_numpy(images), torch.from_numpy(labels)

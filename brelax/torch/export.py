@@ -75,8 +75,9 @@ def export_checkpoint(ckpt_path, out, pack: bool = False) -> dict:
     model_sd = ck["model"]
     for name, t in [*model_sd.items(), *((f"latent {k}", v) for k, v in quant.get("latent", {}).items())]:
         if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise checkpoint.CheckpointError(f"CHECKPOINT {ckpt_path}: {name} holds NaN or inf; refusing to export "
-                                             "a diverged model")
+            raise checkpoint.CheckpointError(
+                f"CHECKPOINT {ckpt_path}: {name} holds NaN or inf; refusing to export a diverged model"
+            )
     tensors, entries = {}, []
     quantized = quant["plan"] if quant["method"] not in ("gd", "float") else []  # "float": older checkpoints
     names = {rec["name"] for rec in quantized}
@@ -88,22 +89,44 @@ def export_checkpoint(ckpt_path, out, pack: bool = False) -> dict:
             codes = pack_codes(codes, _bits(qt.table))
         tensors[rec["name"] + ".codes"] = codes
         tensors[rec["name"] + ".scales"] = qt.scales.to(torch.float64).contiguous()
-        entries.append({"name": rec["name"], "qset": rec["qset"], "shape": list(qt.shape), "axis": qt.axis,
-                        "dtype": str(qt.dtype).removeprefix("torch."), "table": list(qt.table),
-                        "packed_bits": _bits(qt.table) if pack else None, "code_dtype": str(qt.codes.dtype)})
+        entries.append(
+            {
+                "name": rec["name"],
+                "qset": rec["qset"],
+                "shape": list(qt.shape),
+                "axis": qt.axis,
+                "dtype": str(qt.dtype).removeprefix("torch."),
+                "table": list(qt.table),
+                "packed_bits": _bits(qt.table) if pack else None,
+                "code_dtype": str(qt.codes.dtype),
+            }
+        )
     for k, v in model_sd.items():
         if k not in names:
             tensors[k] = v.contiguous()
-    meta = {"format": FORMAT, "model": ck["model_name"], "num_classes": ck["num_classes"],
-            "model_kwargs": ck["model_kwargs"], "method": quant["method"], "qset": ck["config"]["set"],
-            "axis": ck["config"]["axis"], "quantized": entries}
+    meta = {
+        "format": FORMAT,
+        "model": ck["model_name"],
+        "num_classes": ck["num_classes"],
+        "model_kwargs": ck["model_kwargs"],
+        "method": quant["method"],
+        "qset": ck["config"]["set"],
+        "axis": ck["config"]["axis"],
+        "quantized": entries,
+    }
     blob = save(tensors, metadata={"brelax": json.dumps(meta)})
     atomic_write(out, lambda fh: fh.write(blob))
-    code_bytes = sum(tensors[e["name"] + ".codes"].numel() * tensors[e["name"] + ".codes"].element_size()
-                     for e in entries)
+    code_bytes = sum(
+        tensors[e["name"] + ".codes"].numel() * tensors[e["name"] + ".codes"].element_size() for e in entries
+    )
     float_bytes = sum(model_sd[e["name"]].numel() * model_sd[e["name"]].element_size() for e in entries)
-    return {"out": os.fspath(out), "quantized_tensors": len(entries), "code_bytes": code_bytes,
-            "float_bytes_of_those": float_bytes, "file_bytes": os.path.getsize(out)}
+    return {
+        "out": os.fspath(out),
+        "quantized_tensors": len(entries),
+        "code_bytes": code_bytes,
+        "float_bytes_of_those": float_bytes,
+        "file_bytes": os.path.getsize(out),
+    }
 
 
 def load_exported(path, device="cpu") -> torch.nn.Module:
@@ -137,8 +160,15 @@ def load_exported(path, device="cpu") -> torch.nn.Module:
         if e["packed_bits"]:
             codes = unpack_codes(codes, e["packed_bits"], math.prod(shape)).reshape(shape)
         codes = codes.to(getattr(torch, e["code_dtype"].removeprefix("torch.")))
-        qt = QuantizedTensor(codes, tensors.pop(e["name"] + ".scales"), tuple(e["table"]), shape,
-                             e["axis"], None, getattr(torch, e["dtype"]))
+        qt = QuantizedTensor(
+            codes,
+            tensors.pop(e["name"] + ".scales"),
+            tuple(e["table"]),
+            shape,
+            e["axis"],
+            None,
+            getattr(torch, e["dtype"]),
+        )
         sd[e["name"]] = qt.dequantize()
     sd.update(tensors)
     model.load_state_dict(sd, strict=True)

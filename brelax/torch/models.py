@@ -21,21 +21,21 @@ classifier, as in the authors' VGG code (penhunt/binaryrelax).
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 __all__ = [
+    "MODEL_NAMES",
     "VGG",
     "CifarResNet",
-    "vgg11",
-    "resnet20",
-    "resnet32",
-    "resnet56",
     "build_model",
-    "MODEL_NAMES",
     "default_quantized_names",
     "default_quantized_params",
     "param_groups",
+    "resnet20",
+    "resnet32",
+    "resnet56",
+    "vgg11",
 ]
 
 # "M" is a 2x2 max-pool; numbers are output channels of a 3x3 conv (+BN+ReLU).
@@ -111,9 +111,7 @@ class BasicBlock(nn.Module):
         elif shortcut == "A":
             self.shortcut = _ShortcutA(c_in, c_out, stride)
         else:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
-            )
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -255,8 +253,14 @@ def digits_mlp(num_classes: int = 10) -> DigitsMLP:
     return DigitsMLP(_check_classes(num_classes))
 
 
-_BUILDERS = {"vgg11": vgg11, "resnet20": resnet20, "resnet32": resnet32, "resnet56": resnet56,
-             "digits_cnn": digits_cnn, "digits_mlp": digits_mlp}
+_BUILDERS = {
+    "vgg11": vgg11,
+    "resnet20": resnet20,
+    "resnet32": resnet32,
+    "resnet56": resnet56,
+    "digits_cnn": digits_cnn,
+    "digits_mlp": digits_mlp,
+}
 MODEL_NAMES = tuple(_BUILDERS)
 #: The models for the 8 x 8 digits (``--dataset digits``); the others take 3 x 32 x 32 images.
 DIGITS_MODELS = ("digits_cnn", "digits_mlp")

@@ -72,7 +72,7 @@ class _Projection:
 class _Slot:
     """A quantized parameter: its name, set, granularity and projection."""
 
-    __slots__ = ("param", "name", "index", "qset", "axis", "proj", "codes", "r", "p", "scales", "state")
+    __slots__ = ("axis", "codes", "index", "name", "p", "param", "proj", "qset", "r", "scales", "state")
 
     def __init__(self, param, name, index, qset, axis):
         self.param, self.name, self.index, self.qset = param, name, index, qset
@@ -127,8 +127,19 @@ class QuantOptimizer(torch.optim.Optimizer):
         Unknown method, set or schedule, ``lam0 < 0``, ``rho < 1``, a negative ``phase2_start``.
     """
 
-    def __init__(self, base_optimizer, method="binaryrelax", qset="binary", axis=0, lam0=1.0,
-                 rho=1.04, schedule="epoch", phase2_start=None, mu_schedule=None, diagnostics=False):
+    def __init__(
+        self,
+        base_optimizer,
+        method="binaryrelax",
+        qset="binary",
+        axis=0,
+        lam0=1.0,
+        rho=1.04,
+        schedule="epoch",
+        phase2_start=None,
+        mu_schedule=None,
+        diagnostics=False,
+    ):
         if not isinstance(base_optimizer, torch.optim.Optimizer) or isinstance(base_optimizer, QuantOptimizer):
             raise TypeError(f"base_optimizer must be a torch optimizer, got {type(base_optimizer).__name__}")
         self.method = check_choice(method, METHOD_NAMES, "method")
@@ -187,7 +198,8 @@ class QuantOptimizer(torch.optim.Optimizer):
         """
         plain = isinstance(self.base, torch.optim.SGD) and all(
             g.get("momentum", 0) == 0 and g.get("weight_decay", 0) == 0 and not g.get("maximize", False)
-            for g in self.param_groups)
+            for g in self.param_groups
+        )
         return "gradient" if plain else "anchor step"
 
     @property
@@ -265,8 +277,9 @@ class QuantOptimizer(torch.optim.Optimizer):
         of = {id(p): g["lr"] for g in self.param_groups for p in g["params"]}
         flat = None
         if self._tracked:
-            flat = torch.cat([torch.full((p.numel(),), float(of[id(p)]), dtype=p.dtype, device=p.device)
-                              for p in self._tracked])
+            flat = torch.cat(
+                [torch.full((p.numel(),), float(of[id(p)]), dtype=p.dtype, device=p.device) for p in self._tracked]
+            )
         return [float(of[id(s.param)]) for s in self.slots], flat
 
     def _flat_float(self, grad: bool):
@@ -274,8 +287,12 @@ class QuantOptimizer(torch.optim.Optimizer):
         if not self._tracked:
             return None
         if grad:
-            return torch.cat([torch.zeros_like(p).reshape(-1) if p.grad is None else p.grad.detach().reshape(-1)
-                              for p in self._tracked])
+            return torch.cat(
+                [
+                    torch.zeros_like(p).reshape(-1) if p.grad is None else p.grad.detach().reshape(-1)
+                    for p in self._tracked
+                ]
+            )
         return torch.cat([p.detach().reshape(-1) for p in self._tracked])
 
     def _remember(self, slot, s):
@@ -296,14 +313,21 @@ class QuantOptimizer(torch.optim.Optimizer):
         diag = self.diagnostics
         if diag:  # x_t, g_t and (per quantized tensor) r_t, codes and P(y_t), before anything moves
             grads = [None if s.param.grad is None else s.param.grad.detach().clone() for s in self.slots]
-            self._pending = ([(s.param.detach().clone(), g, s.r, s.codes, s.p) for s, g in zip(self.slots, grads, strict=True)],
-                             self._flat_float(False), self._flat_float(True))
+            self._pending = (
+                [(s.param.detach().clone(), g, s.r, s.codes, s.p) for s, g in zip(self.slots, grads, strict=True)],
+                self._flat_float(False),
+                self._flat_float(True),
+            )
         if self._m.lazy:
             for slot in self.slots:
                 slot.param.copy_(self.state[slot.param]["latent"])
         if diag and self.direction == "anchor step":  # a_t, to measure the direction the base step takes
-            self._pending = (*self._pending, [s.param.detach().clone() for s in self.slots], self._flat_float(False),
-                             self._lrs())
+            self._pending = (
+                *self._pending,
+                [s.param.detach().clone() for s in self.slots],
+                self._flat_float(False),
+                self._lrs(),
+            )
         self.base.step()
         self._step += 1
         mu = self.mu
@@ -322,7 +346,8 @@ class QuantOptimizer(torch.optim.Optimizer):
                 if not bool(torch.isfinite(anchor).all()):
                     raise FloatingPointError(
                         f"parameter {slot.name} is not finite after step {self._step} "
-                        f"(lr too large or a non-finite gradient)") from None
+                        f"(lr too large or a non-finite gradient)"
+                    ) from None
                 raise
             if diag:
                 self._remember(slot, s)
@@ -357,10 +382,14 @@ class QuantOptimizer(torch.optim.Optimizer):
             names.append(None)
         n = len(points)
         rows = torch.cat(points + steps).cpu().numpy()  # one device sync per step
-        pr, sr = rows[:n * len(dg.POINT_SUMS)], rows[n * len(dg.POINT_SUMS):]
+        pr, sr = rows[: n * len(dg.POINT_SUMS)], rows[n * len(dg.POINT_SUMS) :]
         st, pt, layers = dg.combine(sr if pending is not None else None, pr, mu, names)
-        return {"step": self._step - 1 if pending is not None else None, "mu": mu, "total": {**st, **pt},
-                "layers": layers}
+        return {
+            "step": self._step - 1 if pending is not None else None,
+            "mu": mu,
+            "total": {**st, **pt},
+            "layers": layers,
+        }
 
     @torch.no_grad()
     def epoch_end(self):
@@ -416,11 +445,22 @@ class QuantOptimizer(torch.optim.Optimizer):
         """Tensors and primitive containers only (loads with ``torch.load(weights_only=True)``)."""
         base = self.base.state_dict()
         base["param_groups"] = [
-            {k: (v.name if isinstance(v, QuantSet) else v) for k, v in g.items()} for g in base["param_groups"]]
-        quant = {"method": self.method, "step": self._step, "epoch": self._epoch, "lam0": self.lam0,
-                 "rho": self.rho, "schedule": self.schedule, "phase2_start": self.phase2_start,
-                 "lam": self.lam, "mu": self.mu, "phase": self.phase, "plan": self._plan_record(),
-                 "latent": {s.index: self.state[s.param]["latent"] for s in self.slots if self._keeps_anchor}}
+            {k: (v.name if isinstance(v, QuantSet) else v) for k, v in g.items()} for g in base["param_groups"]
+        ]
+        quant = {
+            "method": self.method,
+            "step": self._step,
+            "epoch": self._epoch,
+            "lam0": self.lam0,
+            "rho": self.rho,
+            "schedule": self.schedule,
+            "phase2_start": self.phase2_start,
+            "lam": self.lam,
+            "mu": self.mu,
+            "phase": self.phase,
+            "plan": self._plan_record(),
+            "latent": {s.index: self.state[s.param]["latent"] for s in self.slots if self._keeps_anchor},
+        }
         return {"base": base, "quant": quant}
 
     def load_state_dict(self, state_dict: dict):
@@ -437,13 +477,16 @@ class QuantOptimizer(torch.optim.Optimizer):
         if q["method"] != self.method:
             raise ValueError(f"state_dict is for method {q['method']!r}, this optimizer runs {self.method!r}")
         if q["plan"] != self._plan_record():
-            raise ValueError("state_dict quantizes different tensors (or sets/axes) than this optimizer: "
-                             f"saved {q['plan']}, here {self._plan_record()}")
+            raise ValueError(
+                "state_dict quantizes different tensors (or sets/axes) than this optimizer: "
+                f"saved {q['plan']}, here {self._plan_record()}"
+            )
         self.base.load_state_dict(state_dict["base"])
         self.param_groups = self.base.param_groups  # the base replaced its list
         self.schedule = q["schedule"]
-        self.relax_schedule = dataclasses.replace(self.relax_schedule, lam0=q["lam0"], rho=q["rho"],
-                                                  phase2_start=q["phase2_start"])
+        self.relax_schedule = dataclasses.replace(
+            self.relax_schedule, lam0=q["lam0"], rho=q["rho"], phase2_start=q["phase2_start"]
+        )
         self._step, self._epoch = int(q["step"]), int(q["epoch"])
         with torch.no_grad():
             for s in self.slots:
@@ -454,9 +497,11 @@ class QuantOptimizer(torch.optim.Optimizer):
             self._pending = None
 
     def __repr__(self) -> str:
-        return (f"QuantOptimizer({type(self.base).__name__}, method={self.method!r}, qset={self.qset.name!r}, "
-                f"axis={self.axis}, lam0={self.lam0}, rho={self.rho}, schedule={self.schedule!r}, "
-                f"phase2_start={self.phase2_start}, quantized={len(self.slots)})")
+        return (
+            f"QuantOptimizer({type(self.base).__name__}, method={self.method!r}, qset={self.qset.name!r}, "
+            f"axis={self.axis}, lam0={self.lam0}, rho={self.rho}, schedule={self.schedule!r}, "
+            f"phase2_start={self.phase2_start}, quantized={len(self.slots)})"
+        )
 
 
 def _direction(a_prev, a_new, lr):

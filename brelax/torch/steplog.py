@@ -100,16 +100,26 @@ class StepLog:
                 os.unlink(path)
         for tmp in glob.glob(os.path.join(folder, ".*.tmp")):  # left by an interrupted atomic write
             os.unlink(tmp)
-        atomic_write_text(os.path.join(self.out, FOLDER, "meta.json"),
-                          json.dumps({**meta, "format": FORMAT, "stochastic": True}, indent=1) + "\n")
+        atomic_write_text(
+            os.path.join(self.out, FOLDER, "meta.json"),
+            json.dumps({**meta, "format": FORMAT, "stochastic": True}, indent=1) + "\n",
+        )
         if resume_epoch == 0 and first:
-            self._write(os.path.join(self.out, FOLDER, "start.npz"), [self._row(first, math.nan, 0, 0, math.nan,
-                                                                              math.nan)])
+            self._write(
+                os.path.join(self.out, FOLDER, "start.npz"), [self._row(first, math.nan, 0, 0, math.nan, math.nan)]
+            )
 
     @staticmethod
     def _row(diag: dict, step, epoch, loss, lr, pair) -> dict:
-        row = {"step": step, "epoch": epoch, "partial": 0, "loss": loss, "lr": lr, "mu": diag.get("mu", math.nan),
-               "noise_pair_norm2": pair}
+        row = {
+            "step": step,
+            "epoch": epoch,
+            "partial": 0,
+            "loss": loss,
+            "lr": lr,
+            "mu": diag.get("mu", math.nan),
+            "noise_pair_norm2": pair,
+        }
         row.update(diag.get("total", {}))
         for name, d in diag.get("layers", {}).items():
             for k, v in d.items():
@@ -125,8 +135,9 @@ class StepLog:
         """After :meth:`QuantOptimizer.epoch_end` re-formed ``x``: its diagnostics replace the last row's."""
         if self.enabled and self.rows:
             last = self.rows[-1]
-            self.rows[-1] = self._row(diag, last["step"], last["epoch"], last["loss"], last["lr"],
-                                      last["noise_pair_norm2"])
+            self.rows[-1] = self._row(
+                diag, last["step"], last["epoch"], last["loss"], last["lr"], last["noise_pair_norm2"]
+            )
 
     def end_epoch(self, epoch: int, partial: bool = False) -> None:
         """Write ``epoch_EEEE.npz`` (atomically) and start the next epoch's rows."""
@@ -188,17 +199,35 @@ def run_meta(cfg, opt, steps_per_epoch: int, n_train: int, world_size: int) -> d
     """The ``meta.json`` of a run (see the module docstring)."""
     from ..sets import get_set
 
-    return {"source": "brelax train", "method": cfg.method, "qset": cfg.set, "dataset": cfg.dataset,
-            "model": cfg.model, "seed": cfg.seed, "lr": cfg.lr, "milestones": list(cfg.milestones),
-            "gamma": cfg.gamma, "lr_schedule": "multistep per epoch", "lam0": cfg.lam0, "rho": cfg.rho,
-            "phase2_epoch": cfg.phase2_epoch, "mu_schedule": "per epoch", "steps_per_epoch": steps_per_epoch,
-            "batch_size": cfg.batch_size, "n_train": n_train, "world_size": world_size, "momentum": cfg.momentum,
-            "weight_decay": cfg.weight_decay, "plain_sgd": cfg.momentum == 0 and cfg.weight_decay == 0,
-            "direction": opt.direction,
-            "sampling": "shuffled epochs (without replacement)", "axis": cfg.axis,
-            "noise_every": getattr(cfg, "noise_every", 0),
-            "layers": [s.name for s in opt.slots],
-            **dg.quant_meta(get_set(cfg.set), [(tuple(s.param.shape), s.axis) for s in opt.slots])}
+    return {
+        "source": "brelax train",
+        "method": cfg.method,
+        "qset": cfg.set,
+        "dataset": cfg.dataset,
+        "model": cfg.model,
+        "seed": cfg.seed,
+        "lr": cfg.lr,
+        "milestones": list(cfg.milestones),
+        "gamma": cfg.gamma,
+        "lr_schedule": "multistep per epoch",
+        "lam0": cfg.lam0,
+        "rho": cfg.rho,
+        "phase2_epoch": cfg.phase2_epoch,
+        "mu_schedule": "per epoch",
+        "steps_per_epoch": steps_per_epoch,
+        "batch_size": cfg.batch_size,
+        "n_train": n_train,
+        "world_size": world_size,
+        "momentum": cfg.momentum,
+        "weight_decay": cfg.weight_decay,
+        "plain_sgd": cfg.momentum == 0 and cfg.weight_decay == 0,
+        "direction": opt.direction,
+        "sampling": "shuffled epochs (without replacement)",
+        "axis": cfg.axis,
+        "noise_every": getattr(cfg, "noise_every", 0),
+        "layers": [s.name for s in opt.slots],
+        **dg.quant_meta(get_set(cfg.set), [(tuple(s.param.shape), s.axis) for s in opt.slots]),
+    }
 
 
 def load_run(path) -> Trajectory:
@@ -229,14 +258,18 @@ def load_run(path) -> Trajectory:
         folder = os.path.join(folder, FOLDER)
     meta_path = os.path.join(folder, "meta.json")
     if not os.path.isfile(meta_path):
-        raise FileNotFoundError(f"path {os.fspath(path)!r} has no {FOLDER}/meta.json: not a brelax train run "
-                                "with diagnostics on")
+        raise FileNotFoundError(
+            f"path {os.fspath(path)!r} has no {FOLDER}/meta.json: not a brelax train run with diagnostics on"
+        )
     with open(meta_path, encoding="utf-8") as f:
         meta = json.load(f)
     if meta.get("format") != FORMAT:
         raise ValueError(f"{meta_path}: step log format {meta.get('format')!r}, this brelax reads {FORMAT}")
-    files = sorted((int(m.group(1)), p) for p in glob.glob(os.path.join(glob.escape(folder), "epoch_*.npz"))
-                   if (m := _EPOCH.search(p)))
+    files = sorted(
+        (int(m.group(1)), p)
+        for p in glob.glob(os.path.join(glob.escape(folder), "epoch_*.npz"))
+        if (m := _EPOCH.search(p))
+    )
     epochs = [e for e, _ in files]
     if epochs and epochs != list(range(epochs[0], epochs[0] + len(epochs))):
         raise ValueError(f"{folder}: epochs {epochs} have gaps")
@@ -281,7 +314,10 @@ def load_run(path) -> Trajectory:
                 d[k] = cols.get(key, np.full(T, np.nan))
         d["flips"] = np.nan_to_num(d["flips"]).astype(np.int64)
     fill_missing(arrays, layers)
-    meta.update(steps_done=T, epochs_done=epochs[-1] if epochs else 0,
-                partial=bool(T and np.any(cols.get("partial", np.zeros(T)) > 0)),
-                first_step=int(cols["step"][0]) if T else 0)
+    meta.update(
+        steps_done=T,
+        epochs_done=epochs[-1] if epochs else 0,
+        partial=bool(T and np.any(cols.get("partial", np.zeros(T)) > 0)),
+        first_step=int(cols["step"][0]) if T else 0,
+    )
     return Trajectory(arrays, np.zeros(0), np.zeros(0), meta, layers)

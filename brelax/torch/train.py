@@ -72,8 +72,21 @@ from .optimizer import METHOD_NAMES, QuantOptimizer
 
 CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
 # Changing one of these makes a checkpoint a different run; --resume refuses it.
-RUN_KEYS = ("dataset", "model", "bn", "shortcut", "set", "method", "axis", "include_last_fc",
-            "batch_size", "seed", "synthetic", "synthetic_n", "limit_train")
+RUN_KEYS = (
+    "dataset",
+    "model",
+    "bn",
+    "shortcut",
+    "set",
+    "method",
+    "axis",
+    "include_last_fc",
+    "batch_size",
+    "seed",
+    "synthetic",
+    "synthetic_n",
+    "limit_train",
+)
 
 
 class TrainingStopped(FloatingPointError):
@@ -85,9 +98,22 @@ RECIPES: dict[str, dict] = {
     "default": {},
     # The authors' public code (penhunt/binaryrelax), VGG-11 on CIFAR-10, binary weights.
     "yin2018": {
-        "model": "vgg11", "bn": True, "conv_bias": True, "set": "binary", "method": "binaryrelax",
-        "axis": None, "include_last_fc": False, "epochs": 200, "batch_size": 128, "lr": 0.1, "momentum": 0.9,
-        "weight_decay": 1e-4, "milestones": [80, 140], "gamma": 0.1, "lam0": 1.04, "rho": 1.04,
+        "model": "vgg11",
+        "bn": True,
+        "conv_bias": True,
+        "set": "binary",
+        "method": "binaryrelax",
+        "axis": None,
+        "include_last_fc": False,
+        "epochs": 200,
+        "batch_size": 128,
+        "lr": 0.1,
+        "momentum": 0.9,
+        "weight_decay": 1e-4,
+        "milestones": [80, 140],
+        "gamma": 0.1,
+        "lam0": 1.04,
+        "rho": 1.04,
         "phase2_epoch": 150,
     },
     # PARQ-style (Jin et al. 2025; torchao's ProxBinaryRelax anneals the same way): mu linear in the step.
@@ -95,7 +121,7 @@ RECIPES: dict[str, dict] = {
 }
 
 
-def recipe_config(name: str = "default", **overrides) -> "TrainConfig":
+def recipe_config(name: str = "default", **overrides) -> TrainConfig:
     """The :class:`TrainConfig` of recipe ``name``, with ``overrides`` (field values) on top.
 
     A recipe is a named bundle of defaults; every value given explicitly, here
@@ -209,10 +235,15 @@ class TrainConfig:
     quiet: bool = False
     recipe: str = "default"
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """Raise ValueError naming the first bad field."""
-        choices = {"dataset": tuple(CLASSES), "model": MODEL_NAMES, "method": METHOD_NAMES,
-                   "amp": ("none", "bf16"), "shortcut": ("A", "B")}
+        choices = {
+            "dataset": tuple(CLASSES),
+            "model": MODEL_NAMES,
+            "method": METHOD_NAMES,
+            "amp": ("none", "bf16"),
+            "shortcut": ("A", "B"),
+        }
         for k, valid in choices.items():
             if getattr(self, k) not in valid:
                 raise ValueError(f"unknown {k} {getattr(self, k)!r}; valid: {', '.join(valid)}")
@@ -240,15 +271,18 @@ class TrainConfig:
         if self.mu_schedule not in ("geometric", "linear"):
             raise ValueError(f"unknown mu_schedule {self.mu_schedule!r}; valid: geometric, linear")
         if self.mu_schedule == "linear" and not self.phase2_epoch:
-            raise ValueError(f"--mu-schedule linear ramps mu up to --phase2-epoch, which must be >= 1, "
-                             f"got {self.phase2_epoch!r}")
+            raise ValueError(
+                f"--mu-schedule linear ramps mu up to --phase2-epoch, which must be >= 1, got {self.phase2_epoch!r}"
+            )
         if not self.conv_bias and self.model != "vgg11":
             raise ValueError(f"--no-conv-bias exists for vgg11 only, not {self.model}")
         if not self.bn and self.model != "vgg11":
             raise ValueError(f"--no-bn exists for vgg11 only, not {self.model}")
         if (self.dataset == "digits") != (self.model in DIGITS_MODELS):
-            raise ValueError(f"--dataset {self.dataset} and --model {self.model} do not fit: the digits (8x8) "
-                             f"train {' or '.join(DIGITS_MODELS)}, CIFAR the other models")
+            raise ValueError(
+                f"--dataset {self.dataset} and --model {self.model} do not fit: the digits (8x8) "
+                f"train {' or '.join(DIGITS_MODELS)}, CIFAR the other models"
+            )
         if self.data is None and not self.synthetic and self.dataset != "digits":
             raise ValueError("give --data DIR (the CIFAR python archive or folder) or --synthetic")
         return self
@@ -275,9 +309,11 @@ def check_run_dir(cfg: TrainConfig) -> None:
     if os.path.isdir(cfg.out) and not (cfg.resume or cfg.force):
         held = sorted(f for f in os.listdir(cfg.out) if not f.startswith(".brelax-write-check."))
         if held:
-            raise _args.UsageError(f"--out {cfg.out!r} is not empty ({', '.join(held[:3])}"
-                                   f"{', ...' if len(held) > 3 else ''}); give --resume to continue that run, "
-                                   "--force to start over in it, or another --out")
+            raise _args.UsageError(
+                f"--out {cfg.out!r} is not empty ({', '.join(held[:3])}"
+                f"{', ...' if len(held) > 3 else ''}); give --resume to continue that run, "
+                "--force to start over in it, or another --out"
+            )
     _args.output_dir(cfg.out)
 
 
@@ -311,8 +347,9 @@ def _read_rows(path: str) -> list:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
-                print(f"brelax train: {path}:{i} is not a complete row (an interrupted write); dropped",
-                      file=sys.stderr)
+                print(
+                    f"brelax train: {path}:{i} is not a complete row (an interrupted write); dropped", file=sys.stderr
+                )
                 continue
             if isinstance(row, dict) and isinstance(row.get("epoch"), int):
                 rows.append(row)
@@ -392,8 +429,18 @@ def build_optimizer(cfg: TrainConfig, net, steps_per_epoch: int) -> QuantOptimiz
     base = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     p2 = None if cfg.phase2_epoch is None else cfg.phase2_epoch * steps_per_epoch
     ramp = schedules.linear_mu(p2) if cfg.mu_schedule == "linear" else None  # mu = t / p2, then Phase II
-    return QuantOptimizer(base, method=cfg.method, qset=cfg.set, axis=cfg.axis, lam0=cfg.lam0, rho=cfg.rho,
-                          schedule="epoch", phase2_start=p2, mu_schedule=ramp, diagnostics=cfg.diagnostics)
+    return QuantOptimizer(
+        base,
+        method=cfg.method,
+        qset=cfg.set,
+        axis=cfg.axis,
+        lam0=cfg.lam0,
+        rho=cfg.rho,
+        schedule="epoch",
+        phase2_start=p2,
+        mu_schedule=ramp,
+        diagnostics=cfg.diagnostics,
+    )
 
 
 class _AOC:
@@ -416,12 +463,27 @@ class _AOC:
     def summary(self) -> dict:
         per, n, s, mx, nonpos, flips = {}, 0, 0.0, -math.inf, 0, 0
         for name, a in self.layers.items():
-            per[name] = {"aoc_mean": a["sum"] / a["n"] if a["n"] else None, "aoc_max": a["max"] if a["n"] else None,
-                         "aoc_nonpos_frac": a["nonpos"] / a["n"] if a["n"] else None, "flips": a["flips"],
-                         "dist_y": a.get("dist_y")}
-            n, s, mx, nonpos, flips = n + a["n"], s + a["sum"], max(mx, a["max"]), nonpos + a["nonpos"], flips + a["flips"]
-        return {"aoc_mean": s / n if n else None, "aoc_max": mx if n else None,
-                "aoc_nonpos_frac": nonpos / n if n else None, "flips": flips, "layers": per}
+            per[name] = {
+                "aoc_mean": a["sum"] / a["n"] if a["n"] else None,
+                "aoc_max": a["max"] if a["n"] else None,
+                "aoc_nonpos_frac": a["nonpos"] / a["n"] if a["n"] else None,
+                "flips": a["flips"],
+                "dist_y": a.get("dist_y"),
+            }
+            n, s, mx, nonpos, flips = (
+                n + a["n"],
+                s + a["sum"],
+                max(mx, a["max"]),
+                nonpos + a["nonpos"],
+                flips + a["flips"],
+            )
+        return {
+            "aoc_mean": s / n if n else None,
+            "aoc_max": mx if n else None,
+            "aoc_nonpos_frac": nonpos / n if n else None,
+            "flips": flips,
+            "layers": per,
+        }
 
 
 def _autocast(cfg, device):
@@ -531,8 +593,14 @@ def _train(cfg, ctx, on_loss):
     per_rank = cfg.batch_size // ctx.world_size
     # A last global batch smaller than the world would leave a rank with no samples in training.
     drop_last = ctx.world_size > 1 and 0 < len(tr_y) % cfg.batch_size < ctx.world_size
-    kw = dict(device=ctx.device, seed=cfg.seed, rank=ctx.rank, world_size=ctx.world_size,
-              channels_last=cfg.channels_last, norm=digits_data()[1] if cfg.dataset == "digits" else None)
+    kw = dict(
+        device=ctx.device,
+        seed=cfg.seed,
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+        channels_last=cfg.channels_last,
+        norm=digits_data()[1] if cfg.dataset == "digits" else None,
+    )
     # The digits are not augmented: a 4-pixel crop of an 8x8 image would destroy it.
     augment = cfg.augment and cfg.dataset != "digits"
     loader = CifarLoader(tr_x, tr_y, per_rank, train=True, augment=augment, drop_last=drop_last, **kw)
@@ -573,15 +641,28 @@ def _train(cfg, ctx, on_loss):
         # Never write a checkpoint holding NaN/inf (e.g. BatchNorm running_var after a divergence): stop instead.
         bad = first_nonfinite(net, opt)
         if not ddp.all_true(torch.tensor(bad is None), ctx):
-            raise TrainingStopped(f"non-finite {bad or 'tensor on another rank'} at epoch {epoch} "
-                                  f"(lr={opt.param_groups[0]['lr']:g}); stopped, {ckpt_path} keeps "
-                                  + (f"epoch {epoch - 1}, the last good one" if epoch else "nothing (check --init)"))
+            raise TrainingStopped(
+                f"non-finite {bad or 'tensor on another rank'} at epoch {epoch} "
+                f"(lr={opt.param_groups[0]['lr']:g}); stopped, {ckpt_path} keeps "
+                + (f"epoch {epoch - 1}, the last good one" if epoch else "nothing (check --init)")
+            )
         if ctx.is_main:
-            checkpoint.save_atomic({
-                "format": checkpoint.FORMAT, "epoch": epoch, "config": cfg.to_dict(),
-                "model_name": cfg.model, "model_kwargs": _model_kwargs(cfg), "num_classes": classes,
-                "model": net.state_dict(), "optimizer": opt.state_dict(), "rng": checkpoint.rng_state(),
-                "loader_epoch": epoch, "world_size": ctx.world_size}, ckpt_path)
+            checkpoint.save_atomic(
+                {
+                    "format": checkpoint.FORMAT,
+                    "epoch": epoch,
+                    "config": cfg.to_dict(),
+                    "model_name": cfg.model,
+                    "model_kwargs": _model_kwargs(cfg),
+                    "num_classes": classes,
+                    "model": net.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "rng": checkpoint.rng_state(),
+                    "loader_epoch": epoch,
+                    "world_size": ctx.world_size,
+                },
+                ckpt_path,
+            )
         ddp.barrier(ctx)
 
     rows = []
@@ -622,8 +703,10 @@ def _train(cfg, ctx, on_loss):
                 ce = on_loss(opt.step_count, ce)
             if not ddp.all_true(torch.isfinite(ce.detach()), ctx):
                 slog.end_epoch(epoch + 1, partial=True)
-                raise TrainingStopped(f"non-finite loss at epoch {epoch + 1}, step {opt.step_count + 1} "
-                                      f"(lr={lr:g}); stopped, {ckpt_path} keeps the last good epoch")
+                raise TrainingStopped(
+                    f"non-finite loss at epoch {epoch + 1}, step {opt.step_count + 1} "
+                    f"(lr={lr:g}); stopped, {ckpt_path} keeps the last good epoch"
+                )
             # Sum over the rank's samples, scaled so that DDP's gradient mean is the global-batch mean.
             (ce * (ctx.world_size / m)).backward()
             if i == len(sizes) - 1 and authors:  # the authors' evaluation point: the x of the epoch's last step
@@ -637,10 +720,17 @@ def _train(cfg, ctx, on_loss):
                 opt.step()
             except FloatingPointError as e:
                 slog.end_epoch(epoch + 1, partial=True)
-                raise TrainingStopped(f"{e}; stopped at epoch {epoch + 1}, {ckpt_path} keeps the last good epoch") from None
+                raise TrainingStopped(
+                    f"{e}; stopped at epoch {epoch + 1}, {ckpt_path} keeps the last good epoch"
+                ) from None
             opt.zero_grad(set_to_none=True)
-            run += torch.stack([ce.detach().double(), (out.argmax(1) == yb).sum().double(),
-                                torch.tensor(float(len(yb)), dtype=torch.float64, device=ctx.device)])
+            run += torch.stack(
+                [
+                    ce.detach().double(),
+                    (out.argmax(1) == yb).sum().double(),
+                    torch.tensor(float(len(yb)), dtype=torch.float64, device=ctx.device),
+                ]
+            )
             if cfg.diagnostics:
                 aoc.add(opt.last_diagnostics)
                 slog.record(step_t, epoch + 1, float(ce.detach()) / max(len(yb), 1), lr, opt.last_diagnostics, pair)
@@ -658,36 +748,63 @@ def _train(cfg, ctx, on_loss):
         if x_last is not None:
             with _holding(opt.slots, x_last):
                 test_loss_authors, test_acc_authors = evaluate(net, test_loader, ctx, cfg)
-        row = {"epoch": epoch + 1, "step": opt.step_count, "lr": lr, "lam": lam, "mu": mu, "phase": phase,
-               "eval_weights": "float" if cfg.method == "gd" else "quantized",
-               "train_loss": tr_loss, "train_acc": tr_acc, "test_loss": test_loss, "test_acc": test_acc,
-               "running_loss": run_loss / seen, "running_acc": run_correct / seen,
-               "test_loss_authors": test_loss_authors, "test_acc_authors": test_acc_authors, "mu_authors": mu_last,
-               **aoc.summary(), "seconds": time.perf_counter() - t0, "images_per_s": seen / train_s}
+        row = {
+            "epoch": epoch + 1,
+            "step": opt.step_count,
+            "lr": lr,
+            "lam": lam,
+            "mu": mu,
+            "phase": phase,
+            "eval_weights": "float" if cfg.method == "gd" else "quantized",
+            "train_loss": tr_loss,
+            "train_acc": tr_acc,
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+            "running_loss": run_loss / seen,
+            "running_acc": run_correct / seen,
+            "test_loss_authors": test_loss_authors,
+            "test_acc_authors": test_acc_authors,
+            "mu_authors": mu_last,
+            **aoc.summary(),
+            "seconds": time.perf_counter() - t0,
+            "images_per_s": seen / train_s,
+        }
         losses = {"test_loss": test_loss, "train_loss": tr_loss, "running_loss": run_loss / seen}
         # Before the row and the checkpoint: every parameter, buffer (BN running_var can be inf while
         # every loss is finite) and latent weight, and the losses; name the tensor where there is one.
         bad = [t for t in (first_nonfinite(net, opt),) if t]
         bad += [f"{k} = {v}" for k, v in losses.items() if v is not None and not math.isfinite(v)]
         if not ddp.all_true(torch.tensor(not bad), ctx):
-            raise TrainingStopped(f"non-finite {', '.join(bad) or 'tensor on another rank'} at epoch {epoch + 1} "
-                                  f"(lr={lr:g}); "
-                                  f"stopped, {ckpt_path} keeps epoch {epoch}, the last good one")
+            raise TrainingStopped(
+                f"non-finite {', '.join(bad) or 'tensor on another rank'} at epoch {epoch + 1} "
+                f"(lr={lr:g}); "
+                f"stopped, {ckpt_path} keeps epoch {epoch}, the last good one"
+            )
         row = checkpoint.json_safe(row)
         if ctx.is_main:  # the row first, then the checkpoint that it belongs to (see above)
             rows.append(row)
             checkpoint.write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
         save(epoch + 1)
         if ctx.is_main and not cfg.quiet:  # --no-progress hides the bars only; --quiet these lines too
-            print(f"epoch {epoch + 1}/{cfg.epochs}  test_acc {test_acc:.4f}  test_loss {test_loss:.4f}  "
-                  f"lr {lr:g}  lam {lam:.4g}  mu {mu:.4f}  flips {row['flips']}  "
-                  f"{row['images_per_s']:.0f} img/s", flush=True)
+            print(
+                f"epoch {epoch + 1}/{cfg.epochs}  test_acc {test_acc:.4f}  test_loss {test_loss:.4f}  "
+                f"lr {lr:g}  lam {lam:.4g}  mu {mu:.4f}  flips {row['flips']}  "
+                f"{row['images_per_s']:.0f} img/s",
+                flush=True,
+            )
 
     if cfg.method != "gd":
         opt.finalize()
-    summary = {"out": cfg.out, "checkpoint": ckpt_path, "epochs": cfg.epochs, "world_size": ctx.world_size,
-               "device": str(ctx.device), "last": row if row is not None else checkpoint.last_jsonl_row(metrics_path),
-               "config": cfg.to_dict(), "best_phase2": best_phase2(rows) if ctx.is_main else None}
+    summary = {
+        "out": cfg.out,
+        "checkpoint": ckpt_path,
+        "epochs": cfg.epochs,
+        "world_size": ctx.world_size,
+        "device": str(ctx.device),
+        "last": row if row is not None else checkpoint.last_jsonl_row(metrics_path),
+        "config": cfg.to_dict(),
+        "best_phase2": best_phase2(rows) if ctx.is_main else None,
+    }
     if ctx.is_main:
         checkpoint.write_text_atomic(os.path.join(cfg.out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     return TrainResult(summary, net, opt)

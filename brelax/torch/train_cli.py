@@ -20,10 +20,14 @@ from .train import CLASSES, RECIPES, TrainConfig, TrainingStopped, recipe_config
 
 def add_arguments(p) -> None:
     d = TrainConfig()
-    p.add_argument("--recipe", default=d.recipe, choices=tuple(RECIPES),
-                   help="a named bundle of defaults (yin2018: the authors' VGG-11 run, see the README; parq: a "
-                        "linear mu ramp, per channel); "
-                        "every flag given explicitly overrides it; the defaults shown below are recipe default's")
+    p.add_argument(
+        "--recipe",
+        default=d.recipe,
+        choices=tuple(RECIPES),
+        help="a named bundle of defaults (yin2018: the authors' VGG-11 run, see the README; parq: a "
+        "linear mu ramp, per channel); "
+        "every flag given explicitly overrides it; the defaults shown below are recipe default's",
+    )
     g = p.add_argument_group("data and model")
     g.add_argument("--dataset", default=d.dataset, choices=tuple(CLASSES))
     g.add_argument("--data", metavar="DIR", help="CIFAR python archive (.tar.gz), its folder, or the folder holding it")
@@ -44,14 +48,28 @@ def add_arguments(p) -> None:
     g.add_argument("--include-last-fc", action="store_true", help="quantize the classifier too")
     g.add_argument("--lam0", type=float, default=d.lam0)
     g.add_argument("--rho", type=float, default=d.rho, help="lam is multiplied by rho every epoch")
-    g.add_argument("--mu-schedule", default=d.mu_schedule, choices=("geometric", "linear"),
-                   help="geometric: mu = lam/(1 + lam) with lam0, rho; linear: mu = t/T up to Phase II (T its step)")
-    g.add_argument("--phase2-epoch", type=_opt_int, default=d.phase2_epoch,
-                   help="Phase II (mu = 1) from this epoch; 'none': never")
-    g.add_argument("--no-diagnostics", dest="diagnostics", action="store_false",
-                   help="skip the per-step diagnostics and the step log RUN/steps/ (see brelax.torch.steplog)")
-    g.add_argument("--noise-every", type=int, default=d.noise_every, metavar="K",
-                   help="every K steps a second minibatch gradient at the same x, for ||g - g'||^2 (0: never)")
+    g.add_argument(
+        "--mu-schedule",
+        default=d.mu_schedule,
+        choices=("geometric", "linear"),
+        help="geometric: mu = lam/(1 + lam) with lam0, rho; linear: mu = t/T up to Phase II (T its step)",
+    )
+    g.add_argument(
+        "--phase2-epoch", type=_opt_int, default=d.phase2_epoch, help="Phase II (mu = 1) from this epoch; 'none': never"
+    )
+    g.add_argument(
+        "--no-diagnostics",
+        dest="diagnostics",
+        action="store_false",
+        help="skip the per-step diagnostics and the step log RUN/steps/ (see brelax.torch.steplog)",
+    )
+    g.add_argument(
+        "--noise-every",
+        type=int,
+        default=d.noise_every,
+        metavar="K",
+        help="every K steps a second minibatch gradient at the same x, for ||g - g'||^2 (0: never)",
+    )
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=d.epochs)
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch (split over DDP ranks)")
@@ -65,20 +83,35 @@ def add_arguments(p) -> None:
     g = p.add_argument_group("run")
     g.add_argument("--out", default=d.out, metavar="RUN", help="folder for metrics.jsonl, ckpt.pt, summary.json")
     g.add_argument("--resume", action="store_true", help="continue from RUN/ckpt.pt")
-    g.add_argument("--force", action="store_true",
-                   help="start over in a RUN folder holding an earlier run (its checkpoint and metrics are replaced)")
+    g.add_argument(
+        "--force",
+        action="store_true",
+        help="start over in a RUN folder holding an earlier run (its checkpoint and metrics are replaced)",
+    )
     g.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda, cuda:N")
     g.add_argument("--amp", default=d.amp, choices=("none", "bf16"), help="bf16 autocast")
     g.add_argument("--compile", action="store_true", help="torch.compile the model")
     g.add_argument("--channels-last", action="store_true")
     g.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP (GPUs only)")
     g.add_argument("--deterministic", action="store_true", help="deterministic GPU kernels (slower)")
-    g.add_argument("--workers", type=int, default=d.workers,
-                   help="accepted for compatibility; the data are tensors in memory, there are no workers")
-    g.add_argument("--no-eval-train", dest="eval_train", action="store_false",
-                   help="skip the quantized evaluation on the training set")
-    g.add_argument("--no-progress", dest="progress", action="store_false",
-                   help="no progress bars (the one-line summary of each epoch stays)")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=d.workers,
+        help="accepted for compatibility; the data are tensors in memory, there are no workers",
+    )
+    g.add_argument(
+        "--no-eval-train",
+        dest="eval_train",
+        action="store_false",
+        help="skip the quantized evaluation on the training set",
+    )
+    g.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="no progress bars (the one-line summary of each epoch stays)",
+    )
     g.add_argument("--quiet", action="store_true", help="no per-epoch summary lines either")
     _note_given(p)  # last: it marks every option added above
 
