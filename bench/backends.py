@@ -57,14 +57,34 @@ def _torch_vs_numpy(cfg, rng, torch) -> dict:
             at = torch.from_numpy(a_np.copy()).to(dev)
             xt = array_namespace(at)
             tag = f"{spec}, {dev.type}, n={n:.0e}"
-            rows.append(timed_row(f"Q.project torch / NumPy, {tag}", _synced(lambda: Q.project(wt), dev),
-                                  lambda: Q.project(w), "Q.project on the NumPy array", cfg.repeats))
-            rows.append(timed_row(f"reference kernel torch / NumPy, {tag}", _synced(lambda: ref(xt, at, lv), dev),
-                                  lambda: ref(xnp, a_np, lv), "the same kernel on NumPy", cfg.repeats))
+            rows.append(
+                timed_row(
+                    f"Q.project torch / NumPy, {tag}",
+                    _synced(lambda: Q.project(wt), dev),
+                    lambda: Q.project(w),
+                    "Q.project on the NumPy array",
+                    cfg.repeats,
+                )
+            )
+            rows.append(
+                timed_row(
+                    f"reference kernel torch / NumPy, {tag}",
+                    _synced(lambda: ref(xt, at, lv), dev),
+                    lambda: ref(xnp, a_np, lv),
+                    "the same kernel on NumPy",
+                    cfg.repeats,
+                )
+            )
             if quick is not ref:
-                rows.append(timed_row(f"reference kernel torch / fast NumPy kernel, {tag}",
-                                      _synced(lambda: ref(xt, at, lv), dev), lambda: quick(xnp, a_np, lv),
-                                      "fast NumPy kernel", cfg.repeats))
+                rows.append(
+                    timed_row(
+                        f"reference kernel torch / fast NumPy kernel, {tag}",
+                        _synced(lambda: ref(xt, at, lv), dev),
+                        lambda: quick(xnp, a_np, lv),
+                        "fast NumPy kernel",
+                        cfg.repeats,
+                    )
+                )
     notes = [f"torch {torch.__version__}, {torch.get_num_threads()} thread (see bench.timing.torch_threads)."]
     if len(devices) == 1:
         notes.append("CUDA: not available here (torch.cuda.is_available() is False).")

@@ -19,8 +19,19 @@ from . import report
 
 # In run order. (Kept here, not in bench/__init__.py: an editable install made before that file
 # existed maps ``bench`` as a namespace package, whose __init__ is never run.)
-SECTIONS = ("ternary_per_tensor", "ternary_per_channel", "level_sets", "memory", "level_bits", "per_channel_vgg11",
-            "torch_vs_numpy", "optimizer_overhead", "model_steps", "convergence", "steplog_overhead")
+SECTIONS = (
+    "ternary_per_tensor",
+    "ternary_per_channel",
+    "level_sets",
+    "memory",
+    "level_bits",
+    "per_channel_vgg11",
+    "torch_vs_numpy",
+    "optimizer_overhead",
+    "model_steps",
+    "convergence",
+    "steplog_overhead",
+)
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -47,28 +58,50 @@ class Sizes:
 
 
 FULL = Sizes()
-QUICK = Sizes(ternary_n=(10**5, 10**6), channel_shape=(128, 1152), level_n=10**5, level_ref_n=10**4,
-              memory_n=10**5, backend_n=2**16, backend_level_n=2**12, train_batch=8, lsq_n=100, lsq_steps=30,
-              repeats=3, slow_repeats=3, bits=(2, 3, 8, 12), bits_n=(10**4, 2000, 300),
-              vgg_batch=2, model_repeats=1)
+QUICK = Sizes(
+    ternary_n=(10**5, 10**6),
+    channel_shape=(128, 1152),
+    level_n=10**5,
+    level_ref_n=10**4,
+    memory_n=10**5,
+    backend_n=2**16,
+    backend_level_n=2**12,
+    train_batch=8,
+    lsq_n=100,
+    lsq_steps=30,
+    repeats=3,
+    slow_repeats=3,
+    bits=(2, 3, 8, 12),
+    bits_n=(10**4, 2000, 300),
+    vgg_batch=2,
+    model_repeats=1,
+)
 
 
 def _runner(name):
     from . import backends, channels, convergence, kernels, models, steplog, training
 
-    return {"ternary_per_tensor": kernels.ternary_per_tensor, "ternary_per_channel": kernels.ternary_per_channel,
-            "level_sets": kernels.level_sets, "memory": kernels.memory, "level_bits": kernels.level_bits,
-            "per_channel_vgg11": channels.per_channel, "model_steps": models.model_steps,
-            "torch_vs_numpy": backends.torch_vs_numpy,
-            "optimizer_overhead": training.optimizer_overhead, "convergence": convergence.convergence,
-            "steplog_overhead": steplog.steplog_overhead}[name]
+    return {
+        "ternary_per_tensor": kernels.ternary_per_tensor,
+        "ternary_per_channel": kernels.ternary_per_channel,
+        "level_sets": kernels.level_sets,
+        "memory": kernels.memory,
+        "level_bits": kernels.level_bits,
+        "per_channel_vgg11": channels.per_channel,
+        "model_steps": models.model_steps,
+        "torch_vs_numpy": backends.torch_vs_numpy,
+        "optimizer_overhead": training.optimizer_overhead,
+        "convergence": convergence.convergence,
+        "steplog_overhead": steplog.steplog_overhead,
+    }[name]
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes and 3 repeats (< 30 s)")
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
-    parser.add_argument("--only", default=None, metavar="SECTION[,SECTION]",
-                        help="comma-separated subset of: " + ", ".join(SECTIONS))
+    parser.add_argument(
+        "--only", default=None, metavar="SECTION[,SECTION]", help="comma-separated subset of: " + ", ".join(SECTIONS)
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of every input (default 0)")
 
 
@@ -88,12 +121,17 @@ def run(quick: bool = False, only=None, seed: int = 0, log=print) -> dict:
     """Run the selected sections; returns the results dict written by :func:`bench.report.write`."""
     sizes = QUICK if quick else FULL
     names = selected(only)
-    meta = {"schema": report.SCHEMA, "quick": bool(quick), "seed": int(seed),
-            "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-                       f"NumPy {np.__version__}",
-            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-            "sizes": asdict(sizes), "seconds": {}}
+    meta = {
+        "schema": report.SCHEMA,
+        "quick": bool(quick),
+        "seed": int(seed),
+        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"NumPy {np.__version__}",
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "sizes": asdict(sizes),
+        "seconds": {},
+    }
     sections = {}
     for name in names:
         t0 = time.perf_counter()

@@ -45,19 +45,28 @@ def convergence(cfg, rng) -> dict:
         traj, seconds = run(method)
         hit = np.flatnonzero(np.asarray(traj.f_quant) <= target)
         per_step = seconds / cfg.lsq_steps
-        rows.append(row(f"{label}: time per step / gradient descent's", per_step / (t_gd / cfg.lsq_steps), "x",
-                        "plain GD step (same driver)"))
+        rows.append(
+            row(
+                f"{label}: time per step / gradient descent's",
+                per_step / (t_gd / cfg.lsq_steps),
+                "x",
+                "plain GD step (same driver)",
+            )
+        )
         if hit.size:
             steps = int(hit[0])
             reached[label] = steps * per_step
             rows.append(row(f"{label}: steps to f(P(y)) within 1% of f(x*)", steps, "steps", None))
         else:
-            notes.append(f"{label}: did not reach 1% of f(x*) in {cfg.lsq_steps} steps "
-                         f"(best f(P(y))/f(x*) = {float(np.min(traj.f_quant)) / (target / 1.01):.3f}).")
+            notes.append(
+                f"{label}: did not reach 1% of f(x*) in {cfg.lsq_steps} steps "
+                f"(best f(P(y))/f(x*) = {float(np.min(traj.f_quant)) / (target / 1.01):.3f})."
+            )
     if "BR" in reached:
         for label, sec in reached.items():
             if label != "BR" and reached["BR"] > 0:
                 rows.append(row(f"{label}: time to target / BR's", sec / reached["BR"], "x", "BR time to target"))
-    notes.insert(0, f"n = {n}, m = {2 * n}, noise 0.1, {cfg.lsq_steps} steps, driver defaults (lr 0.1, "
-                    "lam0 1, rho 1.02).")
+    notes.insert(
+        0, f"n = {n}, m = {2 * n}, noise 0.1, {cfg.lsq_steps} steps, driver defaults (lr 0.1, lam0 1, rho 1.02)."
+    )
     return section(TITLE, rows, notes)

@@ -63,7 +63,7 @@ def per_channel(torch, brelax, ws, dev, repeats) -> list:
     wd = [w.to(dev) for w in ws]
     base = _time(lambda: [w.abs().sum() for w in wd], dev, repeats)
     lines = ["| set | Q.project(w, axis=0) / w.abs().sum() | target |", "|---|---|---|"]
-    for spec, target in zip(SPECS, ("<= 3x", "<= 6x", "<= 20x")):
+    for spec, target in zip(SPECS, ("<= 3x", "<= 6x", "<= 20x"), strict=True):
         Q = brelax.get_set(spec)
         t = _time(lambda: [Q.project(w, axis=0) for w in wd], dev, repeats)
         lines.append(f"| {spec} | {t / base:.3g}x | {target} |")
@@ -76,8 +76,10 @@ def throughput(torch, dev, batch, steps, quick) -> list:
 
     from .training import _parq
 
-    lines = ["| model | mode | SGD img/s | BR binary | BR ternary | BR uniform:3 | PARQ binary | BR binary / SGD |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | mode | SGD img/s | BR binary | BR ternary | BR uniform:3 | PARQ binary | BR binary / SGD |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     x = torch.randn(batch, 3, 32, 32, device=dev)
     y = torch.randint(0, 10, (batch,), device=dev)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -93,7 +95,7 @@ def throughput(torch, dev, batch, steps, quick) -> list:
                 if var == "sgd":
                     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
                 elif var == "parq":
-                    opt, err = _parq(model, torch)
+                    opt, _err = _parq(model, torch)
                     if opt is None:
                         rates[var] = float("nan")
                         continue
@@ -118,8 +120,10 @@ def throughput(torch, dev, batch, steps, quick) -> list:
                 _sync(dev)
                 rates[var] = batch * steps / (time.perf_counter() - t0)
             r = rates
-            lines.append(f"| {mname} | {mode} | {r['sgd']:.0f} | {r['binary']:.0f} | {r['ternary']:.0f} | "
-                         f"{r['uniform:3']:.0f} | {r['parq']:.0f} | {r['binary'] / r['sgd']:.3f} |")
+            lines.append(
+                f"| {mname} | {mode} | {r['sgd']:.0f} | {r['binary']:.0f} | {r['ternary']:.0f} | "
+                f"{r['uniform:3']:.0f} | {r['parq']:.0f} | {r['binary'] / r['sgd']:.3f} |"
+            )
     return lines
 
 
@@ -137,17 +141,26 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help=f"output file (default {RESULTS} on CUDA)")
     args = ap.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
-        print("bench.cuda_check: no CUDA device here (torch.cuda.is_available() is False); "
-              "run with --device cpu --quick to check the script", file=sys.stderr)
+        print(
+            "bench.cuda_check: no CUDA device here (torch.cuda.is_available() is False); "
+            "run with --device cpu --quick to check the script",
+            file=sys.stderr,
+        )
         return 2
     dev = torch.device(args.device)
     torch.manual_seed(0)
     vgg = vgg11_conv_weights(torch, small=args.quick)
     rand = [torch.randn(64, 576), torch.randn(7, 3, 3, 3), torch.randn(256, 2304) * torch.rand(256, 1)]
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU (dry run)"
-    lines = ["# brelax on CUDA (issue 12)", "", f"Device: {name}; torch {torch.__version__}; "
-             f"written by `python -m bench.cuda_check` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
-             "", "## CUDA results equal CPU results (codes and scales, per channel)", ""]
+    lines = [
+        "# brelax on CUDA (issue 12)",
+        "",
+        f"Device: {name}; torch {torch.__version__}; "
+        f"written by `python -m bench.cuda_check` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+        "## CUDA results equal CPU results (codes and scales, per channel)",
+        "",
+    ]
     lines += equality(torch, brelax, {"random": rand, "VGG-11 conv": vgg}, dev)
     lines += ["", "## Per-channel projection of VGG-11's conv weights / one pass, on the device", ""]
     lines += per_channel(torch, brelax, vgg, dev, 3 if args.quick else 20)

@@ -57,26 +57,56 @@ def ternary_per_tensor(cfg, rng) -> dict:
         w2 = w.reshape(1, -1)
         base, tag = one_pass(w), f"n={n:.0e}"
         target = 5.0 if n == 10**7 else None  # issue 12 (was 10x)
-        fast_row = timed_row(f"exact fast (histogram), {tag}", fast_ternary(w2), base, "np.abs(w).sum()",
-                             cfg.repeats, target=target, n=n)
-        sort_row = timed_row(f"exact sort-based reference, {tag}", sort_ternary(w2), base, "np.abs(w).sum()",
-                             cfg.slow_repeats, n=n)
+        fast_row = timed_row(
+            f"exact fast (histogram), {tag}", fast_ternary(w2), base, "np.abs(w).sum()", cfg.repeats, target=target, n=n
+        )
+        sort_row = timed_row(
+            f"exact sort-based reference, {tag}", sort_ternary(w2), base, "np.abs(w).sum()", cfg.slow_repeats, n=n
+        )
         rows += [
             fast_row,
             sort_row,
-            timed_row(f"TWN heuristic (brelax.heuristics.twn), {tag}", lambda: heuristics.twn(w), base,
-                      "np.abs(w).sum()", cfg.repeats, n=n),
-            row(f"exact fast / sort-based (the two rows above), {tag}", fast_row["value"] / sort_row["value"], "x",
-                "sort-based reference", n=n),
-            timed_row(f"Q.project(w), the whole public call, {tag}", lambda: Q.project(w), base,
-                      "np.abs(w).sum()", cfg.repeats, target=target, n=n),
+            timed_row(
+                f"TWN heuristic (brelax.heuristics.twn), {tag}",
+                lambda: heuristics.twn(w),
+                base,
+                "np.abs(w).sum()",
+                cfg.repeats,
+                n=n,
+            ),
+            row(
+                f"exact fast / sort-based (the two rows above), {tag}",
+                fast_row["value"] / sort_row["value"],
+                "x",
+                "sort-based reference",
+                n=n,
+            ),
+            timed_row(
+                f"Q.project(w), the whole public call, {tag}",
+                lambda: Q.project(w),
+                base,
+                "np.abs(w).sum()",
+                cfg.repeats,
+                target=target,
+                n=n,
+            ),
         ]
         w64 = w.astype(np.float64)
-        rows.append(timed_row(f"Q.project(w) on float64 input, {tag}", lambda: Q.project(w64), one_pass(w64),
-                              "np.abs(w64).sum()", cfg.repeats, n=n))
-    notes = ["w ~ N(0, 1) float32, one scale per tensor; 'exact' includes np.abs(w).",
-             "Q.project includes validation, codes and dequantization; float32 input takes the NumPy fast path "
-             "(no float64 copy), float64 input the float64 path with the same fast kernel."]
+        rows.append(
+            timed_row(
+                f"Q.project(w) on float64 input, {tag}",
+                lambda: Q.project(w64),
+                one_pass(w64),
+                "np.abs(w64).sum()",
+                cfg.repeats,
+                n=n,
+            )
+        )
+    notes = [
+        "w ~ N(0, 1) float32, one scale per tensor; 'exact' includes np.abs(w).",
+        "Q.project includes validation, codes and dequantization; float32 input takes the NumPy fast path "
+        "(no float64 copy), float64 input the float64 path with the same fast kernel.",
+    ]
     return section("Exact ternary, NumPy, per tensor", rows, notes)
 
 
@@ -86,14 +116,29 @@ def ternary_per_channel(cfg, rng) -> dict:
     flat = W.reshape(1, -1)
     tag = f"{G}x{n}"
     rows = [
-        timed_row(f"exact fast per channel / per tensor, {tag}", fast_ternary(W), fast_ternary(flat),
-                  "exact fast per tensor, same data", cfg.repeats, target=1.3 if (G, n) == (512, 4608) else None),
+        timed_row(
+            f"exact fast per channel / per tensor, {tag}",
+            fast_ternary(W),
+            fast_ternary(flat),
+            "exact fast per tensor, same data",
+            cfg.repeats,
+            target=1.3 if (G, n) == (512, 4608) else None,
+        ),
         timed_row(f"exact fast per channel, {tag}", fast_ternary(W), one_pass(W), "np.abs(W).sum()", cfg.repeats),
-        timed_row(f"sort-based per channel / per tensor, {tag}", sort_ternary(W), sort_ternary(flat),
-                  "sort-based per tensor, same data", cfg.repeats),
-        timed_row(f"Q.project(W, axis=0) / Q.project(W), {tag}",
-                  lambda: brelax.ternary().project(W, axis=0), lambda: brelax.ternary().project(W),
-                  "the same path per tensor", cfg.repeats),
+        timed_row(
+            f"sort-based per channel / per tensor, {tag}",
+            sort_ternary(W),
+            sort_ternary(flat),
+            "sort-based per tensor, same data",
+            cfg.repeats,
+        ),
+        timed_row(
+            f"Q.project(W, axis=0) / Q.project(W), {tag}",
+            lambda: brelax.ternary().project(W, axis=0),
+            lambda: brelax.ternary().project(W),
+            "the same path per tensor",
+            cfg.repeats,
+        ),
     ]
     return section("Exact ternary, NumPy, per channel", rows, ["Rows of W have scales drawn from U(0.5, 2)."])
 
@@ -109,16 +154,36 @@ def level_sets(cfg, rng) -> dict:
     for spec in LEVEL_SETS:
         Q = brelax.get_set(spec)
         lv = Q.levels
-        rows.append(timed_row(f"{spec}: exact fast / Lloyd (30 iters), n={n:.0e}", lambda: project_fast(w, lv),
-                              lambda: heuristics.lloyd(w, spec, iters=30), "Lloyd, same input", cfg.slow_repeats,
-                              target=2.0))
+        rows.append(
+            timed_row(
+                f"{spec}: exact fast / Lloyd (30 iters), n={n:.0e}",
+                lambda: project_fast(w, lv),
+                lambda: heuristics.lloyd(w, spec, iters=30),
+                "Lloyd, same input",
+                cfg.slow_repeats,
+                target=2.0,
+            )
+        )
         e_exact = sq_error(a64, *fast.fast_kernel(xnp, lv)(xnp, a64, lv), lv)
         e_lloyd = float(np.sum((w64 - heuristics.lloyd(w64, spec, iters=30)) ** 2))
-        rows.append(row(f"{spec}: exact error / Lloyd error", np.sqrt(e_exact / e_lloyd), "x", "Lloyd's error",
-                        target=1.0 + 1e-9))
-        rows.append(timed_row(f"{spec}: reference sweep / exact fast kernel, n={cfg.level_ref_n:.0e}",
-                              lambda: projections.level_sweep(xnp, a_small, lv),
-                              lambda: fast.level_refine(xnp, a_small, lv), "exact fast kernel", cfg.slow_repeats))
+        rows.append(
+            row(
+                f"{spec}: exact error / Lloyd error",
+                np.sqrt(e_exact / e_lloyd),
+                "x",
+                "Lloyd's error",
+                target=1.0 + 1e-9,
+            )
+        )
+        rows.append(
+            timed_row(
+                f"{spec}: reference sweep / exact fast kernel, n={cfg.level_ref_n:.0e}",
+                lambda: projections.level_sweep(xnp, a_small, lv),
+                lambda: fast.level_refine(xnp, a_small, lv),
+                "exact fast kernel",
+                cfg.slow_repeats,
+            )
+        )
     notes.append("Errors ||w - P(w)|| in float64; error target 1 means never worse than Lloyd (to rounding).")
     return section("Level sets: exact against Lloyd's heuristic", rows, notes)
 
@@ -135,19 +200,33 @@ def memory(cfg, rng) -> dict:
         "Q.project ternary (float32 input)": peak_bytes(lambda: brelax.ternary().project(w)),
         "exact fast uniform:3 (n/10)": peak_bytes(lambda: fast.level_refine(xnp, np.abs(small), u3)),
         "reference sweep uniform:3 (n/10)": peak_bytes(
-            lambda: projections.level_sweep(xnp, np.abs(small.astype(np.float64)), u3)),
+            lambda: projections.level_sweep(xnp, np.abs(small.astype(np.float64)), u3)
+        ),
     }
     rows = []
     for label, b in measured.items():
         entries = small.size if "(n/10)" in label else n
         rows.append(row(f"{label}: peak extra bytes per entry", b / entries, "bytes/entry", None, n=entries))
-    rows.append(row("exact fast ternary / sort-based, peak bytes", measured["exact fast ternary"]
-                    / max(measured["sort-based ternary"], 1), "x", "sort-based ternary peak"))
-    rows.append(row("exact fast uniform:3 / reference sweep, peak bytes",
-                    measured["exact fast uniform:3 (n/10)"] / max(measured["reference sweep uniform:3 (n/10)"], 1),
-                    "x", "reference sweep peak"))
-    notes = [f"tracemalloc peak above the start, float32 input of n={n:.0e} (input itself not counted); "
-             "the int64 codes every kernel returns are 8 bytes per entry."]
+    rows.append(
+        row(
+            "exact fast ternary / sort-based, peak bytes",
+            measured["exact fast ternary"] / max(measured["sort-based ternary"], 1),
+            "x",
+            "sort-based ternary peak",
+        )
+    )
+    rows.append(
+        row(
+            "exact fast uniform:3 / reference sweep, peak bytes",
+            measured["exact fast uniform:3 (n/10)"] / max(measured["reference sweep uniform:3 (n/10)"], 1),
+            "x",
+            "reference sweep peak",
+        )
+    )
+    notes = [
+        f"tracemalloc peak above the start, float32 input of n={n:.0e} (input itself not counted); "
+        "the int64 codes every kernel returns are 8 bytes per entry."
+    ]
     return section("Memory: peak extra bytes (tracemalloc)", rows, notes)
 
 
@@ -178,22 +257,49 @@ def level_bits(cfg, rng) -> dict:
         # One call each, under tracemalloc: time (both sides traced alike), peak and error from the same call.
         t_exact, exact_peak, p_exact = _timed_peak(lambda: Q.project(w))
         t_lloyd, lloyd_peak, p_lloyd = _timed_peak(lambda: heuristics.lloyd(w, spec, iters=30))
-        rows.append(row(f"{spec}: exact Q.project / Lloyd (30 iters), time, n={n:.0e}", t_exact / t_lloyd, "x",
-                        "Lloyd, same input", n=n, subject_s=t_exact, baseline_s=t_lloyd))
-        rows.append(row(f"{spec}: exact Q.project peak extra bytes per entry, n={n:.0e}", exact_peak / n,
-                        "bytes/entry", None, target=64.0 if n >= 10**5 else None, n=n))
-        rows.append(row(f"{spec}: Lloyd peak extra bytes per entry, n={n:.0e}", lloyd_peak / n, "bytes/entry", None,
-                        n=n))
+        rows.append(
+            row(
+                f"{spec}: exact Q.project / Lloyd (30 iters), time, n={n:.0e}",
+                t_exact / t_lloyd,
+                "x",
+                "Lloyd, same input",
+                n=n,
+                subject_s=t_exact,
+                baseline_s=t_lloyd,
+            )
+        )
+        rows.append(
+            row(
+                f"{spec}: exact Q.project peak extra bytes per entry, n={n:.0e}",
+                exact_peak / n,
+                "bytes/entry",
+                None,
+                target=64.0 if n >= 10**5 else None,
+                n=n,
+            )
+        )
+        rows.append(
+            row(f"{spec}: Lloyd peak extra bytes per entry, n={n:.0e}", lloyd_peak / n, "bytes/entry", None, n=n)
+        )
         e_exact = float(np.sum((w64 - p_exact) ** 2))
         e_lloyd = float(np.sum((w64 - p_lloyd) ** 2))
-        rows.append(row(f"{spec}: exact error / Lloyd error", np.sqrt(e_exact / max(e_lloyd, 1e-300)), "x",
-                        "Lloyd's error", target=1.0 + 1e-6))  # float32 outputs: equal errors differ by rounding
-    notes = ["w ~ N(0, 1) float32, one scale per tensor; one call of each under tracemalloc (times are ratios "
-             "of traced calls). Peak = tracemalloc peak above the start, input excluded; target 64 bytes/entry "
-             "whatever the number of levels, checked at 10^5 entries (at fewer, the fixed blocks of the search, "
-             "under 1 MB whatever n and K, dominate the per-entry figure).",
-             "Up to 9 levels the pruned key sweep runs; above, the value-space search (brelax.fast_levels."
-             "_best_key_wide): exact, memory independent of K, time O(min(K log n, n log K)) per evaluated value; "
-             "the objective is flat to ~1e-9 at 14+ bits, so many values are evaluated (hence fewer entries). "
-             "Before this: uniform(8) on 10^6 took 88 s and 9 GB, uniform(16) on 10^5 raised MemoryError."]
+        rows.append(
+            row(
+                f"{spec}: exact error / Lloyd error",
+                np.sqrt(e_exact / max(e_lloyd, 1e-300)),
+                "x",
+                "Lloyd's error",
+                target=1.0 + 1e-6,
+            )
+        )  # float32 outputs: equal errors differ by rounding
+    notes = [
+        "w ~ N(0, 1) float32, one scale per tensor; one call of each under tracemalloc (times are ratios "
+        "of traced calls). Peak = tracemalloc peak above the start, input excluded; target 64 bytes/entry "
+        "whatever the number of levels, checked at 10^5 entries (at fewer, the fixed blocks of the search, "
+        "under 1 MB whatever n and K, dominate the per-entry figure).",
+        "Up to 9 levels the pruned key sweep runs; above, the value-space search (brelax.fast_levels."
+        "_best_key_wide): exact, memory independent of K, time O(min(K log n, n log K)) per evaluated value; "
+        "the objective is flat to ~1e-9 at 14+ bits, so many values are evaluated (hence fewer entries). "
+        "Before this: uniform(8) on 10^6 took 88 s and 9 GB, uniform(16) on 10^5 raised MemoryError.",
+    ]
     return section("Level sets uniform(2..16): exact against Lloyd, time and memory", rows, notes)

@@ -43,8 +43,9 @@ def model_steps(cfg, rng) -> dict:
             r, nt = _one_model(torch, name, build, batch, reps, param_groups, QuantOptimizer, _parq)
             rows += r
             notes += nt
-    notes.append(f"{torch.get_num_threads()} torch thread(s) outside the section; 1 inside "
-                 "(see bench.timing.torch_threads).")
+    notes.append(
+        f"{torch.get_num_threads()} torch thread(s) outside the section; 1 inside (see bench.timing.torch_threads)."
+    )
     return section(TITLE, rows, notes)
 
 
@@ -89,22 +90,48 @@ def _one_model(torch, name, build, batch, repeats, param_groups, QuantOptimizer,
                 times[k].append(time.perf_counter() - t0)
 
     def ratio(a, b):
-        return statistics.median(s / t for s, t in zip(times[a], times[b]))
+        return statistics.median(s / t for s, t in zip(times[a], times[b], strict=True))
 
     rows = []
     targets = VGG_TARGETS if name == "VGG-11" else {}
     for tag, spec in SETS:
         k = f"br_{tag}"
-        rows.append(row(f"{name}, batch {batch}: BinaryRelax {spec} step / SGD step", ratio(k, "sgd"), "x",
-                        "plain SGD step", targets.get(k), model=name, batch=batch))
+        rows.append(
+            row(
+                f"{name}, batch {batch}: BinaryRelax {spec} step / SGD step",
+                ratio(k, "sgd"),
+                "x",
+                "plain SGD step",
+                targets.get(k),
+                model=name,
+                batch=batch,
+            )
+        )
     if "parq" in opts:
-        rows.append(row(f"{name}, batch {batch}: torchao PARQ binary step / SGD step", ratio("parq", "sgd"), "x",
-                        "plain SGD step", model=name, batch=batch))
+        rows.append(
+            row(
+                f"{name}, batch {batch}: torchao PARQ binary step / SGD step",
+                ratio("parq", "sgd"),
+                "x",
+                "plain SGD step",
+                model=name,
+                batch=batch,
+            )
+        )
         for tag, spec in SETS:
-            rows.append(row(f"{name}, batch {batch}: BinaryRelax {spec} step / PARQ binary step",
-                            ratio(f"br_{tag}", "parq"), "x", "PARQ QuantOptimizer step (binary)",
-                            1.0 if tag == "binary" else None, model=name, batch=batch))
+            rows.append(
+                row(
+                    f"{name}, batch {batch}: BinaryRelax {spec} step / PARQ binary step",
+                    ratio(f"br_{tag}", "parq"),
+                    "x",
+                    "PARQ QuantOptimizer step (binary)",
+                    1.0 if tag == "binary" else None,
+                    model=name,
+                    batch=batch,
+                )
+            )
     n_q = sum(p.numel() for p in param_groups(models["sgd"], "binary", axis=0)[0]["params"])
-    notes.append(f"{name}: {n_q} quantized weights, SGD step median {statistics.median(times['sgd']):.3f} s "
-                 f"({repeats} repeats).")
+    notes.append(
+        f"{name}: {n_q} quantized weights, SGD step median {statistics.median(times['sgd']):.3f} s ({repeats} repeats)."
+    )
     return rows, notes

@@ -21,10 +21,14 @@ def _fmt(v: float, unit: str) -> str:
 def markdown(results: dict) -> str:
     """One table per section: measurement, value, baseline, target and whether it is met."""
     meta = results["meta"]
-    lines = ["# brelax bench" + (" (--quick)" if meta["quick"] else ""), "",
-             f"{meta['created']} on {meta['machine']}. Every 'x' figure is the median over repeats of "
-             "t(subject) / t(baseline), both timed back to back in each repeat.", ""]
-    for key, sec in results["sections"].items():
+    lines = [
+        "# brelax bench" + (" (--quick)" if meta["quick"] else ""),
+        "",
+        f"{meta['created']} on {meta['machine']}. Every 'x' figure is the median over repeats of "
+        "t(subject) / t(baseline), both timed back to back in each repeat.",
+        "",
+    ]
+    for sec in results["sections"].values():
         lines += [f"## {sec['title']}", ""]
         if sec["status"] != "ok":
             lines += [sec["status"], ""]

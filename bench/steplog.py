@@ -37,6 +37,7 @@ STEPS_PER_EPOCH = 391  # CIFAR-10, 50000 images at batch 128
 def steplog_overhead(cfg, rng) -> dict:
     try:
         import torch
+
         from brelax.torch import steplog
         from brelax.torch.models import param_groups, resnet20
         from brelax.torch.optimizer import QuantOptimizer
@@ -116,16 +117,24 @@ def _overhead(cfg, torch, steplog, param_groups, resnet20, QuantOptimizer, tmp) 
         opts["log_on"].zero_grad(set_to_none=True)
         pair_times.append((time.perf_counter() - t0) / t_plain)
 
-    notes = [f"batch {cfg.train_batch} of 3x32x32, torch {torch.__version__}, 1 thread; median over "
-             f"{cfg.repeats} interleaved repeats; a step without the log took {step_off:.3f} s.",
-             f"epoch file: {STEPS_PER_EPOCH} rows x {columns} float64 columns, written in {write_s * 1e3:.1f} ms."]
+    notes = [
+        f"batch {cfg.train_batch} of 3x32x32, torch {torch.__version__}, 1 thread; median over "
+        f"{cfg.repeats} interleaved repeats; a step without the log took {step_off:.3f} s.",
+        f"epoch file: {STEPS_PER_EPOCH} rows x {columns} float64 columns, written in {write_s * 1e3:.1f} ms.",
+    ]
     rows = [
         row("step, log on / log absent", ratio("log_on", "off"), "x", "step without the log", 1.05),
-        row("step, log off (--no-diagnostics) / log absent", ratio("log_off", "off"), "x", "step without the log",
-            1.01),
-        row("epoch file write, per step / step", write_s / STEPS_PER_EPOCH / step_off, "x",
-            "step without the log", 0.01),
-        row("step with a noise pair / step (--noise-every k adds 1/k of this minus 1)",
-            statistics.median(pair_times), "x", "step with the log on"),
+        row(
+            "step, log off (--no-diagnostics) / log absent", ratio("log_off", "off"), "x", "step without the log", 1.01
+        ),
+        row(
+            "epoch file write, per step / step", write_s / STEPS_PER_EPOCH / step_off, "x", "step without the log", 0.01
+        ),
+        row(
+            "step with a noise pair / step (--noise-every k adds 1/k of this minus 1)",
+            statistics.median(pair_times),
+            "x",
+            "step with the log on",
+        ),
     ]
     return section(TITLE, rows, notes)

@@ -37,8 +37,12 @@ def ratio(subject, baseline, repeats: int, warmup: int = 1) -> dict:
         tb.append(b)
         ts.append(s)
         rs.append(s / max(b, 1e-9))
-    return {"ratio": statistics.median(rs), "subject_s": statistics.median(ts),
-            "baseline_s": statistics.median(tb), "repeats": repeats}
+    return {
+        "ratio": statistics.median(rs),
+        "subject_s": statistics.median(ts),
+        "baseline_s": statistics.median(tb),
+        "repeats": repeats,
+    }
 
 
 def peak_bytes(fn) -> int:
@@ -59,8 +63,15 @@ def peak_bytes(fn) -> int:
     return max(0, peak - base)
 
 
-def row(label: str, value, unit: str, baseline: str | None = None, target: float | None = None,
-        higher_is_better: bool = False, **extra) -> dict:
+def row(
+    label: str,
+    value,
+    unit: str,
+    baseline: str | None = None,
+    target: float | None = None,
+    higher_is_better: bool = False,
+    **extra,
+) -> dict:
     """One result: ``value`` in ``unit`` (``"x"``: a ratio to ``baseline``), with an optional target.
 
     ``meets`` is whether ``value <= target`` (``>=`` if ``higher_is_better``),
@@ -80,8 +91,17 @@ def row(label: str, value, unit: str, baseline: str | None = None, target: float
 def timed_row(label: str, subject, baseline, baseline_label: str, repeats: int, target=None, **extra) -> dict:
     """A ``row`` holding the interleaved time ratio of ``subject`` to ``baseline``."""
     r = ratio(subject, baseline, repeats)
-    return row(label, r["ratio"], "x", baseline_label, target, subject_s=r["subject_s"],
-               baseline_s=r["baseline_s"], repeats=r["repeats"], **extra)
+    return row(
+        label,
+        r["ratio"],
+        "x",
+        baseline_label,
+        target,
+        subject_s=r["subject_s"],
+        baseline_s=r["baseline_s"],
+        repeats=r["repeats"],
+        **extra,
+    )
 
 
 def section(title: str, rows: list, notes=None) -> dict:

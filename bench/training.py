@@ -64,14 +64,20 @@ def _parq(model, torch):
     groups = param_groups(model, "binary", axis=0)
     parq_groups = [{"params": groups[0]["params"], "quant_bits": 1}] + [{"params": g["params"]} for g in groups[1:]]
     base = torch.optim.SGD(parq_groups, lr=0.1, momentum=0.9)
-    opt = QuantOptimizer(base, UnifQuantizer(), ProxBinaryRelax(anneal_start=0, anneal_end=10_000),
-                         quant_period=1, quant_per_channel=True)
+    opt = QuantOptimizer(
+        base,
+        UnifQuantizer(),
+        ProxBinaryRelax(anneal_start=0, anneal_end=10_000),
+        quant_period=1,
+        quant_per_channel=True,
+    )
     return opt, None
 
 
 def optimizer_overhead(cfg, rng) -> dict:
     try:
         import torch
+
         from brelax.torch.models import param_groups, resnet20
         from brelax.torch.optimizer import QuantOptimizer
     except ImportError as err:
@@ -95,8 +101,10 @@ def _overhead(cfg, torch, param_groups, resnet20, QuantOptimizer) -> dict:
         return QuantOptimizer(base, method="binaryrelax", qset="binary", axis=0, diagnostics=diagnostics)
 
     variants = {"sgd": sgd, "br_diag_on": lambda m: br(m, True), "br_diag_off": lambda m: br(m, False)}
-    notes = [f"batch {cfg.train_batch} of 3x32x32, torch {torch.__version__}, {torch.get_num_threads()} thread "
-             "(see bench.timing.torch_threads)."]
+    notes = [
+        f"batch {cfg.train_batch} of 3x32x32, torch {torch.__version__}, {torch.get_num_threads()} thread "
+        "(see bench.timing.torch_threads)."
+    ]
     models, opts = {}, {}
     for name, make in variants.items():
         models[name] = copy.deepcopy(model0)
@@ -124,15 +132,22 @@ def _overhead(cfg, torch, param_groups, resnet20, QuantOptimizer) -> dict:
                 times[name].append(time.perf_counter() - t0)
 
     def ratio(a, b):
-        return statistics.median(s / t for s, t in zip(times[a], times[b]))
+        return statistics.median(s / t for s, t in zip(times[a], times[b], strict=True))
 
     rows = [
         row("BinaryRelax (diagnostics on) / SGD", ratio("br_diag_on", "sgd"), "x", "plain SGD step", 1.10),
         row("BinaryRelax (diagnostics off) / SGD", ratio("br_diag_off", "sgd"), "x", "plain SGD step", 1.05),
     ]
     if "parq" in opts:
-        rows.append(row("BinaryRelax (diagnostics off) / torchao PARQ", ratio("br_diag_off", "parq"), "x",
-                        "PARQ QuantOptimizer step", 1.0))
+        rows.append(
+            row(
+                "BinaryRelax (diagnostics off) / torchao PARQ",
+                ratio("br_diag_off", "parq"),
+                "x",
+                "PARQ QuantOptimizer step",
+                1.0,
+            )
+        )
         rows.append(row("torchao PARQ / SGD", ratio("parq", "sgd"), "x", "plain SGD step"))
     n_quant = sum(p.numel() for p in param_groups(models["sgd"], "binary", axis=0)[0]["params"])
     sgd_state = _tensor_bytes([opts["sgd"].state])
@@ -141,6 +156,13 @@ def _overhead(cfg, torch, param_groups, resnet20, QuantOptimizer) -> dict:
             opt = opts[name]
             inner = getattr(opt, "base", None) or getattr(opt, "base_optimizer", None)
             extra = _tensor_bytes([opt.state] + ([inner.state] if inner is not None else [])) - sgd_state
-            rows.append(row(f"{name}: optimizer state beyond SGD's, per quantized parameter",
-                            max(extra, 0) / n_quant, "bytes/param", "SGD momentum excluded", n_quantized=n_quant))
+            rows.append(
+                row(
+                    f"{name}: optimizer state beyond SGD's, per quantized parameter",
+                    max(extra, 0) / n_quant,
+                    "bytes/param",
+                    "SGD momentum excluded",
+                    n_quantized=n_quant,
+                )
+            )
     return section(TITLE, rows, notes)

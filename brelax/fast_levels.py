@@ -59,7 +59,7 @@ def level_kernel(xp, a, levels):
     scale = np.empty(G)
     step = max(1, REF_BLOCK_KEYS // max(n * K, 1))
     for r0 in range(0, G, step):
-        idx[r0:r0 + step], scale[r0:r0 + step] = level_sweep(xnp, a[r0:r0 + step].astype(np.float64), levels)
+        idx[r0 : r0 + step], scale[r0 : r0 + step] = level_sweep(xnp, a[r0 : r0 + step].astype(np.float64), levels)
     return idx, scale
 
 
@@ -271,7 +271,7 @@ def _eval_block(n):
 def _blocked(fn, mids, v, n):
     """``fn(v_block)`` for blocks of ``_eval_block(n) // K`` values, concatenated (memory independent of K)."""
     step = max(1, _eval_block(n) // mids.size)
-    parts = [fn(v[k0:k0 + step]) for k0 in range(0, v.size, step)]
+    parts = [fn(v[k0 : k0 + step]) for k0 in range(0, v.size, step)]
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
@@ -305,17 +305,17 @@ def _evaluate_at(s, D, lv, mids, steps, v):
     if n < K:  # per entry: O(n log K) per value
         step = max(64, _eval_block(n) // n)
         for k0 in range(0, v.size, step):
-            q = _levels_at(s, mids, v[k0:k0 + step])
-            S[k0:k0 + step] = (s[None, :] * lv[q]).sum(axis=1)
-            N[k0:k0 + step] = (lv[q] ** 2).sum(axis=1)
-            C[k0:k0 + step] = q.sum(axis=1)
+            q = _levels_at(s, mids, v[k0 : k0 + step])
+            S[k0 : k0 + step] = (s[None, :] * lv[q]).sum(axis=1)
+            N[k0 : k0 + step] = (lv[q] ** 2).sum(axis=1)
+            C[k0 : k0 + step] = q.sum(axis=1)
         return S, N, C
     step = max(1, _eval_block(n) // K)
     for k0 in range(0, v.size, step):
-        c = _count_ge_levels(s, mids, v[k0:k0 + step])
-        S[k0:k0 + step] = lv[0] * D[n] + steps[0] @ D[c]
-        N[k0:k0 + step] = n * lv[0] ** 2 + steps[1] @ c
-        C[k0:k0 + step] = c.sum(axis=0)
+        c = _count_ge_levels(s, mids, v[k0 : k0 + step])
+        S[k0 : k0 + step] = lv[0] * D[n] + steps[0] @ D[c]
+        N[k0 : k0 + step] = n * lv[0] ** 2 + steps[1] @ c
+        C[k0 : k0 + step] = c.sum(axis=0)
     return S, N, C
 
 
@@ -372,7 +372,8 @@ def _best_key_wide(s, D, lv, mids, steps):
         ub = _interval_bound(his, Shi, Nhi, los, Slo, Nlo)
         live = (ub >= best * (1.0 - delta)) & (inside > 0)
         his, los, Shi, Nhi, Chi, Slo, Nlo, Clo, inside, stuck = (
-            x[live] for x in (his, los, Shi, Nhi, Chi, Slo, Nlo, Clo, inside, stuck))
+            x[live] for x in (his, los, Shi, Nhi, Chi, Slo, Nlo, Clo, inside, stuck)
+        )
         small = (inside <= _sweep_keys(n)) | stuck
         for k in np.flatnonzero(small):
             v, Sv, Nv = _sweep_gap(s, lv, mids, steps, his[k], los[k], Shi[k], Nhi[k])
@@ -381,6 +382,7 @@ def _best_key_wide(s, D, lv, mids, steps):
         big = np.flatnonzero(~small)
         if not big.size:
             break
+
         # Cut each big gap at 16 values and at the largest key below its top.
         def largest_below(h):  # per value, the largest key < h (over all levels)
             below = n - _count_ge_levels(s, mids, h) - 1
@@ -391,8 +393,12 @@ def _best_key_wide(s, D, lv, mids, steps):
             return np.where(q < K, s[None, :] / mids[np.minimum(q, K - 1)], -math.inf).max(axis=1)
 
         if n < K:
-            kv = np.concatenate([largest_below_entries(his[big][k0:k0 + max(64, _eval_block(n) // n)])
-                                 for k0 in range(0, big.size, max(64, _eval_block(n) // n))])
+            kv = np.concatenate(
+                [
+                    largest_below_entries(his[big][k0 : k0 + max(64, _eval_block(n) // n)])
+                    for k0 in range(0, big.size, max(64, _eval_block(n) // n))
+                ]
+            )
         else:
             kv = _blocked(largest_below, mids, his[big], n)
         cuts = los[big][:, None] + (his[big] - los[big])[:, None] * np.linspace(0.0, 1.0, 18)[None, 1:-1]

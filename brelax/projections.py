@@ -198,11 +198,12 @@ def level_sweep_bounded(xp, a, levels):
         raise ValueError(
             f"w: the exact projection of a scale group of {n} entries onto {K + 1} levels by the reference sweep "
             f"needs about {need / 2**30:.1f} GiB (over the {MAX_SWEEP_BYTES / 2**30:.0f} GiB limit); use smaller "
-            f"groups (axis= or group_size=), fewer levels, or a NumPy array / CPU tensor (bounded memory)")
+            f"groups (axis= or group_size=), fewer levels, or a NumPy array / CPU tensor (bounded memory)"
+        )
     step = max(1, SWEEP_BLOCK_KEYS // max(n * K, 1))
-    if G <= step:
+    if step >= G:
         return level_sweep(xp, a, levels)
-    parts = [level_sweep(xp, a[r0:r0 + step, :], levels) for r0 in range(0, G, step)]
+    parts = [level_sweep(xp, a[r0 : r0 + step, :], levels) for r0 in range(0, G, step)]
     return xp.concat([p[0] for p in parts], axis=0), xp.concat([p[1] for p in parts], axis=0)
 
 

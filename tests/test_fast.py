@@ -22,10 +22,28 @@ from brelax import fast, fast_levels, projections
 pytestmark = pytest.mark.filterwarnings("error")
 
 TERNARY = [(0.0, 1.0), (0.0, 0.75)]
-LEVEL_SETS = [(0.0, 1.0, 2.0, 3.0), (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0), (1.0, 3.0),
-              (0.0, 1.0, 3.0, 7.0), (0.0, 1.0, 2.0), (0.5, 1.0, 4.0)]
-KINDS = ("gauss", "student", "exponential", "small_ints", "few_values", "sparse", "float32",
-         "wide_range", "two_clusters", "outlier", "constant", "zeros")
+LEVEL_SETS = [
+    (0.0, 1.0, 2.0, 3.0),
+    (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0),
+    (1.0, 3.0),
+    (0.0, 1.0, 3.0, 7.0),
+    (0.0, 1.0, 2.0),
+    (0.5, 1.0, 4.0),
+]
+KINDS = (
+    "gauss",
+    "student",
+    "exponential",
+    "small_ints",
+    "few_values",
+    "sparse",
+    "float32",
+    "wide_range",
+    "two_clusters",
+    "outlier",
+    "constant",
+    "zeros",
+)
 
 
 def magnitudes(kind: str, G: int, n: int, seed: int) -> np.ndarray:
@@ -243,8 +261,7 @@ def test_level_refine_zero_row_and_single_entry():
     assert np.all(idx[0] == 0) and scale[0] == 0.0
     one = fast.level_refine(xnp, np.array([[4.0]]), (1.0, 3.0))
     assert one[0].shape == (1, 1) and sq_distance(np.array([[4.0]]), *one, (1.0, 3.0))[0] == 0.0
-    assert_same_projection(a, projections.level_sweep(xnp, a, (0.0, 1.0, 2.0, 3.0)), (idx, scale),
-                           (0.0, 1.0, 2.0, 3.0))
+    assert_same_projection(a, projections.level_sweep(xnp, a, (0.0, 1.0, 2.0, 3.0)), (idx, scale), (0.0, 1.0, 2.0, 3.0))
 
 
 def test_candidate_enumeration_is_the_sweep():
