@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._atomic import atomic_write
+from .diagnostics import POINT_OUT, STEP_OUT
 
 #: Arrays indexed by t = 0..steps.
 POINT_FIELDS = ("f", "f_quant", "mu", "lr", "dist_x", "dist_y", "r_norm", "scale_min", "scale_max", "grad_norm2")
@@ -31,23 +32,9 @@ STEP_FIELDS = (
     "stable_norm2",
     "pattern_gap",
 )
-#: Per-layer arrays: point fields (length steps + 1) and step fields (length steps).
-LAYER_POINT_FIELDS = ("dist_x", "dist_y", "grad_norm2", "scale_min", "scale_max")
-LAYER_STEP_FIELDS = (
-    "step_norm2",
-    "inner",
-    "cross",
-    "aoc",
-    "flips",
-    "sgrad_norm2",
-    "sg_dot_D",
-    "sg_dot_r",
-    "noise_norm2",
-    "g_dot_D",
-    "stable_norm2",
-    "stable_g_dot_D",
-    "pattern_gap",
-)
+#: Per-layer arrays: point fields (length steps + 1) and step fields (length steps), as the diagnostics make them.
+LAYER_POINT_FIELDS = POINT_OUT
+LAYER_STEP_FIELDS = STEP_OUT
 LAYER_FIELDS = LAYER_POINT_FIELDS + LAYER_STEP_FIELDS
 
 
