@@ -105,9 +105,9 @@ class _FastQuantized(QuantizedTensor):
         return v if v is not None else super().dequantize()
 
 
-def check_granularity(w, axis, group_size):
-    """Validate ``w`` and its granularity; returns ``(xp, shape, axis, group_size)`` normalised."""
-    xp = check_float_array(w, "w")
+def check_granularity(w, axis, group_size, finite: bool = True):
+    """Validate ``w`` (finite unless ``finite=False``) and its granularity; ``(xp, shape, axis, group_size)``."""
+    xp = check_float_array(w, "w", finite=finite)
     shape = tuple(int(s) for s in w.shape)
     axis = check_axis(axis, len(shape))
     group_size = check_group_size(group_size, math.prod(shape))
@@ -220,7 +220,10 @@ class QuantSet:
             # NumPy binary: codes are the signs, the scale a row mean (no float64 copy of w).
             xp, shape, axis, group_size = check_granularity(w, axis, group_size)
             g = to_groups(xp, w, axis, group_size)
-            scales = np.add.reduce(np.abs(g), axis=1, dtype=np.float64) / (g.shape[1] * self.levels[0])
+            # |g| in a C-ordered buffer: the row sums (summation order included) of brelax.fast.binary_values,
+            # so that project() is bitwise quantize().dequantize().
+            a = np.abs(g, out=np.empty(g.shape, dtype=g.dtype))
+            scales = np.add.reduce(a, axis=1, dtype=np.float64) / (g.shape[1] * self.levels[0])
             codes = from_groups(xp, np.greater_equal(g, 0).view(np.int8), shape, axis)
             return QuantizedTensor(codes, scales, self.table, shape, axis, group_size, w.dtype)
         if self.scale is None and len(self.levels) > 1 and isinstance(w, np.ndarray) and w.dtype == np.float32:
@@ -249,6 +252,18 @@ class QuantSet:
         Same shape, dtype and backend as ``w``; computed in float64. Parameters
         and errors as in :meth:`quantize`.
         """
+        if (
+            self.scale is None
+            and len(self.levels) == 1
+            and isinstance(w, np.ndarray)
+            and w.dtype in (np.float32, np.float64)
+        ):
+            # NumPy binary: values in closed form, no codes (brelax.fast.binary_values); finiteness
+            # is read off the row sums, and anything else goes through quantize, which validates.
+            xp, shape, axis, group_size = check_granularity(w, axis, group_size, finite=False)
+            got = fast.binary_values(to_groups(xp, w, axis, group_size), self.levels[0])
+            if got is not None:
+                return from_groups(xp, got[0], shape, axis)
         return self.quantize(w, axis, group_size).dequantize()
 
     def distance(self, w, axis=None, group_size=None) -> float:

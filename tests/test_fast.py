@@ -350,3 +350,30 @@ def test_float32_fast_path_in_project_equals_the_float64_path(spec, kw):
     got = Q.project(w, **kw)
     assert got.dtype == np.float32 and got.shape == w.shape
     np.testing.assert_allclose(got, ref_q.dequantize().astype(np.float32), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", [{}, {"axis": 0}, {"axis": 1}, {"group_size": 12}])
+def test_numpy_binary_project_is_bitwise_quantize_dequantize(dtype, kw):
+    """Q.project takes brelax.fast.binary_values for NumPy binary: quantize().dequantize(), bit for bit."""
+    w = np.random.default_rng(3).standard_t(3, (24, 36)).astype(dtype)
+    w[0, 0], w[5, 7], w[9] = -0.0, 0.0, 0.0  # sign(0) = +1, also for -0.0 and an all-zero row
+    Q = brelax.levels([1.5])
+    got = Q.project(w, **kw)
+    ref = Q.quantize(w, **kw).dequantize()
+    assert got.dtype == dtype and got.shape == w.shape
+    assert np.array_equal(got, ref) and np.array_equal(np.signbit(got), np.signbit(ref))  # bitwise, -0.0 too
+    assert got[0, 0] > 0 and got[5, 7] > 0 and not np.signbit(got[9]).any()
+    g = w.reshape(w.shape[0], -1)
+    values, scales = fast.binary_values(g, 1.5, chunk=50)  # one row at a time gives the same numbers
+    again = Q.quantize(g, axis=0).dequantize()
+    assert np.array_equal(values, again) and np.array_equal(np.signbit(values), np.signbit(again))
+    np.testing.assert_array_equal(scales, Q.quantize(g, axis=0).scales)
+
+
+def test_numpy_binary_project_still_refuses_non_finite_input():
+    for bad in (np.nan, np.inf, -np.inf):
+        w = np.ones((3, 4), dtype=np.float32)
+        w[1, 2] = bad
+        with pytest.raises(ValueError, match="NaN or inf"):
+            brelax.binary().project(w, axis=0)
