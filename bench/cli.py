@@ -7,6 +7,7 @@ sizes, three repeats) under thirty seconds, for the tests and for development.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import sys
@@ -141,6 +142,26 @@ def run(quick: bool = False, only=None, seed: int = 0, log=print) -> dict:
     return {"meta": meta, "sections": sections}
 
 
+def merge_into_previous(results: dict, path: str) -> dict:
+    """``--only``: the new sections replace theirs in the previous ``latest.json``; the others are kept.
+
+    The rerun is recorded in ``meta["reruns"][section]`` (its own meta), so a reader sees which
+    sections come from which run. Without a readable previous file the new results stand alone.
+    """
+    try:
+        with open(path) as f:
+            old = json.load(f)
+        sections, meta = dict(old["sections"]), dict(old["meta"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return results
+    reruns = dict(meta.get("reruns") or {})
+    for name, sec in results["sections"].items():
+        sections[name] = sec
+        reruns[name] = results["meta"]
+    meta["reruns"] = reruns
+    return {"meta": meta, "sections": sections}
+
+
 def main(args) -> int:
     from brelax.commands import _args
 
@@ -153,6 +174,8 @@ def main(args) -> int:
     _args.int_at_least(args.seed, "--seed", 0)
     _args.output_dir(args.out)
     results = run(args.quick, names, args.seed, log=lambda m: print(m, file=sys.stderr))
+    if args.only is not None:
+        results = merge_into_previous(results, os.path.join(args.out, "latest.json"))
     js, md = report.write(results, args.out)
     print(report.markdown(results))
     print(f"\nwrote {js} and {md}", file=sys.stderr)

@@ -284,7 +284,7 @@ def _levels_at(s, mids, v):
     of :func:`_count_ge_levels` when ``n < K``.
     """
     K = mids.size
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # s / v -> inf lands at K
         guess = np.where(v[:, None] > 0, s[None, :] / v[:, None], math.inf)
     q = np.searchsorted(mids, guess, side="right")
     while True:

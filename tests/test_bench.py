@@ -119,3 +119,15 @@ def test_report_write_is_atomic_and_replaces(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["latest.json", "latest.md"]
     assert json.loads((tmp_path / "latest.json").read_text())["sections"]["s"]["rows"][0]["value"] == 4.0
     assert "| r | 4x | b | <= 3x |" in (tmp_path / "latest.md").read_text()
+
+
+def test_only_merges_into_the_previous_results(tmp_path):
+    from bench.cli import merge_into_previous
+
+    prev = {"meta": {"created": "old"}, "sections": {"a": {"status": "ok", "v": 1}, "b": {"status": "ok", "v": 2}}}
+    (tmp_path / "latest.json").write_text(json.dumps(prev))
+    new = {"meta": {"created": "new"}, "sections": {"b": {"status": "ok", "v": 3}}}
+    got = merge_into_previous(new, str(tmp_path / "latest.json"))
+    assert got["sections"] == {"a": {"status": "ok", "v": 1}, "b": {"status": "ok", "v": 3}}
+    assert got["meta"]["created"] == "old" and got["meta"]["reruns"]["b"]["created"] == "new"
+    assert merge_into_previous(new, str(tmp_path / "missing.json")) is new
