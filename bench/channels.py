@@ -17,8 +17,7 @@ import brelax
 from .timing import section, timed_row, torch_threads, unavailable
 
 TITLE = "Per-channel projection of VGG-11's conv weights / one pass, CPU"
-TARGETS = {("torch", "binary"): 3.0, ("torch", "ternary"): 6.0, ("torch", "uniform:3"): 20.0,
-           ("numpy", "binary"): 3.0}
+TARGETS = {("torch", "binary"): 3.0, ("torch", "ternary"): 6.0, ("torch", "uniform:3"): 20.0, ("numpy", "binary"): 3.0}
 SPECS = ("binary", "ternary", "uniform:3")
 
 
@@ -34,6 +33,7 @@ def vgg11_conv_weights(torch, small: bool = False):
 def per_channel(cfg, rng) -> dict:
     try:
         import torch
+
         ws = vgg11_conv_weights(torch, small=cfg.channel_shape != (512, 4608))
     except ImportError as err:
         return unavailable(TITLE, err)
@@ -47,20 +47,45 @@ def _per_channel(cfg, torch, ws) -> dict:
     rows = []
     for spec in SPECS:
         Q = brelax.get_set(spec)
-        rows.append(timed_row(f"torch {spec}: Q.project(w, axis=0) / w.abs().sum(), {n / 1e6:.1f}M entries",
-                              lambda: [Q.project(w, axis=0) for w in ws], lambda: [w.abs().sum() for w in ws],
-                              "w.abs().sum(), same tensors", cfg.repeats, target=TARGETS.get(("torch", spec)), n=n))
-        rows.append(timed_row(f"NumPy {spec}: Q.project(w, axis=0) / np.abs(w).sum(), {n / 1e6:.1f}M entries",
-                              lambda: [Q.project(w, axis=0) for w in nps], lambda: [np.abs(w).sum() for w in nps],
-                              "np.abs(w).sum(), same arrays", cfg.repeats, target=TARGETS.get(("numpy", spec)), n=n))
+        rows.append(
+            timed_row(
+                f"torch {spec}: Q.project(w, axis=0) / w.abs().sum(), {n / 1e6:.1f}M entries",
+                lambda: [Q.project(w, axis=0) for w in ws],
+                lambda: [w.abs().sum() for w in ws],
+                "w.abs().sum(), same tensors",
+                cfg.repeats,
+                target=TARGETS.get(("torch", spec)),
+                n=n,
+            )
+        )
+        rows.append(
+            timed_row(
+                f"NumPy {spec}: Q.project(w, axis=0) / np.abs(w).sum(), {n / 1e6:.1f}M entries",
+                lambda: [Q.project(w, axis=0) for w in nps],
+                lambda: [np.abs(w).sum() for w in nps],
+                "np.abs(w).sum(), same arrays",
+                cfg.repeats,
+                target=TARGETS.get(("numpy", spec)),
+                n=n,
+            )
+        )
     Q = brelax.ternary()
-    rows.append(timed_row("torch ternary: the device-agnostic torch kernel (the CUDA path) / w.abs().sum()",
-                          lambda: [_torch_ternary(Q, w) for w in ws], lambda: [w.abs().sum() for w in ws],
-                          "w.abs().sum(), same tensors", cfg.repeats, n=n))
-    notes = [f"{len(ws)} conv weights, {n} entries, float32, {torch.get_num_threads()} torch thread; "
-             "one pass = w.abs().sum() allocates |w| (page faults included, as in any new tensor).",
-             "On CPU the torch path runs the NumPy ternary and level-set kernels on a zero-copy view "
-             "(brelax.fast_torch.quantize); the last row is the torch-native ternary kernel, which CUDA runs."]
+    rows.append(
+        timed_row(
+            "torch ternary: the device-agnostic torch kernel (the CUDA path) / w.abs().sum()",
+            lambda: [_torch_ternary(Q, w) for w in ws],
+            lambda: [w.abs().sum() for w in ws],
+            "w.abs().sum(), same tensors",
+            cfg.repeats,
+            n=n,
+        )
+    )
+    notes = [
+        f"{len(ws)} conv weights, {n} entries, float32, {torch.get_num_threads()} torch thread; "
+        "one pass = w.abs().sum() allocates |w| (page faults included, as in any new tensor).",
+        "On CPU the torch path runs the NumPy ternary and level-set kernels on a zero-copy view "
+        "(brelax.fast_torch.quantize); the last row is the torch-native ternary kernel, which CUDA runs.",
+    ]
     return section(TITLE, rows, notes)
 
 

@@ -185,7 +185,8 @@ def ternary_threshold(a, l1: float, chunk: int = 1 << 22):
     del idx
     if dev.type != "cpu":  # bincount may have added in any order: one deterministic sum instead
         best = torch.where(a >= thr.to(a.dtype)[:, None], a, torch.zeros((), dtype=a.dtype, device=dev)).sum(
-            dim=1, dtype=f64)
+            dim=1, dtype=f64
+        )
     scale = torch.where(tstar > 0, best / (torch.clamp(tstar, min=1.0) * float(l1)), torch.zeros_like(best))
     return thr, scale
 
@@ -205,7 +206,7 @@ def _surviving_bins(cnt, sm, edges, rowmax, n, delta):
     lo = edges[:, b0:-1].clone()
     if b0 == 0:
         lo[:, 0] = 0.0  # bin 0 also holds the entries below the floor
-    hi = torch.minimum(edges[:, b0 + 1:], rowmax[:, None])
+    hi = torch.minimum(edges[:, b0 + 1 :], rowmax[:, None])
     full = (A + s) ** 2 / torch.clamp(C + c, min=1.0)
     L = full.max(dim=1).values
     width = hi - lo
@@ -216,7 +217,7 @@ def _surviving_bins(cnt, sm, edges, rowmax, n, delta):
     U = (A + hi) ** 2 / (C + 1.0)
     U = torch.maximum(U, (A + k0 * hi) ** 2 / (C + k0))
     U = torch.maximum(U, full)
-    keep = (U >= (L * (1.0 - delta))[:, None]) & (c > 0) & (hi >= tau_lo[:, None]) & (rowmax > 0)[:, None]
+    keep = ((L * (1.0 - delta))[:, None] <= U) & (c > 0) & (hi >= tau_lo[:, None]) & (rowmax > 0)[:, None]
     return keep, b0, C, A
 
 
@@ -233,8 +234,8 @@ def _best_in_hull(a, idx, lo_idx, hi_idx, base_s, base_t, chunk):
     step = max(1, chunk // max(n, 1))
     pos = []
     for r0 in range(0, G, step):  # the boolean mask of a block of rows at a time
-        sub = idx[r0:r0 + step]
-        mask = (sub >= lo_idx[r0:r0 + step, None]) & (sub <= hi_idx[r0:r0 + step, None])
+        sub = idx[r0 : r0 + step]
+        mask = (sub >= lo_idx[r0 : r0 + step, None]) & (sub <= hi_idx[r0 : r0 + step, None])
         pos.append(torch.nonzero(mask.reshape(-1)).reshape(-1) + r0 * n)
     pos = torch.cat(pos) if pos else torch.zeros(0, dtype=torch.int64, device=dev)
     rows = pos // n
@@ -296,8 +297,10 @@ def _lazy(g, make):
 
     def codes():
         if g._version != version:
-            raise RuntimeError("the input of QuantSet.quantize was modified in place before its codes were read; "
-                               "read QuantizedTensor.codes first, or quantize a copy")
+            raise RuntimeError(
+                "the input of QuantSet.quantize was modified in place before its codes were read; "
+                "read QuantizedTensor.codes first, or quantize a copy"
+            )
         return make()
 
     return codes
@@ -363,8 +366,10 @@ def _quantize(g, levels):
     codes_np, scales_np = fast.signed_codes(src.contiguous().numpy(), levels)
     codes = torch.from_numpy(codes_np)
     scales = torch.from_numpy(scales_np)
-    table = torch.tensor([-v for v in reversed(levels) if v > 0] + ([0.0] if has_zero else [])
-                         + [v for v in levels if v > 0], dtype=torch.float64)
+    table = torch.tensor(
+        [-v for v in reversed(levels) if v > 0] + ([0.0] if has_zero else []) + [v for v in levels if v > 0],
+        dtype=torch.float64,
+    )
     lut = (scales[:, None] * table[None, :]).to(g.dtype)
     values = torch.gather(lut, 1, codes.to(torch.int64))
     return values, scales, codes.to(ctype)

@@ -212,10 +212,14 @@ class QuantSet:
             got = fast_torch.quantize(to_groups(xp, w, axis, group_size), self.levels)
             if got is not None:
                 values, scales, codes = got
-                codes = (lambda c=codes: from_groups(xp, c(), shape, axis)) if callable(codes) else \
-                    from_groups(xp, codes, shape, axis)
-                return _FastQuantized(codes, scales, self.table, shape, axis, group_size, w.dtype,
-                                      from_groups(xp, values, shape, axis))
+                codes = (
+                    (lambda c=codes: from_groups(xp, c(), shape, axis))
+                    if callable(codes)
+                    else from_groups(xp, codes, shape, axis)
+                )
+                return _FastQuantized(
+                    codes, scales, self.table, shape, axis, group_size, w.dtype, from_groups(xp, values, shape, axis)
+                )
         if self.scale is None and len(self.levels) == 1 and isinstance(w, np.ndarray):
             # NumPy binary: codes are the signs, the scale a row mean (no float64 copy of w).
             xp, shape, axis, group_size = check_granularity(w, axis, group_size)
@@ -376,9 +380,11 @@ def levels(values, scale=None) -> QuantSet:
     name = "levels:" + ",".join(_fmt(v) for v in vals)
     pos = [v for v in vals if v > 0]
     if pos[-1] / pos[0] > MAX_LEVEL_RATIO:
-        raise ValueError(f"levels span a ratio of {pos[-1] / pos[0]:.3g} between the largest and the smallest "
-                         f"positive level; at most 2^52 ({MAX_LEVEL_RATIO:.3g}) is supported (float64 cannot "
-                         f"resolve a projection onto both), got {vals}")
+        raise ValueError(
+            f"levels span a ratio of {pos[-1] / pos[0]:.3g} between the largest and the smallest "
+            f"positive level; at most 2^52 ({MAX_LEVEL_RATIO:.3g}) is supported (float64 cannot "
+            f"resolve a projection onto both), got {vals}"
+        )
     if scale is None:
         e = math.frexp(pos[-1])[1] - 1  # pos[-1] = m 2^e with m in [1, 2)
         if abs(e) > _LEVEL_RANGE:
@@ -408,7 +414,7 @@ def get_set(spec) -> QuantSet:
         raise ValueError(f"bad set {spec!r}: the scale after '@' must be a number, got {sc!r}") from None
     kind, _, arg = body.partition(":")
     if kind.startswith("uniform") and not arg:
-        kind, arg = "uniform", kind[len("uniform"):]
+        kind, arg = "uniform", kind[len("uniform") :]
     try:
         if kind == "binary" and not arg:
             return binary(scale)

@@ -41,8 +41,9 @@ def check_against_reference(Q, w, **kw):
     assert got.codes.dtype == ref.codes.dtype and got.codes.shape == ref.codes.shape
     assert got.scales.dtype == torch.float64 and got.scales.device == w.device
     # Values are exactly dtype(scale * table[code]) of the returned codes and scales.
-    again = brelax.sets.QuantizedTensor(got.codes, got.scales, got.table, got.shape, got.axis, got.group_size,
-                                        got.dtype)
+    again = brelax.sets.QuantizedTensor(
+        got.codes, got.scales, got.table, got.shape, got.axis, got.group_size, got.dtype
+    )
     assert torch.equal(values, again.dequantize())
     w64 = w.double().cpu()
     d_got = float(((w64 - values.double().cpu()) ** 2).sum())
