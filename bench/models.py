@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import copy
 import statistics
-import time
 
-from .timing import row, section, torch_threads, unavailable
+from .timing import interleaved, row, section, torch_threads, unavailable
 
 TITLE = "Training step on the authors' VGG-11 and on ResNet-56, CPU"
 SETS = (("binary", "binary"), ("ternary", "ternary"), ("uniform3", "uniform:3"))
@@ -81,16 +80,7 @@ def _one_model(torch, name, build, batch, repeats, param_groups, QuantOptimizer,
         loss_fn(m(x), y).backward()
         opt.step()
 
-    times = {k: [] for k in opts}
-    for rep in range(repeats + 1):  # the first round warms up every variant
-        for k in opts:
-            t0 = time.perf_counter()
-            step(k)
-            if rep:
-                times[k].append(time.perf_counter() - t0)
-
-    def ratio(a, b):
-        return statistics.median(s / t for s, t in zip(times[a], times[b], strict=True))
+    times, ratio = interleaved(step, opts, repeats)
 
     rows = []
     targets = VGG_TARGETS if name == "VGG-11" else {}

@@ -28,7 +28,7 @@ import statistics
 import tempfile
 import time
 
-from .timing import row, section, torch_threads, unavailable
+from .timing import interleaved, row, section, torch_threads, unavailable
 
 TITLE = "Step log overhead: ResNet-20 training step of brelax train, CPU"
 STEPS_PER_EPOCH = 391  # CIFAR-10, 50000 images at batch 128
@@ -80,16 +80,7 @@ def _overhead(cfg, torch, steplog, param_groups, resnet20, QuantOptimizer, tmp) 
         elif slog is not None:  # brelax train calls nothing else with diagnostics off
             slog.record(t, 1, math.nan, 0.01, {}, pair)
 
-    times = {name: [] for name in variants}
-    for rep in range(cfg.repeats + 1):  # the first round warms up every variant
-        for name in variants:
-            t0 = time.perf_counter()
-            step(name)
-            if rep:
-                times[name].append(time.perf_counter() - t0)
-
-    def ratio(a, b):
-        return statistics.median(s / t for s, t in zip(times[a], times[b], strict=True))
+    times, ratio = interleaved(step, variants, cfg.repeats)
 
     # one epoch file of STEPS_PER_EPOCH rows like the recorded ones
     slog = logs["log_on"]

@@ -129,3 +129,24 @@ def torch_threads(n: int = 1):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def interleaved(step, names, repeats: int):
+    """Time ``step(name)`` for every name, round-robin, ``repeats`` rounds after one warm-up round.
+
+    Returns ``(times, ratio)``: the seconds of each name per round, and ``ratio(a, b)``, the median
+    over rounds of ``t(a) / t(b)``. Interleaving puts each pair
+    of the same round under the same machine load, which is what makes the ratio stable.
+    """
+    times = {k: [] for k in names}
+    for rep in range(repeats + 1):
+        for k in names:
+            t0 = time.perf_counter()
+            step(k)
+            if rep:
+                times[k].append(time.perf_counter() - t0)
+
+    def ratio(a, b) -> float:
+        return statistics.median(s / t for s, t in zip(times[a], times[b], strict=True))
+
+    return times, ratio

@@ -20,10 +20,8 @@ median over repeats of that repeat's step times.
 from __future__ import annotations
 
 import copy
-import statistics
-import time
 
-from .timing import row, section, torch_threads, unavailable
+from .timing import interleaved, row, section, torch_threads, unavailable
 
 TITLE = "Optimizer overhead: ResNet-20 training step, CPU"
 
@@ -123,16 +121,7 @@ def _overhead(cfg, torch, param_groups, resnet20, QuantOptimizer) -> dict:
         loss_fn(m(x), y).backward()
         opt.step()
 
-    times = {name: [] for name in opts}
-    for rep in range(cfg.repeats + 1):  # the first round warms up every variant
-        for name in opts:
-            t0 = time.perf_counter()
-            step(name)
-            if rep:
-                times[name].append(time.perf_counter() - t0)
-
-    def ratio(a, b):
-        return statistics.median(s / t for s, t in zip(times[a], times[b], strict=True))
+    _, ratio = interleaved(step, opts, cfg.repeats)
 
     rows = [
         row("BinaryRelax (diagnostics on) / SGD", ratio("br_diag_on", "sgd"), "x", "plain SGD step", 1.10),
