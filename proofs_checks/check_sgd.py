@@ -10,7 +10,7 @@ cover those steps).
 
 from __future__ import annotations
 
-from theory.everystep import SGDHighProbability
+from theory.sgd import SGDHighProbability
 
 from .common import calibrated
 from .suite import BC_SGD, BR_SGD, BR_SGD_WR

@@ -1,4 +1,4 @@
-"""theory.everystep: every result sees a hand-built broken trajectory as "violated", a correct one as "holds",
+"""Every-step results: every result sees a hand-built broken trajectory as "violated", a correct one as "holds",
 and real runs (full batch, SGD, every method) are covered on every step with constants not fitted on them."""
 
 import math
@@ -10,7 +10,7 @@ import pytest
 import brelax
 import theory
 from brelax.problems import least_squares
-from theory.everystep import (
+from theory import (
     AOCFlipBound,
     FlipDescent,
     PLRate,
@@ -19,11 +19,9 @@ from theory.everystep import (
     SGDHighProbability,
     StationarityRate,
     descent_terms,
-    flip_cost_bound,
-    pattern_gap_bound,
     pl_constant,
-    set_info,
 )
+from theory.flipcost import flip_cost_bound, pattern_gap_bound, set_info
 from theory.result import covered_steps, intervals
 
 
@@ -454,7 +452,7 @@ def test_real_run_defects_are_caught_and_the_clean_run_is_not(defect, result):
 
 
 def test_float32_runs_get_float32_tolerances_and_still_catch_a_one_percent_lr_error():
-    from theory.everystep import working_eps
+    from theory.numerics import working_eps
 
     assert working_eps({"source": "brelax train"}) == np.finfo(np.float32).eps
     assert working_eps({"dtype": "torch.float64"}) == np.finfo(np.float64).eps

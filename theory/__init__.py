@@ -17,7 +17,8 @@ unless status is "holds"; empty for problem-free and whole-run-only results). Tr
 results read the fields of :class:`brelax.Trajectory` (NaN where not recorded); a missing
 field is an assumption not met ("diagnostic fields recorded"), never a pass.
 
-Every-step results (:mod:`theory.everystep`; they give the coverage):
+Every-step results (one module each: :mod:`theory.monotonicity`, :mod:`theory.proxstep`,
+:mod:`theory.flipdescent`, :mod:`theory.rates`, :mod:`theory.aocflip`, :mod:`theory.sgd`):
 
 * ``ProjectionMonotonicity`` (lazy: binaryrelax, binaryconnect, gd; any gradient; no constant):
   reads mu, lr, sg_dot_D, sg_dot_r, sgrad_norm2, aoc, inner, cross, step_norm2, r_norm, scale_max, meta
@@ -48,21 +49,17 @@ projector. :func:`theory.resolution.resolved` is the one definition of a resolve
 :func:`theory.lemmas.lemma_b_slack` computes Lemma B's slack.
 """
 
-from .everystep import (
-    AOCFlipBound,
-    FlipDescent,
-    PLRate,
-    ProjectionMonotonicity,
-    ProxStepDescent,
-    SGDHighProbability,
-    StationarityRate,
-    descent_terms,
-    pl_constant,
-)
+from .aocflip import AOCFlipBound
+from .flipcost import descent_terms
+from .flipdescent import FlipDescent
 from .lemmas import FactC, LemmaA, LemmaB, lemma_b_slack
+from .monotonicity import ProjectionMonotonicity
 from .projection import ConeOrthogonality, ProjectionOptimality
 from .prox import MoreauEnvelope, ProxDistance, ProxLemma
+from .proxstep import ProxStepDescent
+from .rates import PLRate, StationarityRate, pl_constant
 from .result import STATUSES, Assumption, Result, covered_steps, intervals, summarize
+from .sgd import SGDHighProbability
 from .theorems import Corollary3, Theorem1, Theorem1Descent, Theorem1Rate, Theorem1Sum, Theorem2, estimate_constants
 
 #: The old "AOC fraction" was a statistic that could not fail; its place is taken by a claim.

@@ -1,4 +1,4 @@
-r"""Lemma A, Lemma B and Fact C (THEORY.md sections 6-9); the AOC proposition is in :mod:`theory.everystep`.
+r"""Lemma A, Lemma B and Fact C (THEORY.md sections 6-9); the AOC proposition is in :mod:`theory.aocflip`.
 
 Notation: ``P_t = P(y_t)``, ``r_t = y_t - P_t``, ``x_t = y_t - mu_t r_t``,
 ``D_t = x_{t+1} - x_t``, ``y_{t+1} = y_t - g_t grad f(x_t)``,

@@ -320,7 +320,7 @@ def estimate_constants(trajectory, t0=None, t1=None) -> dict:
         The window is empty or outside the trajectory.
     """
     from .context import Context
-    from .everystep import field
+    from .numerics import field
 
     ctx = Context(trajectory)
     t0 = 0 if t0 is None else int(t0)

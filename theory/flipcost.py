@@ -1,0 +1,126 @@
+r"""The flip costs of Lemma II.3 (THEORY.md): the a-priori bound and the per-step terms of Theorem II.4."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .numerics import _nan, field
+
+
+def set_info(meta) -> dict:
+    """The quantization set as the flip-cost bound needs it: levels, free scale, binary-type.
+
+    Reads the set named ``meta["qset"]`` (its levels, 0 included), else ``meta["levels"]``.
+    The recorded ``meta["levels"]`` holds the *positive* levels only, so it cannot tell
+    ternary ``{0, +-1}`` from binary ``{+-1}``: it is used only when the set's name is not
+    recognised. Returns ``{"levels", "l_max", "binary", "free_scale", "row_min",
+    "n_quantized", "known"}``.
+    """
+    levels, free = meta.get("levels"), None
+    name = str(meta.get("qset", ""))
+    try:
+        from brelax import get_set
+
+        Q = get_set(name)
+        free = Q.scale is None
+        levels = list(Q.levels)
+    except (ValueError, TypeError, ImportError):
+        pass
+    if free is None:
+        free = "@" not in name and bool(name)
+    known = levels is not None and len(levels) > 0
+    lv = [float(v) for v in levels] if known else []
+    return {
+        "levels": lv,
+        "l_max": max(lv) if known else math.nan,
+        "binary": known and len(lv) == 1 and lv[0] > 0,
+        "free_scale": bool(free),
+        "row_min": meta.get("row_min"),
+        "n_quantized": meta.get("n_quantized"),
+        "known": known,
+    }
+
+
+def pattern_gap_bound(flips, scale_t, scale_n, gnorm, lr, r_norm_n, info) -> np.ndarray:
+    r"""A-priori bound ``B_t >= ||P(y_{t+1}) - P^s_{t+1}||`` (THEORY.md, Lemma II.3).
+
+    General free-scale set, per scale row with ``k_b`` code changes:
+    ``B_t^2 = 4 k (a' Delta)^2 + 4 sqrt(k) a' Delta d'`` with ``a' = scale_max_{t+1}``,
+    ``Delta = 2 l_max``, ``d' = ||r_{t+1}||``. Binary ``{+-l}``: also
+    ``B_t = 2 sqrt(k) (l a_t + 2 g ||G_t|| / sqrt(n_min))`` (``a_t = scale_max_t``,
+    ``n_min = row_min``); the smaller one is used. ``B_t = 0`` when ``k_t = 0``.
+
+    Parameters
+    ----------
+    flips, scale_t, scale_n, gnorm, lr, r_norm_n : arrays of length T
+        ``k_t``, ``scale_max_t``, ``scale_max_{t+1}``, ``||G_t||``, ``g_t``, ``||r_{t+1}||``.
+    info : dict from :func:`set_info`
+
+    Returns
+    -------
+    ndarray, length T (NaN where an input is missing).
+    """
+    k = np.asarray(flips, dtype=np.float64)
+    e = 2.0 * info["l_max"] * scale_n
+    general = 2.0 * np.sqrt(k * e * e + np.sqrt(k) * e * r_norm_n)
+    out = general
+    if info["binary"] and info["row_min"]:
+        binary = 2.0 * np.sqrt(k) * (info["l_max"] * scale_t + 2.0 * lr * gnorm / math.sqrt(float(info["row_min"])))
+        out = np.where(np.isfinite(binary), np.fmin(general, binary), general)
+    return np.where(k == 0, 0.0, out)
+
+
+def flip_cost_bound(B, mu_n, G, gnorm, lr, dmu, r_norm, L) -> np.ndarray:
+    r"""``Ebar_t = mu' (||grad f(x_t)|| + L (g ||G_t|| + |Dmu| ||r_t||)) B_t + (L/2) mu'^2 B_t^2`` (Lemma II.3)."""
+    return mu_n * (G + L * (lr * gnorm + np.abs(dmu) * r_norm)) * B + 0.5 * L * mu_n * mu_n * B * B
+
+
+def descent_terms(ctx, L, info=None) -> dict:
+    r"""The per-step terms of Theorem II.4 (arrays of length T), for checks and figures.
+
+    ``c_t = g (1 - mu') (1 - g L (1 - mu')/2)``, ``K_t`` (continuation), ``N_t`` (noise),
+    ``B_t`` (:func:`pattern_gap_bound`), ``Ebar_t`` (:func:`flip_cost_bound`), the
+    measured excess ``E_t = f(x_{t+1}) - f(x^s_{t+1})`` (NaN without ``f_stable``), and
+    ``rhs_t = f(x_t) - c_t ||G_t||^2 + K_t + N_t + Ebar_t``.
+    """
+    tr, T = ctx.traj, ctx.T
+    info = set_info(ctx.meta) if info is None else info
+    g, mt, mn = ctx.lr[:-1], ctx.mu[:-1], ctx.mu[1:]
+    dmu = mn - mt
+    sg2 = field(tr, "sgrad_norm2", T)
+    G2 = field(tr, "grad_norm2", T + 1)
+    nz = field(tr, "noise_norm2", T)
+    sgr = field(tr, "sg_dot_r", T)
+    smax = field(tr, "scale_max", T + 1)
+    sg2 = _nan(T) if sg2 is None else sg2
+    G2 = np.full(T + 1, np.nan) if G2 is None else G2
+    sgr = _nan(T) if sgr is None else sgr
+    smax = np.full(T + 1, np.nan) if smax is None else smax
+    if nz is None:
+        nz = np.zeros(T) if ctx.deterministic else _nan(T)
+    if ctx.deterministic:
+        nz = np.where(np.isnan(nz), 0.0, nz)
+    r = ctx.r_norm if ctx.r_norm is not None else np.full(T + 1, np.nan)
+    gn, G, xi = np.sqrt(np.maximum(sg2, 0)), np.sqrt(np.maximum(G2[:-1], 0)), np.sqrt(np.maximum(nz, 0))
+    c = g * (1 - mn) * (1 - g * L * (1 - mn) / 2)
+    K = -dmu * sgr + L * np.abs(dmu) * g * gn * r[:-1] + 0.5 * L * dmu * dmu * r[:-1] ** 2
+    N = xi * (g * gn + np.abs(dmu) * r[:-1])
+    B = pattern_gap_bound(ctx.flips, smax[:-1], smax[1:], gn, g, r[1:], info)
+    Eb = flip_cost_bound(B, mn, G, gn, g, dmu, r[:-1], L)
+    fs = field(tr, "f_stable", T)
+    E = ctx.f[1:] - fs if fs is not None else _nan(T)
+    rhs = ctx.f[:-1] - c * sg2 + K + N + Eb
+    return {
+        "c": c,
+        "K": K,
+        "N": N,
+        "B": B,
+        "Ebar": Eb,
+        "E": E,
+        "rhs": rhs,
+        "sgrad_norm2": sg2,
+        "grad_norm2": G2[:-1],
+        "dmu": dmu,
+    }
