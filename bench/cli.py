@@ -55,7 +55,7 @@ class Sizes:
     bits: tuple = tuple(range(2, 17))
     bits_n: tuple = (10**5, 10**4, 300)
     vgg_batch: int = 64
-    model_repeats: int = 3
+    model_repeats: int = 5
 
 
 FULL = Sizes()
@@ -104,6 +104,9 @@ def add_arguments(parser) -> None:
         "--only", default=None, metavar="SECTION[,SECTION]", help="comma-separated subset of: " + ", ".join(SECTIONS)
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of every input (default 0)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch intra-op threads while timing (default 1: see bench.timing)"
+    )
 
 
 def selected(only) -> list:
@@ -118,10 +121,13 @@ def selected(only) -> list:
     return names
 
 
-def run(quick: bool = False, only=None, seed: int = 0, log=print) -> dict:
-    """Run the selected sections; returns the results dict written by :func:`bench.report.write`."""
+def run(quick: bool = False, only=None, seed: int = 0, log=print, threads: int = 1) -> dict:
+    """Run the selected sections with ``threads`` torch threads; returns the results of :func:`bench.report.write`."""
+    from . import timing
+
     sizes = QUICK if quick else FULL
     names = selected(only)
+    timing.THREADS = int(threads)
     meta = {
         "schema": report.SCHEMA,
         "quick": bool(quick),
@@ -130,6 +136,7 @@ def run(quick: bool = False, only=None, seed: int = 0, log=print) -> dict:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"NumPy {np.__version__}",
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "threads": int(threads),
         "sizes": asdict(sizes),
         "seconds": {},
     }
@@ -139,6 +146,8 @@ def run(quick: bool = False, only=None, seed: int = 0, log=print) -> dict:
         sections[name] = _runner(name)(sizes, np.random.default_rng([seed, SECTIONS.index(name)]))
         meta["seconds"][name] = round(time.perf_counter() - t0, 2)
         log(f"bench: {name} done in {meta['seconds'][name]:.1f} s ({sections[name]['status']})")
+    if hasattr(os, "getloadavg"):
+        meta["load_average_end"] = list(os.getloadavg())
     return {"meta": meta, "sections": sections}
 
 
@@ -172,8 +181,9 @@ def main(args) -> int:
         return 2
     # A bad --seed or an unwritable --out fails now, before minutes of timing (brelax.cli prints it).
     _args.int_at_least(args.seed, "--seed", 0)
+    _args.int_at_least(args.threads, "--threads", 1)
     _args.output_dir(args.out)
-    results = run(args.quick, names, args.seed, log=lambda m: print(m, file=sys.stderr))
+    results = run(args.quick, names, args.seed, log=lambda m: print(m, file=sys.stderr), threads=args.threads)
     if args.only is not None:
         results = merge_into_previous(results, os.path.join(args.out, "latest.json"))
     js, md = report.write(results, args.out)

@@ -17,11 +17,12 @@ from __future__ import annotations
 import copy
 import statistics
 
-from .timing import interleaved, row, section, torch_threads, unavailable
+from .timing import interleaved, ratio_row, section, torch_threads, unavailable
 
 TITLE = "Training step on the authors' VGG-11 and on ResNet-56, CPU"
 SETS = (("binary", "binary"), ("ternary", "ternary"), ("uniform3", "uniform:3"))
-VGG_TARGETS = {"br_binary": 1.05, "br_ternary": 1.05, "br_uniform3": 1.15}
+#: Issue 19's targets, the same for both models (step time / SGD step time).
+STEP_TARGETS = {"br_binary": 1.03, "br_ternary": 1.07, "br_uniform3": 1.5}
 
 
 def model_steps(cfg, rng) -> dict:
@@ -83,14 +84,13 @@ def _one_model(torch, name, build, batch, repeats, param_groups, QuantOptimizer,
     times, ratio = interleaved(step, opts, repeats)
 
     rows = []
-    targets = VGG_TARGETS if name == "VGG-11" else {}
+    targets = STEP_TARGETS
     for tag, spec in SETS:
         k = f"br_{tag}"
         rows.append(
-            row(
+            ratio_row(
                 f"{name}, batch {batch}: BinaryRelax {spec} step / SGD step",
                 ratio(k, "sgd"),
-                "x",
                 "plain SGD step",
                 targets.get(k),
                 model=name,
@@ -99,10 +99,9 @@ def _one_model(torch, name, build, batch, repeats, param_groups, QuantOptimizer,
         )
     if "parq" in opts:
         rows.append(
-            row(
+            ratio_row(
                 f"{name}, batch {batch}: torchao PARQ binary step / SGD step",
                 ratio("parq", "sgd"),
-                "x",
                 "plain SGD step",
                 model=name,
                 batch=batch,
@@ -110,10 +109,9 @@ def _one_model(torch, name, build, batch, repeats, param_groups, QuantOptimizer,
         )
         for tag, spec in SETS:
             rows.append(
-                row(
+                ratio_row(
                     f"{name}, batch {batch}: BinaryRelax {spec} step / PARQ binary step",
                     ratio(f"br_{tag}", "parq"),
-                    "x",
                     "PARQ QuantOptimizer step (binary)",
                     1.0 if tag == "binary" else None,
                     model=name,

@@ -18,26 +18,61 @@ def _fmt(v: float, unit: str) -> str:
     return f"{v:.3g} {unit}"
 
 
+def _load(meta: dict) -> str:
+    start, end = meta.get("load_average"), meta.get("load_average_end")
+    if not start:
+        return ""
+    txt = f"Load average (1, 5, 15 min) at the start {', '.join(f'{v:.2f}' for v in start)}"
+    if end:
+        txt += f", at the end {', '.join(f'{v:.2f}' for v in end)}"
+    return txt + (
+        ": the box was loaded (other jobs shared its cores), which is why every ratio is interleaved."
+        if max(start[0], (end or start)[0]) >= 1.0
+        else "."
+    )
+
+
+def _spread(r: dict) -> str:
+    """``min-max (n rounds)`` of an interleaved ratio, empty for other rows."""
+    if r.get("min") is None or r.get("max") is None:
+        return ""
+    return f"{_fmt(r['min'], r['unit'])}-{_fmt(r['max'], r['unit'])} ({r.get('repeats', '?')})"
+
+
 def markdown(results: dict) -> str:
-    """One table per section: measurement, value, baseline, target and whether it is met."""
+    """One table per section: measurement, median, min-max over rounds, baseline, target and whether it is met."""
     meta = results["meta"]
+    threads = meta.get("threads")
     lines = [
         "# brelax bench" + (" (--quick)" if meta["quick"] else ""),
         "",
-        f"{meta['created']} on {meta['machine']}. Every 'x' figure is the median over repeats of "
-        "t(subject) / t(baseline), both timed back to back in each repeat.",
+        f"{meta['created']} on {meta['machine']}"
+        + (f", {threads} torch thread(s) (--threads)" if threads is not None else "")
+        + ". Every 'x' figure is the median over rounds of t(subject) / t(baseline), the two timed back to "
+        "back in each round after a warm-up round (bench.timing.interleaved); 'min-max (rounds)' is the "
+        "spread of the per-round ratios.",
         "",
     ]
+    load = _load(meta)
+    if load:
+        lines += [load, ""]
     for sec in results["sections"].values():
         lines += [f"## {sec['title']}", ""]
         if sec["status"] != "ok":
             lines += [sec["status"], ""]
             continue
-        lines += ["| measurement | value | baseline | target | met |", "|---|---|---|---|---|"]
+        lines += [
+            "| measurement | value | min-max (rounds) | baseline | target | met |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in sec["rows"]:
             target = "" if r["target"] is None else ("<= " + _fmt(r["target"], r["unit"]))
             met = {None: "", True: "yes", False: "**no**"}[r["meets"]]
-            lines.append(f"| {r['label']} | {_fmt(r['value'], r['unit'])} | {r['baseline'] or ''} | {target} | {met} |")
+            why = f" {r['why']}" if r.get("why") and r["meets"] is False else ""
+            lines.append(
+                f"| {r['label']} | {_fmt(r['value'], r['unit'])} | {_spread(r)} | {r['baseline'] or ''} "
+                f"| {target} | {met}{why} |"
+            )
         lines.append("")
         lines += [f"- {note}" for note in sec["notes"]]
         if sec["notes"]:

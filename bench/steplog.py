@@ -28,7 +28,7 @@ import statistics
 import tempfile
 import time
 
-from .timing import interleaved, row, section, torch_threads, unavailable
+from .timing import interleaved, ratio_row, row, section, torch_threads, unavailable
 
 TITLE = "Step log overhead: ResNet-20 training step of brelax train, CPU"
 STEPS_PER_EPOCH = 391  # CIFAR-10, 50000 images at batch 128
@@ -114,9 +114,9 @@ def _overhead(cfg, torch, steplog, param_groups, resnet20, QuantOptimizer, tmp) 
         f"epoch file: {STEPS_PER_EPOCH} rows x {columns} float64 columns, written in {write_s * 1e3:.1f} ms.",
     ]
     rows = [
-        row("step, log on / log absent", ratio("log_on", "off"), "x", "step without the log", 1.05),
-        row(
-            "step, log off (--no-diagnostics) / log absent", ratio("log_off", "off"), "x", "step without the log", 1.01
+        ratio_row("step, log on / log absent", ratio("log_on", "off"), "step without the log", 1.05),
+        ratio_row(
+            "step, log off (--no-diagnostics) / log absent", ratio("log_off", "off"), "step without the log", 1.01
         ),
         row(
             "epoch file write, per step / step", write_s / STEPS_PER_EPOCH / step_off, "x", "step without the log", 0.01

@@ -9,40 +9,25 @@ import statistics
 import time
 import tracemalloc
 
-
-def _once(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+#: Fewest timed rounds of any ratio: the median of 5 per-round ratios survives two rounds hit by a burst.
+MIN_ROUNDS = 5
 
 
 def ratio(subject, baseline, repeats: int, warmup: int = 1) -> dict:
-    """Median over ``repeats`` of ``t(subject) / t(baseline)``, timed back to back in each repeat.
+    """Median over rounds of ``t(subject) / t(baseline)``, the two timed back to back in each round.
 
-    Interleaving puts both timings of a repeat in the same load conditions,
-    and the median of the per-repeat ratios discards the repeats a burst of
-    other work hit harder. Returns the ratio and both median times (seconds,
-    for information only).
+    The one timing loop of the bench (:func:`interleaved`) with two names.
+    Returns the median ratio, its ``min`` and ``max`` over the rounds, both
+    median times (seconds, for information only) and the number of rounds.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    for _ in range(warmup):
-        baseline()
-        subject()
-    ts, tb, rs = [], [], []
-    for _ in range(repeats):
-        gc.collect()
-        b = _once(baseline)
-        s = _once(subject)
-        tb.append(b)
-        ts.append(s)
-        rs.append(s / max(b, 1e-9))
-    return {
-        "ratio": statistics.median(rs),
-        "subject_s": statistics.median(ts),
-        "baseline_s": statistics.median(tb),
-        "repeats": repeats,
-    }
+    fns = {"baseline": baseline, "subject": subject}
+    times, stats = interleaved(lambda k: fns[k](), ("baseline", "subject"), repeats, warmup)
+    out = stats("subject", "baseline")
+    out["subject_s"] = statistics.median(times["subject"])
+    out["baseline_s"] = statistics.median(times["baseline"])
+    return out
 
 
 def peak_bytes(fn) -> int:
@@ -89,17 +74,22 @@ def row(
 
 
 def timed_row(label: str, subject, baseline, baseline_label: str, repeats: int, target=None, **extra) -> dict:
-    """A ``row`` holding the interleaved time ratio of ``subject`` to ``baseline``."""
+    """A ``row`` holding the interleaved time ratio of ``subject`` to ``baseline`` over ``repeats`` rounds."""
     r = ratio(subject, baseline, repeats)
+    return ratio_row(label, r, baseline_label, target, subject_s=r["subject_s"], baseline_s=r["baseline_s"], **extra)
+
+
+def ratio_row(label: str, stats: dict, baseline_label: str, target=None, **extra) -> dict:
+    """A ``row`` from the ``stats`` of :func:`interleaved`: the median ratio, with its min and max over rounds."""
     return row(
         label,
-        r["ratio"],
+        stats["ratio"],
         "x",
         baseline_label,
         target,
-        subject_s=r["subject_s"],
-        baseline_s=r["baseline_s"],
-        repeats=r["repeats"],
+        min=stats["min"],
+        max=stats["max"],
+        repeats=stats["repeats"],
         **extra,
     )
 
@@ -113,40 +103,51 @@ def unavailable(title: str, err: BaseException) -> dict:
     return {"title": title, "status": f"not available: {type(err).__name__}: {err}", "rows": [], "notes": []}
 
 
+#: torch intra-op threads of a bench run (``brelax bench --threads N``; set by :func:`bench.cli.run`).
+THREADS = 1
+
+
 @contextlib.contextmanager
-def torch_threads(n: int = 1):
-    """Run torch with ``n`` intra-op threads, then restore the previous count.
+def torch_threads(n: int | None = None):
+    """Run torch with ``n`` intra-op threads (default :data:`THREADS`), then restore the previous count.
 
     On a shared two-core machine with other work running, two OpenMP threads
     make every small torch op wait tens of milliseconds for a busy core, which
-    would swamp what the benchmark measures; one thread avoids that.
+    would swamp what the benchmark measures; one thread (the default) avoids that.
     """
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(n)
+    torch.set_num_threads(THREADS if n is None else n)
     try:
         yield
     finally:
         torch.set_num_threads(before)
 
 
-def interleaved(step, names, repeats: int):
-    """Time ``step(name)`` for every name, round-robin, ``repeats`` rounds after one warm-up round.
+def interleaved(step, names, repeats: int, warmup: int = 1):
+    """Time ``step(name)`` for every name, round-robin, ``repeats`` rounds after ``warmup`` warm-up rounds.
 
-    Returns ``(times, ratio)``: the seconds of each name per round, and ``ratio(a, b)``, the median
-    over rounds of ``t(a) / t(b)``. Interleaving puts each pair
-    of the same round under the same machine load, which is what makes the ratio stable.
+    Returns ``(times, stats)``: the seconds of each name per round, and
+    ``stats(a, b)``, a dict with the median over rounds of ``t(a) / t(b)``
+    (``"ratio"``), its ``"min"`` and ``"max"`` and the number of rounds
+    (``"repeats"``). Interleaving puts each pair of the same round under the
+    same machine load, which is what makes the ratio stable; the min and max
+    show how much load there was.
     """
-    times = {k: [] for k in names}
-    for rep in range(repeats + 1):
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    times: dict = {k: [] for k in names}
+    for rep in range(repeats + warmup):
+        gc.collect()
         for k in names:
             t0 = time.perf_counter()
             step(k)
-            if rep:
+            if rep >= warmup:
                 times[k].append(time.perf_counter() - t0)
 
-    def ratio(a, b) -> float:
-        return statistics.median(s / t for s, t in zip(times[a], times[b], strict=True))
+    def stats(a, b) -> dict:
+        rs = [s / max(t, 1e-9) for s, t in zip(times[a], times[b], strict=True)]
+        return {"ratio": statistics.median(rs), "min": min(rs), "max": max(rs), "repeats": len(rs)}
 
-    return times, ratio
+    return times, stats

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 
-from .timing import interleaved, row, section, torch_threads, unavailable
+from .timing import interleaved, ratio_row, row, section, torch_threads, unavailable
 
 TITLE = "Optimizer overhead: ResNet-20 training step, CPU"
 
@@ -124,20 +124,19 @@ def _overhead(cfg, torch, param_groups, resnet20, QuantOptimizer) -> dict:
     _, ratio = interleaved(step, opts, cfg.repeats)
 
     rows = [
-        row("BinaryRelax (diagnostics on) / SGD", ratio("br_diag_on", "sgd"), "x", "plain SGD step", 1.10),
-        row("BinaryRelax (diagnostics off) / SGD", ratio("br_diag_off", "sgd"), "x", "plain SGD step", 1.05),
+        ratio_row("BinaryRelax (diagnostics on) / SGD", ratio("br_diag_on", "sgd"), "plain SGD step", 1.10),
+        ratio_row("BinaryRelax (diagnostics off) / SGD", ratio("br_diag_off", "sgd"), "plain SGD step", 1.05),
     ]
     if "parq" in opts:
         rows.append(
-            row(
+            ratio_row(
                 "BinaryRelax (diagnostics off) / torchao PARQ",
                 ratio("br_diag_off", "parq"),
-                "x",
                 "PARQ QuantOptimizer step",
                 1.0,
             )
         )
-        rows.append(row("torchao PARQ / SGD", ratio("parq", "sgd"), "x", "plain SGD step"))
+        rows.append(ratio_row("torchao PARQ / SGD", ratio("parq", "sgd"), "plain SGD step"))
     n_quant = sum(p.numel() for p in param_groups(models["sgd"], "binary", axis=0)[0]["params"])
     sgd_state = _tensor_bytes([opts["sgd"].state])
     for name in ("br_diag_off", "br_diag_on", "parq"):

@@ -85,6 +85,12 @@ def test_only_rejects_unknown_sections():
     assert bench_cli.selected("memory, level_sets") == ["memory", "level_sets"]
 
 
+def test_bad_threads_exits_with_usage_error(tmp_path, capsys):
+    assert brelax_main(["bench", "--quick", "--threads", "0", "--out", str(tmp_path)]) == 2
+    assert "--threads" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
 def test_bad_only_exits_with_usage_error(tmp_path, capsys):
     assert brelax_main(["bench", "--quick", "--only", "nope", "--out", str(tmp_path)]) == 2
     assert "unknown section" in capsys.readouterr().err
@@ -94,6 +100,13 @@ def test_bad_only_exits_with_usage_error(tmp_path, capsys):
 def test_ratio_and_row_helpers():
     r = timing.ratio(lambda: sum(range(2000)), lambda: sum(range(1000)), repeats=5)
     assert r["ratio"] > 0 and r["repeats"] == 5 and r["subject_s"] > 0
+    assert 0 < r["min"] <= r["ratio"] <= r["max"]
+    calls = []
+    times, stats = timing.interleaved(calls.append, ("a", "b"), repeats=5)
+    # one warm-up round, then round-robin: a and b alternate, and only the timed rounds are kept
+    assert calls == ["a", "b"] * 6 and len(times["a"]) == len(times["b"]) == 5
+    assert stats("a", "b")["repeats"] == 5
+    assert min(bench_cli.FULL.repeats, bench_cli.FULL.slow_repeats, bench_cli.FULL.model_repeats) >= timing.MIN_ROUNDS
     with pytest.raises(ValueError, match="repeats"):
         timing.ratio(lambda: None, lambda: None, repeats=0)
     with pytest.raises(ValueError, match="finite"):
@@ -118,7 +131,13 @@ def test_report_write_is_atomic_and_replaces(tmp_path):
     report.write(res, str(tmp_path))
     assert sorted(os.listdir(tmp_path)) == ["latest.json", "latest.md"]
     assert json.loads((tmp_path / "latest.json").read_text())["sections"]["s"]["rows"][0]["value"] == 4.0
-    assert "| r | 4x | b | <= 3x |" in (tmp_path / "latest.md").read_text()
+    assert "| r | 4x |  | b | <= 3x |" in (tmp_path / "latest.md").read_text()
+    row = timing.ratio_row("s", {"ratio": 2.0, "min": 1.5, "max": 3.0, "repeats": 5}, "b", 1.0, why="memory-bound")
+    res["sections"]["s"]["rows"] = [row]
+    res["meta"].update(threads=1, load_average=[1.5, 1.2, 1.0])
+    md = report.markdown(res)
+    assert "| s | 2x | 1.5x-3x (5) | b | <= 1x | **no** memory-bound |" in md
+    assert "1 torch thread(s)" in md and "the box was loaded" in md
 
 
 def test_only_merges_into_the_previous_results(tmp_path):
