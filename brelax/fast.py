@@ -47,6 +47,8 @@ from .fast_levels import magnitudes as _magnitudes
 __all__ = [
     "binary_values",
     "fast_kernel",
+    "l1_row_sums",
+    "l1_scales",
     "level_kernel",
     "level_refine",
     "level_thresholds",
@@ -412,7 +414,52 @@ def signed_codes(g, levels):
     return codes.astype(ctype, copy=False), scales
 
 
-def binary_values(g, l0: float, chunk: int = 1 << 19):
+def l1_row_sums(v):
+    r"""Per row ``sum_i v[g, i]`` of the magnitudes ``v`` (``(G, n)``, C-ordered), in float64; None if not finite.
+
+    The accumulator is float64 (``np.add.reduce(v, axis=1, dtype=float64)``:
+    every float32 entry converted exactly, pairwise summation). A float32 row
+    cannot overflow it (``n 2^128 < 2^1024`` for any ``n < 2^895``). A float64
+    row can (``[1e308, 1e308]``): then the row is summed again as
+    ``2^-k v`` with ``2^k >= n`` -- a power of two, exact except where an entry
+    falls below the normal range, and then by less than ``2^-1022`` each, far
+    under the rounding of a sum of order ``2^1023 / n`` -- and the sum is
+    returned as ``(S 2^-k, k)`` through :func:`l1_scales`. Rows holding NaN or
+    inf give None (the caller validates and raises).
+
+    Returns
+    -------
+    (sums, k) or None
+        ``sums``: ``(G,)`` float64, the row sums times ``2^-k``; ``k``: ``(G,)``
+        int, 0 where the plain sum is finite.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are answered just below
+        sums = np.add.reduce(v, axis=1, dtype=np.float64)
+    k = np.zeros(sums.shape, dtype=np.int64)
+    bad = ~np.isfinite(sums)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        if not np.isfinite(v[rows].max(axis=1)).all():
+            return None
+        k[rows] = max(1, math.ceil(math.log2(v.shape[1])))
+        sums[rows] = np.add.reduce(np.ldexp(v[rows], -k[rows][:, None]), axis=1, dtype=np.float64)
+    return sums, k
+
+
+def l1_scales(v, l0: float):
+    """The scales ``||y||_1 / (n l_0)`` of the binary projection from the magnitudes ``v`` (None if not finite).
+
+    ``(S 2^-k) / (n l_0) 2^k`` with :func:`l1_row_sums`: finite for finite
+    input (the mean of the magnitudes is at most their maximum).
+    """
+    got = l1_row_sums(v)
+    if got is None:
+        return None
+    sums, k = got
+    return np.ldexp(sums / (v.shape[1] * float(l0)), k)
+
+
+def binary_values(g, l0: float, chunk: int = 1 << 19, out=None):
     r"""Exact projection of each row of ``g`` onto ``{±a l_0}^n``: values and scales, or None.
 
     The binary set has one pattern (every entry at ``l_0``), so the best scale
@@ -422,12 +469,13 @@ def binary_values(g, l0: float, chunk: int = 1 << 19):
     ``dtype(a * table[code])`` of the reference dequantization; ``-0.0`` (where
     ``copysign`` gives ``-a l_0``) is set to ``+a l_0`` where the input holds a
     zero. No codes are formed. The output buffer holds ``|y|`` first and then
-    the values. The row sums are the float64 sums ``QuantSet.quantize`` takes
-    (the same ``np.add.reduce`` per row), so the values are bitwise
-    ``quantize(w).dequantize()``. Rows are taken ``chunk`` entries at a time,
-    so that the passes after ``abs`` (the sums, a ``min`` and two integer
-    passes for the sign) read the chunk from cache: about 2.5 times one pass
-    ``np.abs(w).sum()`` in all on VGG-11's conv weights (bench/channels.py).
+    the values: ``abs`` into it, the float64 row sums (:func:`l1_scales`, the
+    same sums ``QuantSet.quantize`` takes, so the values are bitwise
+    ``quantize(w).dequantize()``), then the sign on the bits. Rows are taken
+    ``chunk`` entries at a time, so that every pass after ``abs`` (the sums,
+    a ``min`` that spots zeros, two integer passes for the sign) reads the
+    chunk from cache. Finite input gives finite values, ``[1e308, 1e308]``
+    included (see :func:`l1_row_sums`).
 
     Parameters
     ----------
@@ -436,17 +484,24 @@ def binary_values(g, l0: float, chunk: int = 1 << 19):
         The positive level.
     chunk : int
         About how many entries to take at a time (at least one row).
+    out : (G, n) C-contiguous array of ``g.dtype``, optional
+        The output buffer (a fresh one by default); it must not overlap ``g``.
 
     Returns
     -------
     (values, scales) or None
         ``values``: ``(G, n)`` C-contiguous array of ``g.dtype``; ``scales``:
-        ``(G,)`` float64. None where a row sum is not finite (``g`` holds NaN or
-        inf, or a float64 sum overflowed): the caller then validates and takes
-        the reference path.
+        ``(G,)`` float64. None where ``g`` holds NaN or inf: the caller then
+        validates and takes the reference path.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> binary_values(np.array([[1e308, -1e308]]), 1.0)[0]
+    array([[ 1.e+308, -1.e+308]])
     """
     G, n = g.shape
-    values = np.empty((G, n), dtype=g.dtype)
+    values = np.empty((G, n), dtype=g.dtype) if out is None else out
     scales = np.empty(G, dtype=np.float64)
     uint = np.uint32 if g.dtype == np.float32 else np.uint64
     g_bits, v_bits = g.view(uint), values.view(uint)
@@ -456,13 +511,12 @@ def binary_values(g, l0: float, chunk: int = 1 << 19):
         r1 = min(G, r0 + step)
         v = values[r0:r1]
         np.abs(g[r0:r1], out=v)
-        with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN are answered just below
-            sums = np.add.reduce(v, axis=1, dtype=np.float64)
-        if not np.isfinite(sums).all():
+        sc = l1_scales(v, l0)
+        if sc is None:
             return None
-        scales[r0:r1] = sums / (n * float(l0))
+        scales[r0:r1] = sc
         has_zero = has_zero or bool(v.min() == 0)
-        sv = (scales[r0:r1] * float(l0)).astype(g.dtype)[:, None]
+        sv = (sc * float(l0)).astype(g.dtype)[:, None]
         # copysign(sv, g) in two integer passes (NumPy's copysign is slower): |g| ^ g is g's sign bit alone,
         # and sv >= 0 has no sign bit of its own.
         bits = v_bits[r0:r1]
@@ -489,7 +543,8 @@ def lookup(codes, scales, table, dtype):
         out -= 1
         out *= (scales * table[2]).astype(dtype)[:, None]
         return out
-    lut = (scales[:, None] * np.asarray(table, dtype=np.float64)[None, :]).astype(dtype)
+    with np.errstate(over="ignore"):  # a level no entry uses may overflow dtype near its largest float: unread
+        lut = (scales[:, None] * np.asarray(table, dtype=np.float64)[None, :]).astype(dtype)
     if codes.shape[0] == 1:
         return lut[0][codes]
     flat = codes.astype(np.intp) + (np.arange(codes.shape[0], dtype=np.intp) * lut.shape[1])[:, None]

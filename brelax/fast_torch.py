@@ -32,24 +32,26 @@ import torch
 _U = 2.0**-53  # unit roundoff of float64
 
 
-def _block_rowsum(a):
-    r"""Per row ``sum(a)`` in float64, from float32 partial sums of at most 16 entries.
+def _l1_scales(a, l0: float):
+    r"""Per row ``sum(a) / (n l_0)`` of the finite magnitudes ``a``, accumulated in float64, never overflowing.
 
-    Each partial sum of ``k <= 16`` float32 values has relative error at most
-    ``(k - 1) 2^-24 < 9e-7``; they are added in float64. float64 input is summed
-    directly. (A float64 sum of float32 data costs about 8 passes in torch on
-    CPU; this costs under one.)
+    ``a.sum(dim=1, dtype=float64)``: a float32 row cannot overflow a float64
+    sum; a float64 row can (``[1e308, 1e308]``), and is then summed again as
+    ``2^-k a`` with ``2^k >= n`` and the scale multiplied back by ``2^k``
+    (powers of two: exact; see :func:`brelax.fast.l1_row_sums`).
     """
-    G, n = a.shape
-    if a.dtype == torch.float64:
-        return a.sum(dim=1)
-    bs = math.gcd(n, 16)
-    if bs < 4:
-        return a.sum(dim=1, dtype=torch.float64)
-    return a.reshape(G, n // bs, bs).sum(dim=2).to(torch.float64).sum(dim=1)
+    n = a.shape[1]
+    sums = a.sum(dim=1, dtype=torch.float64)
+    bad = ~torch.isfinite(sums)
+    if not bool(bad.any().item()):
+        return sums / (n * float(l0))
+    k = max(1, math.ceil(math.log2(n)))
+    again = torch.ldexp(a, torch.tensor(-k, device=a.device)).sum(dim=1, dtype=torch.float64)
+    scaled = torch.ldexp(again / (n * float(l0)), torch.tensor(k, device=a.device))
+    return torch.where(bad, scaled, sums / (n * float(l0)))
 
 
-def binary_rows(g, l0: float):
+def binary_rows(g, l0: float, out=None):
     r"""Exact projection of each row of ``g`` onto ``{±a l_0}^n``: values and scales.
 
     The pattern of the binary set is fixed (every entry at ``l_0``), so the
@@ -59,14 +61,22 @@ def binary_rows(g, l0: float):
     ``copysign(dtype(a l_0), y)``, which is ``dtype(a * table[code])`` of the
     reference dequantization; only ``-0.0`` needs care (``copysign`` would give
     ``-a l_0``; the reference gives ``+a l_0``), fixed where the input holds a zero.
-    One output buffer holds ``|y|`` first and then the values: one allocation,
-    three passes (``abs``, the row sums, ``copysign``).
+
+    On CPU, float32/float64 rows run :func:`brelax.fast.binary_values` on the
+    zero-copy NumPy views of ``g`` and of the output: ``abs`` into the output,
+    float64 row sums, the sign on the bits, by row chunks that stay in cache.
+    Elsewhere: ``abs`` into the output, float64 row sums
+    (:func:`_l1_scales`), ``copysign``. Row sums are float64 on every path,
+    and finite input gives finite values (float64 rows near ``1.8e308``,
+    float32 rows near ``3.4e38`` included).
 
     Parameters
     ----------
-    g : (G, n) floating torch tensor
+    g : (G, n) floating torch tensor, finite
     l0 : float
         The level.
+    out : (G, n) contiguous tensor of ``g.dtype``, optional
+        The output buffer (fresh by default); it must not overlap ``g``.
 
     Returns
     -------
@@ -74,10 +84,17 @@ def binary_rows(g, l0: float):
     scales : (G,) float64 tensor
     """
     G, n = g.shape
-    values = torch.empty_like(g, memory_format=torch.contiguous_format)
+    values = torch.empty_like(g, memory_format=torch.contiguous_format) if out is None else out
+    if g.device.type == "cpu" and g.dtype in (torch.float32, torch.float64) and g.numel():
+        from . import fast
+
+        got = fast.binary_values(g.contiguous().numpy(), l0, out=values.numpy())
+        if got is None:
+            raise ValueError("g: not finite")
+        return values, torch.from_numpy(got[1])
     torch.abs(g, out=values)
     a = values if values.dtype in (torch.float32, torch.float64) else values.float()
-    scales = _block_rowsum(a) / (n * float(l0))
+    scales = _l1_scales(a, l0)
     has_zero = bool((a.amin() == 0).item()) if a.numel() else False
     sv = (scales * float(l0)).to(g.dtype)[:, None]
     torch.copysign(sv.expand(G, n), g, out=values)
@@ -347,6 +364,12 @@ def _quantize(g, levels):
     if K == 0:
         values, scales = binary_rows(g, levels[0])
         return values, scales, _lazy(g, lambda: torch.ge(g, 0).to(torch.int8))
+    if g.dtype == torch.float64 and g.numel():
+        # The squares of float64 row sums over/underflow beyond 2^+-400 (brelax.sets._unit rescales those rows
+        # for the reference); float32 rows never need it. Such rows take the reference path.
+        top = g.abs().amax(dim=1)
+        if bool(((top > 2.0**400) | ((top < 2.0**-400) & (top > 0))).any().item()):
+            return None
     if K == 1 and has_zero:
         threshold = _numpy_threshold if cpu and g.dtype in (torch.float32, torch.float64) else None
         values, scales, thr = ternary_rows(g, levels[1], threshold)

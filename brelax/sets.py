@@ -227,7 +227,7 @@ class QuantSet:
             # |g| in a C-ordered buffer: the row sums (summation order included) of brelax.fast.binary_values,
             # so that project() is bitwise quantize().dequantize().
             a = np.abs(g, out=np.empty(g.shape, dtype=g.dtype))
-            scales = np.add.reduce(a, axis=1, dtype=np.float64) / (g.shape[1] * self.levels[0])
+            scales = fast.l1_scales(a, self.levels[0])
             codes = from_groups(xp, np.greater_equal(g, 0).view(np.int8), shape, axis)
             return QuantizedTensor(codes, scales, self.table, shape, axis, group_size, w.dtype)
         if self.scale is None and len(self.levels) > 1 and isinstance(w, np.ndarray) and w.dtype == np.float32:
