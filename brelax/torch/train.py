@@ -10,8 +10,9 @@ channel; the last Linear, BN and biases stay float. ``--recipe yin2018``
 
 Each epoch appends a row to ``OUT/metrics.jsonl``: the train and test loss and
 accuracy of the *quantized* model ``P(y)`` (BN in eval mode, running
-statistics gathered at ``x``), the running loss at ``x`` on the augmented
-batches, lr, lam, mu, the per-layer AOC summary (theory/THEORY.md: mean and
+statistics re-estimated at ``P(y)`` on training images, :mod:`brelax.torch.bn`),
+the running loss at ``x`` on the augmented batches, lr, lam, mu, the per-layer
+AOC summary (theory/THEORY.md: mean and
 max of ``delta_t``, the fraction of steps with ``delta_t <= 0``), sign/level
 flips, ``d_Q(y)``, seconds and images/s. ``OUT/ckpt.pt`` is rewritten
 atomically after every epoch (and once before the first), so a NaN stop or a
@@ -65,12 +66,14 @@ import torch.nn.functional as F
 from .. import schedules
 from ..commands import _args
 from ..sets import get_set
-from . import checkpoint, ddp, steplog
+from . import bn, checkpoint, ddp, steplog
 from .data import CifarLoader, load_cifar, synthetic_cifar
 from .models import DIGITS_MODELS, MODEL_NAMES, build_model, param_groups
 from .optimizer import METHOD_NAMES, QuantOptimizer
 
 CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
+#: Training images (per rank) whose BatchNorm statistics the evaluation of P(y) uses (brelax.torch.bn).
+BN_IMAGES = 10_000
 # Changing one of these makes a checkpoint a different run; --resume refuses it.
 RUN_KEYS = (
     "dataset",
@@ -607,6 +610,8 @@ def _train(cfg, ctx, on_loss):
     eval_bs = max(1, cfg.eval_batch_size // ctx.world_size)
     test_loader = CifarLoader(te_x, te_y, eval_bs, train=False, **kw)
     train_eval = CifarLoader(tr_x, tr_y, eval_bs, train=False, **kw) if cfg.eval_train else None
+    # BatchNorm statistics for P(y) are re-estimated on these training images (brelax.torch.bn explains why).
+    bn_images = CifarLoader(tr_x, tr_y, eval_bs, train=False, **kw)
 
     net = build_model(cfg.model, classes, seed=cfg.seed, **_model_kwargs(cfg))
     if cfg.init:
@@ -741,7 +746,7 @@ def _train(cfg, ctx, on_loss):
         ddp.broadcast_buffers(net, ctx)
         run_loss, run_correct, seen = ddp.all_reduce_sum(run, ctx).tolist()
         quant = opt.quantized() if cfg.method != "gd" else contextlib.nullcontext()
-        with quant:
+        with quant, bn.recalibrated(net, bn_images if cfg.method != "gd" else None, ctx, BN_IMAGES):
             test_loss, test_acc = evaluate(net, test_loader, ctx, cfg)
             tr_loss, tr_acc = evaluate(net, train_eval, ctx, cfg) if train_eval else (None, None)
         test_loss_authors = test_acc_authors = None
@@ -795,6 +800,7 @@ def _train(cfg, ctx, on_loss):
 
     if cfg.method != "gd":
         opt.finalize()
+        bn.recalibrate(net, bn_images, ctx, BN_IMAGES)  # the returned model: P(y) with its own statistics
     summary = {
         "out": cfg.out,
         "checkpoint": ckpt_path,
