@@ -7,11 +7,15 @@ so ``brelax project`` never imports torch or matplotlib. ``verify``,
 brelax (never the other way round at import time): the CLI is the one place
 that ties the layers together.
 
-Errors: :func:`main` is the one handler. A user error (a bad flag value, a
-missing, truncated or refused input file, an unwritable ``--out``, a full
-disk) prints one line ``brelax COMMAND: error: ...`` naming the flag and the
-value and exits with status 2; Ctrl-C exits with 130. ``--debug`` (anywhere
-on the command line) shows the traceback instead.
+Errors: :func:`main` is the one handler, the one place where exceptions
+become exit codes (the contract is :data:`brelax.errors.EXIT_CODES`, printed
+by every ``--help``). A user error (a bad flag value, a missing, truncated or
+refused input file, an unwritable ``--out``, a full disk, a missing optional
+dependency, a size that cannot fit in memory) prints one line ``brelax
+COMMAND: error: ...`` naming the flag or file and exits with status 2; a
+divergence (:class:`brelax.errors.Diverged`) exits with 3; Ctrl-C with 130 and
+SIGTERM with 143, both with "continue with --resume" for ``train``. ``--debug``
+(anywhere on the command line) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ import argparse
 import errno
 import importlib
 import pickle
+import signal
 import sys
+
+from .errors import Diverged, Terminated, exit_codes_text, missing_dependency
 
 COMMANDS = {
     "project": ("brelax.commands.project", "project an array onto a set: exact vs heuristics"),
@@ -30,6 +37,7 @@ COMMANDS = {
     "bench": ("bench.cli", "speed and memory benchmarks, as ratios to in-run baselines"),
     "train": ("brelax.torch.train_cli", "train a quantized network on CIFAR-10/100 (torch)"),
     "export": ("brelax.torch.export", "export a checkpoint's codes and scales to safetensors"),
+    "compare": ("brelax.torch.compare", "BinaryRelax vs BinaryConnect, ProxQuant, PARQ, float, tuned alike"),
 }
 
 #: What a user can cause: bad values (ValueError, TypeError), files (OSError: missing, unwritable, disk
@@ -61,7 +69,12 @@ def _show_defaults(parser: argparse.ArgumentParser) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, with its errors on one line (the usage is one ``--help`` away)."""
+    """argparse, with its errors on one line (the usage is one ``--help`` away) and the exit codes as epilog."""
+
+    def __init__(self, *a, **kw):
+        kw.setdefault("epilog", exit_codes_text())
+        kw.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*a, **kw)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -75,7 +88,7 @@ def build_parser(argv) -> tuple[argparse.ArgumentParser, object]:
         action="store_true",
         help="show the Python traceback of an error (allowed anywhere on the command line)",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (_, help_) in COMMANDS.items():
         sub.add_parser(name, help=help_, add_help=False)
     # Import only the module of the command actually asked for.
@@ -83,11 +96,33 @@ def build_parser(argv) -> tuple[argparse.ArgumentParser, object]:
     module = None
     if name is not None:
         module = importlib.import_module(COMMANDS[name][0])
-        sp = sub.choices[name]
-        sp.add_argument("-h", "--help", action="help", help="show this help message and exit")
-        module.add_arguments(sp)
-        _show_defaults(sp)
+        _add_command_arguments(sub.choices[name], module)
     return parser, module
+
+
+def _add_command_arguments(sp: argparse.ArgumentParser, module) -> None:
+    """Give the subcommand parser ``sp`` its ``--help`` and the flags of its ``module``."""
+    sp.add_argument("-h", "--help", action="help", help="show this help message and exit")
+    module.add_arguments(sp)
+    _show_defaults(sp)
+
+
+def full_parser() -> argparse.ArgumentParser:
+    """The ``brelax`` parser with the flags of every subcommand (the documentation's CLI reference).
+
+    :func:`build_parser` fills in only the command asked for, so that ``brelax project`` never
+    imports torch; this one imports every command's module.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        ``brelax`` with its subcommands (one per entry of :data:`COMMANDS`), each with all its flags.
+    """
+    parser, _ = build_parser([])
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, (module_name, _) in COMMANDS.items():
+        _add_command_arguments(sub.choices[name], importlib.import_module(module_name))
+    return parser
 
 
 def describe(err: BaseException) -> str:
@@ -116,6 +151,20 @@ def describe(err: BaseException) -> str:
     return one_line(err) or type(err).__name__
 
 
+def _raise_terminated(signum, frame):
+    raise Terminated(f"signal {signum}")
+
+
+def _on_sigterm():
+    """Make SIGTERM raise :class:`~brelax.errors.Terminated` in the main thread (as Ctrl-C raises
+    KeyboardInterrupt), so a run stops between atomic writes; returns the previous handler, or None
+    where no handler can be set (not the main thread)."""
+    try:
+        return signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # signal only works in the main thread
+        return None
+
+
 def main(argv=None) -> int:
     """Run ``brelax COMMAND ...``; the one place errors become exit codes.
 
@@ -127,15 +176,24 @@ def main(argv=None) -> int:
     Returns
     -------
     int
-        The command's status; 2 for a user error (one line ``brelax COMMAND: error: ...`` on
-        stderr) or a bad flag, 130 for Ctrl-C. With ``--debug`` the exception propagates instead.
+        The command's status (:data:`brelax.errors.EXIT_CODES`): 2 for a user error (one line
+        ``brelax COMMAND: error: ...`` on stderr) or a bad flag, 3 for a divergence, 130 for
+        Ctrl-C, 143 for SIGTERM. With ``--debug`` the exception propagates instead.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     label = f"brelax {argv[0]}" if argv and argv[0] in COMMANDS else "brelax"
+    resume = "; continue with --resume" if argv and argv[0] in RESUMABLE else ""
+    previous = _on_sigterm()
     try:
-        parser, module = build_parser(argv)
+        try:
+            parser, module = build_parser(argv)
+        except ImportError as e:  # the command's module needs an optional dependency (torch, matplotlib)
+            err = missing_dependency(e)
+            if err is None:
+                raise
+            raise err from e
         try:
             args = parser.parse_args(argv)
         except SystemExit as e:  # --help, --version, or argparse's one-line error (already printed)
@@ -144,17 +202,41 @@ def main(argv=None) -> int:
             parser.print_help()
             return 0 if not argv else 2
         return int(module.main(args) or 0)
+    except Terminated:
+        if debug:
+            raise
+        print(f"\n{label}: terminated (SIGTERM){resume}", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         if debug:
             raise
-        resume = "; continue with --resume" if argv and argv[0] in RESUMABLE else ""
         print(f"\n{label}: interrupted{resume}", file=sys.stderr)
         return 130
-    except USER_ERRORS as e:
+    except Diverged as e:
+        if debug:
+            raise
+        print(f"{label}: {describe(e)}", file=sys.stderr)
+        return 3
+    except MemoryError as e:
+        if debug:
+            raise
+        what = describe(e) if str(e) else "MemoryError"
+        print(f"{label}: error: not enough memory ({what}); use smaller sizes", file=sys.stderr)
+        return 2
+    except USER_ERRORS as e:  # MissingDependency (a ValueError) included
         if debug:
             raise
         print(f"{label}: error: {describe(e)}", file=sys.stderr)
         return 2
+    except ImportError as e:
+        err = missing_dependency(e)
+        if debug or err is None:
+            raise
+        print(f"{label}: error: {describe(err)}", file=sys.stderr)
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

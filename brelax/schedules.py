@@ -14,8 +14,46 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._validate import check_nonneg, check_positive
+from .steps import get_method
 
 Schedule = Callable[[int], float]
+
+#: The one default of rho, lam's factor per lam step: the authors' 1.04 per epoch (README, "The torch
+#: backend and CIFAR"), used by RelaxSchedule, QuantOptimizer and brelax train.
+DEFAULT_RHO = 1.04
+
+
+class _Spec:
+    """A schedule that says what it is: callable ``t -> mu`` with a JSON-able ``spec`` (saved in checkpoints)."""
+
+    def __init__(self, fn: Callable[[int], float], spec: dict):
+        self.fn, self.spec = fn, spec
+
+    def __call__(self, t: int) -> float:
+        return self.fn(t)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _Spec) and other.spec == self.spec
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.spec.items())))
+
+    def __repr__(self) -> str:
+        return f"{self.spec['name']}({', '.join(f'{k}={v!r}' for k, v in self.spec.items() if k != 'name')})"
+
+
+def schedule_spec(fn) -> dict | None:
+    """What a mu schedule is, as a JSON-able dict: its ``spec`` (:func:`linear_mu`), else its qualified name.
+
+    None for no schedule. Two schedules with equal specs give equal mu at every step; a
+    plain callable is known only by its name.
+    """
+    if fn is None:
+        return None
+    spec = getattr(fn, "spec", None)
+    if isinstance(spec, dict):
+        return dict(spec)
+    return {"name": f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"}
 
 
 def geometric_lam(lam0: float, rho: float, every: int = 1) -> Schedule:
@@ -55,10 +93,12 @@ def linear_mu(ramp_steps: int, start: float = 0.0, end: float = 1.0) -> Schedule
         if not 0.0 <= float(v) <= 1.0:
             raise ValueError(f"{n} must lie in [0, 1], got {v}")
 
+    ramp_steps, start, end = int(ramp_steps), float(start), float(end)
+
     def mu(t: int) -> float:
         return start + (end - start) * min(t, ramp_steps) / ramp_steps
 
-    return mu
+    return _Spec(mu, {"name": "linear_mu", "ramp_steps": ramp_steps, "start": start, "end": end})
 
 
 def phase2(mu: Schedule, start: int | None) -> Schedule:
@@ -112,11 +152,6 @@ def as_schedule(value, name: str = "lr") -> Schedule:
     return constant(check_positive(value, name))
 
 
-#: mu of the methods whose mu does not follow lam: BinaryConnect and PGD project (1), gd never does (0).
-FIXED_MU = {"binaryconnect": 1.0, "pgd": 1.0, "gd": 0.0}
-RELAX_METHODS = ("gd", "binaryconnect", "pgd", "proxquant", "binaryrelax")
-
-
 @dataclass(frozen=True)
 class RelaxSchedule:
     r"""The mu schedule of one run: one object for the NumPy driver and the torch optimizer.
@@ -129,13 +164,14 @@ class RelaxSchedule:
     with ``k = t // every`` (per step: ``every = 1``; per epoch: ``every`` = steps per
     epoch, or the epoch count passed as ``k``), ``t_2 = phase2_start`` (None: never).
     ``mu_ramp`` (a schedule ``t -> mu``, e.g. :func:`linear_mu`) replaces the lam
-    schedule. BinaryConnect and PGD have ``mu = 1``, gd ``mu = 0``, for every t.
+    schedule. A method with a ``fixed_mu`` (:class:`brelax.steps.Method`: BinaryConnect and
+    PGD 1, gd 0) has that mu for every t.
 
     Parameters
     ----------
-    method : "gd", "binaryconnect", "pgd", "proxquant" or "binaryrelax"
+    method : a name in :data:`brelax.steps.METHODS`
     lam0 : float >= 0
-    rho : float >= 1
+    rho : float >= 1 (default :data:`DEFAULT_RHO`)
     every : int >= 1
     phase2_start : int >= 0 or None, in steps
     mu_ramp : callable ``t -> mu`` or None
@@ -150,14 +186,13 @@ class RelaxSchedule:
 
     method: str = "binaryrelax"
     lam0: float = 1.0
-    rho: float = 1.0
+    rho: float = DEFAULT_RHO
     every: int = 1
     phase2_start: int | None = None
     mu_ramp: Callable | None = None
 
     def __post_init__(self):
-        if self.method not in RELAX_METHODS:
-            raise ValueError(f"unknown method {self.method!r}; valid: {', '.join(RELAX_METHODS)}")
+        get_method(self.method)  # ValueError naming the registered methods
         object.__setattr__(self, "lam0", check_nonneg(self.lam0, "lam0"))
         rho = check_nonneg(self.rho, "rho")
         if rho < 1:
@@ -184,8 +219,9 @@ class RelaxSchedule:
 
     def mu(self, t: int, k: int | None = None) -> float:
         """``mu_t``; ``k`` is the lam index (default ``t // every``)."""
-        if self.method in FIXED_MU:
-            return FIXED_MU[self.method]
+        fixed = get_method(self.method).fixed_mu
+        if fixed is not None:
+            return fixed
         if self.phase2_start is not None and t >= self.phase2_start:
             return 1.0
         if self.mu_ramp is not None:

@@ -90,23 +90,74 @@ def gd_update(state: State, grad, lr, mu_next, project: Callable) -> State:
 
 
 class Method(NamedTuple):
+    """The one description of a method: read by :mod:`brelax.schedules`, :func:`brelax.optimize`,
+    :class:`brelax.torch.QuantOptimizer`, the CLI help and ``theory/``.
+
+    Attributes
+    ----------
+    name : str
+    init, update : the step rule (module docstring); ``update`` must factor into an anchor
+        step followed by ``init`` (see :mod:`brelax.torch.optimizer`).
+    lazy : bool
+        The gradient taken at ``x`` updates a separate anchor ``y`` (the latent weights).
+    fixed_mu : float or None
+        The ``mu`` of every step when the method ignores the schedule (BinaryConnect and
+        PGD project: 1; gd never does: 0); None when ``mu`` follows the lam schedule.
+    quantizes : bool
+        The method pulls the iterate towards ``Q`` (False only for float training, gd).
+    x_on_segment : bool
+        ``x`` lies on the segment ``[y, P(y)]`` of its anchor, so ``P(x) = P(y)``
+        (THEORY.md; :meth:`QuantOptimizer.finalize` projects the anchor because of it).
+    summary : str
+        One line for ``--help``.
+    """
+
     name: str
     init: Callable
     update: Callable
-    lazy: bool  # the gradient at x is applied to a separate anchor y
-    uses_mu: bool
+    lazy: bool
+    fixed_mu: float | None
+    quantizes: bool = True
+    x_on_segment: bool = True
+    summary: str = ""
+
+    @property
+    def uses_mu(self) -> bool:
+        """Whether ``mu`` comes from the schedule (``fixed_mu`` is None)."""
+        return self.fixed_mu is None
+
+    @property
+    def keeps_anchor(self) -> bool:
+        """Whether a separate anchor must be stored: lazy methods, and those relaxing with a scheduled mu."""
+        return self.lazy or self.uses_mu
 
 
 METHODS = {
-    "gd": Method("gd", gd_init, gd_update, False, False),
-    "binaryconnect": Method("binaryconnect", lazy_init, lazy_update, True, False),
-    "pgd": Method("pgd", pgd_init, pgd_update, False, False),
-    "proxquant": Method("proxquant", prox_init, prox_update, False, True),
-    "binaryrelax": Method("binaryrelax", lazy_init, lazy_update, True, True),
+    "gd": Method("gd", gd_init, gd_update, False, 0.0, quantizes=False, summary="float gradient descent"),
+    "binaryconnect": Method(
+        "binaryconnect", lazy_init, lazy_update, True, 1.0, summary="latent y, gradient at x = P(y)"
+    ),
+    "pgd": Method("pgd", pgd_init, pgd_update, False, 1.0, summary="projected gradient: x' = P(x - lr g)"),
+    "proxquant": Method("proxquant", prox_init, prox_update, False, None, summary="prox step with a scheduled mu"),
+    "binaryrelax": Method(
+        "binaryrelax", lazy_init, lazy_update, True, None, summary="latent y, x = y - mu (y - P(y)), mu scheduled"
+    ),
 }
 
 
 def get_method(name: str) -> Method:
+    """The registered :class:`Method` called ``name``.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not in :data:`METHODS`.
+    """
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; valid: {', '.join(METHODS)}")
     return METHODS[name]
+
+
+def methods_help() -> str:
+    """``name: summary`` of every method, for ``--help``."""
+    return "; ".join(f"{m.name}: {m.summary}" for m in METHODS.values())

@@ -1,5 +1,6 @@
 """QuantOptimizer: the same step rules as brelax.optimize, around any torch optimizer."""
 
+import copy
 import io
 import math
 
@@ -28,13 +29,14 @@ def _lsq_run(method, prob, y0, steps_, lr, schedule="step", epoch_every=None, qs
     """Plain SGD on f(w) = 1/2 ||A w - b||^2, one weight, through QuantOptimizer."""
     A, b = torch.tensor(prob.A), torch.tensor(prob.b)
     w = nn.Parameter(torch.tensor(y0))
-    opt = QuantOptimizer(
-        torch.optim.SGD([{"params": [w], "qset": qset}], lr=lr),
-        method=method,
-        schedule=schedule,
-        diagnostics=True,
-        **kw,
-    )
+    with pytest.warns(UserWarning, match="1-D"):  # one vector, quantized on purpose
+        opt = QuantOptimizer(
+            torch.optim.SGD([{"params": [w], "qset": qset}], lr=lr),
+            method=method,
+            schedule=schedule,
+            diagnostics=True,
+            **kw,
+        )
     rows = []
     for t in range(steps_):
         opt.zero_grad()
@@ -173,7 +175,7 @@ def test_state_dict_round_trip_is_exact(method, base):
     torch.save({"model": model.state_dict(), "opt": opt.state_dict()}, buf)
     buf.seek(0)
     ck = torch.load(buf, weights_only=True)
-    model2, opt2 = _make(seed=1, method=method, base=base)  # other init, other schedule
+    model2, opt2 = _make(seed=1, method=method, base=base, schedule="epoch", phase2_start=4)  # other init
     model2.load_state_dict(ck["model"])
     opt2.load_state_dict(ck["opt"])
     assert (opt2.lam, opt2.mu, opt2.phase, opt2.step_count, opt2.epoch) == (opt.lam, opt.mu, 1, 3, 1)
@@ -270,3 +272,121 @@ def test_mu_schedule_ramp_matches_brelax_optimize():
     np.testing.assert_allclose([r["mu"] for r in rows], traj.mu[1:], rtol=1e-15)
     opt.finalize()
     np.testing.assert_allclose(w.detach().numpy(), traj.x, atol=1e-12)
+
+
+# ------------------------------------------------- torch's and PARQ's conventions (issue 21)
+
+
+def test_state_dict_has_torchs_layout_and_a_base_state_dict_loads():
+    model, opt = _make(schedule="epoch", phase2_start=4)
+    _train(model, opt, range(2))
+    sd = opt.state_dict()
+    assert {"state", "param_groups", "quant"} == set(sd)
+    assert sd["state"].keys() == opt.base.state_dict()["state"].keys()
+    # a plain SGD state dict (no brelax entries) loads: momentum buffers come back, counts stay
+    _, opt2 = _make(seed=1, schedule="epoch", phase2_start=4)
+    opt2.load_state_dict(opt.base.state_dict())
+    for k, v in opt.base.state_dict()["state"].items():
+        assert torch.equal(opt2.base.state_dict()["state"][k]["momentum_buffer"], v["momentum_buffer"])
+    assert opt2.step_count == 0
+
+
+def test_distributed_checkpoint_reads_the_optimizer_state():
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    model, opt = _make()
+    _train(model, opt, range(1))
+    osd = get_optimizer_state_dict(model, opt)
+    assert "state" in osd and "param_groups" in osd
+    assert torch.equal(
+        osd["state"]["conv.weight"]["momentum_buffer"], opt.base.state[model.conv.weight]["momentum_buffer"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"lam0": 2.0}, "lam0"),
+        ({"rho": 1.1}, "rho"),
+        ({"phase2_start": 9}, "phase2_start"),
+        ({"mu_schedule": brelax.schedules.linear_mu(7)}, "mu_schedule"),
+        ({"schedule": "step"}, "schedule"),
+    ],
+)
+def test_load_refuses_another_schedule_unless_strict_false(kw, field):
+    model, opt = _make(schedule="epoch", phase2_start=4, mu_schedule=brelax.schedules.linear_mu(5))
+    _train(model, opt, range(2))
+    sd = opt.state_dict()
+    base = {"schedule": "epoch", "phase2_start": 4, "mu_schedule": brelax.schedules.linear_mu(5)}
+    _, other = _make(seed=1, **{**base, **kw})
+    with pytest.raises(ValueError, match=field):
+        other.load_state_dict(sd)
+    kept = other.load_state_dict(sd, strict=False)
+    assert any(d.startswith(field) for d in kept), kept
+    assert getattr(other, field if field != "mu_schedule" else "mu_schedule") == {**base, **kw}[field]
+    assert other.step_count == 2
+
+
+def test_load_refuses_other_base_hyperparameters_and_keeps_its_own_when_not_strict():
+    model, opt = _make()
+    _train(model, opt, range(1))
+    sd = opt.state_dict()
+    torch.manual_seed(0)
+    model2 = TinyNet().double()
+    opt2 = QuantOptimizer(
+        torch.optim.SGD(model2.named_parameters(), lr=0.1, momentum=0.0, weight_decay=0.0), qset="ternary"
+    )
+    with pytest.raises(ValueError, match=r"momentum saved 0\.9, here 0\.0"):
+        opt2.load_state_dict(sd)
+    opt2.load_state_dict(sd, strict=False)
+    assert opt2.param_groups[0]["momentum"] == 0.0 and opt2.param_groups[0]["weight_decay"] == 0.0
+
+
+def test_load_restores_x_in_the_parameters_and_restore_latent_params():
+    model, opt = _make(schedule="epoch")
+    _train(model, opt, range(2))
+    sd = copy.deepcopy(opt.state_dict())  # torch's load keeps the tensors it is given (momentum shared)
+    x_saved = model.conv.weight.detach().clone()
+    model2, opt2 = _make(seed=1, schedule="epoch")  # the model is NOT loaded: x comes from y alone
+    opt2.load_state_dict(sd)
+    assert torch.equal(model2.conv.weight.detach(), x_saved)
+    opt2.restore_latent_params()
+    assert torch.equal(model2.conv.weight.detach(), opt.state[model.conv.weight]["latent"])
+    with pytest.raises(RuntimeError, match="restore_x"):  # a gradient taken at y fits no step rule
+        _train(model2, opt2, range(2, 3))
+    # restore_x() writes x back bit for bit; training continues exactly as if y had never been restored
+    model2.load_state_dict(model.state_dict())
+    opt2.restore_latent_params()
+    opt2.restore_x()
+    assert torch.equal(model2.conv.weight.detach(), x_saved)
+    _train(model, opt, range(2, 3))
+    _train(model2, opt2, range(2, 3))
+    assert torch.equal(model.conv.weight, model2.conv.weight)
+
+
+def test_attribute_delegation_and_base_validation():
+    _, opt = _make()
+    opt.base.warmup_note = "from the base"  # an attribute only the base optimizer has
+    assert opt.warmup_note == "from the base" and opt.defaults["momentum"] == 0.9
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        _ = opt.no_such_thing
+    with pytest.raises(TypeError, match="closure"):
+        QuantOptimizer(torch.optim.LBFGS(TinyNet().parameters()))
+
+
+def test_non_finite_float_parameter_raises_naming_it():
+    model, opt = _make()
+    x, t = _batch(0)
+    nn.functional.cross_entropy(model(x), t).backward()
+    model.fc.bias.grad[0] = math.nan  # a float (unquantized) parameter
+    with pytest.raises(FloatingPointError, match=r"fc\.bias"):
+        opt.step()
+
+
+def test_diagnostics_before_a_step_is_a_dataclass():
+    import dataclasses
+
+    model, opt = _make(diagnostics=True)
+    _train(model, opt, range(1))
+    assert dataclasses.is_dataclass(opt._pending)
+    assert opt._pending.anchors is not None  # momentum: the anchor step's direction is measured

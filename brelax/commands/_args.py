@@ -10,11 +10,69 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import tempfile
 
+from ..errors import InputError
 
-class UsageError(ValueError):
+#: The seeds every generator here accepts (NumPy's legacy seed is a uint32).
+SEED_MAX = 2**32 - 1
+
+
+class UsageError(InputError):
     """A bad flag value, input file or output location; one line, exit status 2."""
+
+
+def int_in(value, flag: str, lo: int, hi: int):
+    """``value`` as an int in ``[lo, hi]`` (None passes through).
+
+    Raises
+    ------
+    UsageError
+        ``value`` is not an int or lies outside ``[lo, hi]``; the message writes the range out.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise UsageError(f"{flag} must be an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+def seed(value, flag: str = "--seed"):
+    """A seed in ``[0, 2**32 - 1]`` (:data:`SEED_MAX`), the range of NumPy's and torch's generators here."""
+    return int_in(value, flag, 0, SEED_MAX)
+
+
+def available_memory() -> int | None:
+    """Bytes of physical memory of this machine, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def fits_in_memory(nbytes: float, flag: str, value) -> None:
+    """Refuse, before any work, a size whose arrays cannot fit in this machine's memory.
+
+    Parameters
+    ----------
+    nbytes : the bytes the command will allocate for ``value`` (a lower bound)
+    flag, value : the flag that sets the size, and its value, for the message
+
+    Raises
+    ------
+    UsageError
+        ``nbytes`` exceeds the physical memory.
+    """
+    total = available_memory()
+    if total is not None and nbytes > total:
+        raise UsageError(
+            f"{flag} {value} needs at least {_gib(nbytes)} of memory, more than this machine has ({_gib(total)})"
+        )
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.3g} GiB"
 
 
 def int_at_least(value, flag: str, minimum: int):
@@ -93,8 +151,9 @@ def output_file(path, flag: str = "--out", force: bool = False, inputs=()) -> st
     Raises
     ------
     UsageError
-        ``path`` is one of the input files, an existing file (without ``force``),
-        a directory, or in a folder that cannot be written.
+        ``path`` is one of the input files, an existing file (without ``force``), with ``force``
+        anything but a regular file (a symlink, FIFO, device or socket), a directory, or in a
+        folder that cannot be written.
     """
     path = os.fspath(path)
     for src in inputs:
@@ -102,10 +161,29 @@ def output_file(path, flag: str = "--out", force: bool = False, inputs=()) -> st
             raise UsageError(f"{flag} {path!r} is the input file; refusing to write over it")
     if os.path.isdir(path):
         raise UsageError(f"{flag} {path!r} is a directory; give a file name")
-    if os.path.exists(path) and not force:
-        raise UsageError(f"{flag} {path!r} exists; give --force to replace it")
+    if os.path.lexists(path):
+        if not force:
+            raise UsageError(f"{flag} {path!r} exists; give --force to replace it")
+        kind = _not_regular(path)
+        if kind:  # replacing /dev/stdout or a FIFO with a regular file would break what they are
+            raise UsageError(f"{flag} {path!r} is {kind}; --force replaces regular files only")
     output_dir(os.path.dirname(os.path.abspath(path)), flag=f"the folder of {flag}")
     return path
+
+
+def _not_regular(path) -> str | None:
+    """What ``path`` is when it is not a regular file (a symlink, FIFO, device, socket), else None."""
+    st = os.lstat(path)
+    for test, kind in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(st.st_mode):
+            return kind
+    return None if stat.S_ISREG(st.st_mode) else "not a regular file"
 
 
 def input_file(path, flag: str) -> str:

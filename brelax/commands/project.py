@@ -10,7 +10,6 @@ file, loaded without pickle) or are drawn from a seeded distribution.
 from __future__ import annotations
 
 import math
-import sys
 import time
 
 import numpy as np
@@ -207,21 +206,23 @@ def check_granularity_flags(w, axis, group_size) -> None:
 
 
 def main(args) -> int:
+    """Project and print the report; bad input raises :class:`InputError` (brelax.cli: one line, exit 2)."""
     import brelax
 
-    try:
-        int_at_least(args.seed, "--seed", 0)
-        Q = brelax.get_set(args.qset)
-        if args.input is not None:
-            w = load_input(args.input)
-            source = f"from {args.input}"
-        else:
-            w = generate(args.n, args.dist, args.seed, args.dtype, two_d=args.axis is not None)
-            source = f"{args.dist}, seed {args.seed}"
-        check_granularity_flags(w, args.axis, args.group_size)
-        rows, qt = compare(w, Q, args.axis, args.group_size)
-    except (ValueError, TypeError) as e:  # InputError included; the same line brelax.cli prints
-        print(f"brelax project: error: {e}", file=sys.stderr)
-        return 2
+    from . import _args
+
+    _args.seed(args.seed)
+    Q = brelax.get_set(args.qset)
+    if args.input is not None:
+        w = load_input(args.input)
+        source = f"from {args.input}"
+    else:
+        # float64 draws, then the dtype's copy: refused now with --n named, not as a MemoryError later.
+        int_at_least(args.n, "--n", 1)
+        _args.fits_in_memory(float(args.n) * (8 + np.dtype(args.dtype).itemsize), "--n", args.n)
+        w = generate(args.n, args.dist, args.seed, args.dtype, two_d=args.axis is not None)
+        source = f"{args.dist}, seed {args.seed}"
+    check_granularity_flags(w, args.axis, args.group_size)
+    rows, qt = compare(w, Q, args.axis, args.group_size)
     print_report(args, Q, w, source, rows, qt)
     return 0

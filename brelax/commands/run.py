@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 
 import numpy as np
+
+from ..errors import Diverged
 
 PROBLEMS = ("lsq", "diabetes", "digits")
 
@@ -53,7 +54,6 @@ def main(args) -> int:
     # Bad flags and an unwritable --out fail before the run (brelax.cli prints them on one line, exit 2).
     for flag, value, least in (
         ("--steps", args.steps, 1),
-        ("--seed", args.seed, 0),
         ("--m", args.m, 1),
         ("--n", args.n, 1),
         ("--hidden", args.hidden, 1),
@@ -61,7 +61,16 @@ def main(args) -> int:
         ("--phase2-start", args.phase2_start, 0),
     ):
         _args.int_at_least(value, flag, least)
+    _args.seed(args.seed)
     _args.float_in(args.lr, "--lr", 0.0, lo_open=True)
+    # Sizes that cannot fit fail now with the flag named, not as a MemoryError deep in NumPy: the float64
+    # matrix A (m x n) of lsq, and the trajectory's arrays (one float64 per field per step).
+    from ..trajectory import POINT_FIELDS, STEP_FIELDS
+
+    if args.problem == "lsq":
+        big = "--m" if args.m >= args.n else "--n"
+        _args.fits_in_memory(8.0 * args.m * args.n, big, args.m if big == "--m" else args.n)
+    _args.fits_in_memory(8.0 * args.steps * (len(POINT_FIELDS) + len(STEP_FIELDS)), "--steps", args.steps)
     if os.path.isdir(args.out):
         raise _args.UsageError(f"--out {args.out!r} is a directory; give a file name (.npz)")
     _args.output_dir(os.path.dirname(os.path.abspath(args.out)), "the folder of --out")
@@ -85,10 +94,8 @@ def main(args) -> int:
                 progress=args.steps >= 2000,
             )
     except brelax.NonFiniteError as e:  # bad flags (ValueError, TypeError) go to brelax.cli: one line, exit 2
-        print(f"brelax run: error: {e}; the trajectory up to there is in {args.out}", file=sys.stderr)
-        traj = e.trajectory
-        _save(traj, args.out)
-        return 1
+        _save(e.trajectory, args.out)
+        raise Diverged(f"error: {e}; the trajectory up to there is in {args.out}") from None
     s = traj.summary()
     aoc = traj.aoc[np.isfinite(traj.aoc)]
     print(f"problem      {prob.name} (dim {prob.dim}, L = {prob.L if prob.L is not None else 'unknown'})")

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .._atomic import atomic_write, atomic_write_text
+from ..errors import InputError
 
 FORMAT = "brelax-train-1"
 
@@ -67,7 +68,7 @@ def save_atomic(obj, path) -> None:
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A file given as a checkpoint is missing, truncated, corrupt, refused or of another run/model."""
 
 

@@ -36,25 +36,78 @@ driver, per quantized tensor and in total over all parameters.
 ``P(x) = P(y)`` for ``x`` on the segment ``[y, P(y)]`` (see
 :mod:`brelax.diagnostics`), and the same fact makes ``P(x) = P(z)`` for
 proxquant, so :meth:`finalize` projects the anchor for every method.
+
+Where ``x`` and ``y`` live. The model's parameters hold ``x`` (the point the
+next gradient is taken at); ``state[p]["latent"]`` holds the anchor ``y`` for
+the methods that keep one (:attr:`brelax.steps.Method.keeps_anchor`: the lazy
+methods and proxquant); pgd and gd have no separate anchor. After
+:meth:`load_state_dict` the parameters hold ``x = init(y, mu, P).x``, formed
+from the loaded ``y`` and ``mu`` (the same operations as the step that wrote
+them, so the same bits as the saved model's ``x``); for pgd and gd the model's
+own ``load_state_dict`` restores them. :meth:`restore_latent_params` writes
+``y`` into the parameters instead (to inspect or export the float weights, as
+PARQ's method of the same name) and :meth:`restore_x` writes ``x`` back.
+
+Conventions of ``torch.optim``: :meth:`state_dict` has torch's layout
+(``state``, ``param_groups``) plus brelax's entry ``quant`` (method, schedule,
+step and epoch counts, which tensors are quantized, the latent ``y``), so
+``torch.distributed.checkpoint.state_dict.get_optimizer_state_dict`` works on it
+and the state dict of the base optimizer alone loads (the latent weights then
+start from the parameters). Attributes not defined here are those of the base
+optimizer (``opt.defaults``, ``opt.base.foo`` as ``opt.foo``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import numbers
+import warnings
 
 import torch
 
 from .. import diagnostics as dg
 from .._validate import check_axis, check_choice
 from ..prox import relax
-from ..schedules import RelaxSchedule
+from ..schedules import DEFAULT_RHO, RelaxSchedule, schedule_spec
 from ..sets import QuantizedTensor, QuantSet, get_set
-from ..steps import METHODS
+from ..steps import METHODS, get_method
 
-#: The methods; ``gd`` trains without quantization (the name is the core's, :mod:`brelax.steps`).
-METHOD_NAMES = ("binaryrelax", "binaryconnect", "proxquant", "pgd", "gd")
+#: The methods, as registered in :data:`brelax.steps.METHODS` (``gd`` trains without quantization).
+METHOD_NAMES = tuple(METHODS)
+#: Group entries that describe the run, not the base optimizer's hyperparameters.
+_NOT_HYPER = ("params", "param_names", "lr", "initial_lr", "qset", "axis")
+
+
+@dataclasses.dataclass
+class _SlotBefore:
+    """One quantized tensor before a step: ``x_t``, the ``.grad`` (``g_t``), ``r_t``, its codes and ``P(y_t)``."""
+
+    x: torch.Tensor
+    grad: torch.Tensor | None
+    r: torch.Tensor | None
+    codes: torch.Tensor | None
+    p: torch.Tensor | None
+
+
+@dataclasses.dataclass
+class _Before:
+    """What the diagnostics of one step need from before it (replaces a positional tuple).
+
+    ``slots``: per quantized tensor; ``float_x`` and ``float_grad``: the float parameters as one
+    flat vector. When the base optimizer is not plain SGD (:attr:`QuantOptimizer.direction` is
+    ``"anchor step"``) also the anchors ``a_t`` (``anchors``, ``float_anchor``) and the learning
+    rates (``lrs``: per slot, and a flat tensor for the float parameters), to measure
+    ``g_t = (a_t - a_{t+1})/lr_t``.
+    """
+
+    slots: list
+    float_x: torch.Tensor | None
+    float_grad: torch.Tensor | None
+    anchors: list | None = None
+    float_anchor: torch.Tensor | None = None
+    lrs: tuple | None = None
 
 
 class _Projection:
@@ -76,7 +129,7 @@ class _Slot:
 
     def __init__(self, param, name, index, qset, axis):
         self.param, self.name, self.index, self.qset = param, name, index, qset
-        self.axis = axis if param.ndim >= 2 else None  # a 1-D tensor gets one scale
+        self.axis = axis if param.ndim >= 2 else None  # a 1-D tensor gets one scale (warned in _plan)
         self.proj = _Projection(qset, self.axis)
         # Kept only for diagnostics: codes, r = y - P(y), P(y) and the State of the current point.
         self.codes = self.r = self.p = self.scales = self.state = None
@@ -88,9 +141,10 @@ class QuantOptimizer(torch.optim.Optimizer):
     Parameters
     ----------
     base_optimizer : torch.optim.Optimizer
-        Any optimizer that needs no closure (SGD, Adam, AdamW, ...). Its
+        Any optimizer whose ``step`` needs no closure (SGD, Adam, AdamW, ...; LBFGS is
+        refused: it re-evaluates the loss at points the wrapper never formed). Its
         ``param_groups`` are shared with the wrapper (LR schedulers may wrap either).
-    method : {"binaryrelax", "binaryconnect", "proxquant", "pgd", "gd"}
+    method : one of :data:`brelax.steps.METHODS`
         "gd" trains without quantization; ``finalize`` still projects.
     qset : QuantSet or str
         The set used for groups without a ``"qset"`` key.
@@ -98,7 +152,8 @@ class QuantOptimizer(torch.optim.Optimizer):
         0: one scale per output channel (default); None: one per tensor. A
         group's ``"axis"`` key overrides it. Tensors with ``ndim < 2`` get one scale.
     lam0, rho : float
-        ``lam_k = lam0 * rho**k`` and ``mu = lam / (1 + lam)``; ``k`` is the
+        ``lam_k = lam0 * rho**k`` and ``mu = lam / (1 + lam)`` (rho's default
+        :data:`brelax.schedules.DEFAULT_RHO`); ``k`` is the
         step count (``schedule="step"``) or the number of :meth:`epoch_end` calls.
     schedule : {"epoch", "step"}
     phase2_start : int or None
@@ -116,15 +171,29 @@ class QuantOptimizer(torch.optim.Optimizer):
         Adam). The full gradient is unknown here, so its fields are NaN. Costs one device sync per step.
 
     Which tensors are quantized: a group with a ``"qset"`` key quantizes all its
-    tensors with that set (None: none of them); in a group without the key every
-    tensor with ``ndim >= 2`` (conv and linear weights) is quantized with ``qset``.
+    tensors with that set (None: none of them; a 1-D tensor there is quantized with
+    one scale, with a warning); in a group without the key every tensor with
+    ``ndim >= 2`` (conv and linear weights) is quantized with ``qset``.
+
+    A step whose new anchor or float parameter is NaN or inf raises FloatingPointError
+    naming the tensor (float and quantized parameters alike).
 
     Raises
     ------
     TypeError
-        ``base_optimizer`` is not a torch optimizer, or ``mu_schedule`` is not callable.
+        ``base_optimizer`` is not a torch optimizer or needs a closure (LBFGS), or
+        ``mu_schedule`` is not callable.
     ValueError
         Unknown method, set or schedule, ``lam0 < 0``, ``rho < 1``, a negative ``phase2_start``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from brelax.torch import QuantOptimizer
+    >>> w = torch.nn.Parameter(torch.randn(4, 3))
+    >>> opt = QuantOptimizer(torch.optim.SGD([w], lr=0.1), method="binaryrelax", qset="binary")
+    >>> sorted(opt.state_dict())
+    ['param_groups', 'quant', 'state']
     """
 
     def __init__(
@@ -134,16 +203,15 @@ class QuantOptimizer(torch.optim.Optimizer):
         qset="binary",
         axis=0,
         lam0=1.0,
-        rho=1.04,
+        rho=DEFAULT_RHO,
         schedule="epoch",
         phase2_start=None,
         mu_schedule=None,
         diagnostics=False,
     ):
-        if not isinstance(base_optimizer, torch.optim.Optimizer) or isinstance(base_optimizer, QuantOptimizer):
-            raise TypeError(f"base_optimizer must be a torch optimizer, got {type(base_optimizer).__name__}")
+        _check_base(base_optimizer)
         self.method = check_choice(method, METHOD_NAMES, "method")
-        self._m = METHODS[method]
+        self._m = get_method(method)
         self.qset = get_set(qset)
         if axis is not None and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
             raise TypeError(f"axis must be an int or None, got {axis!r}")
@@ -160,7 +228,8 @@ class QuantOptimizer(torch.optim.Optimizer):
         self._step, self._epoch = 0, 0
         self.last_diagnostics: dict = {}
         self.first_diagnostics: dict = {}
-        self._pending = None
+        self._pending: _Before | None = None
+        self._params_hold_latent = False
         self.slots = self._plan()
         self._ready = True
         self._start()
@@ -179,6 +248,12 @@ class QuantOptimizer(torch.optim.Optimizer):
                 if q is not None:
                     if not p.dtype.is_floating_point:
                         raise TypeError(f"parameter {name} has dtype {p.dtype}; only float tensors can be quantized")
+                    if p.ndim < 2:
+                        warnings.warn(
+                            f"parameter {name} is {p.ndim}-D (shape {tuple(p.shape)}) in a quantized group: it is "
+                            "quantized with one scale; give biases and norms a group with qset=None to keep them float",
+                            stacklevel=3,
+                        )
                     axis = group.get("axis", self.axis)
                     if axis is not None and p.ndim >= 2:
                         axis = check_axis(axis, p.ndim, f"axis of {name}")
@@ -204,7 +279,14 @@ class QuantOptimizer(torch.optim.Optimizer):
 
     @property
     def _keeps_anchor(self) -> bool:
-        return self._m.lazy or self._m.uses_mu
+        return self._m.keeps_anchor
+
+    def __getattr__(self, name):
+        """Attributes not found here are the base optimizer's (PARQ's convention), e.g. ``opt.defaults``."""
+        base = self.__dict__.get("base")
+        if base is None or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return getattr(base, name)
 
     def add_param_group(self, param_group):
         if getattr(self, "_ready", False):
@@ -306,15 +388,28 @@ class QuantOptimizer(torch.optim.Optimizer):
         ``closure`` (optional) is evaluated once, at ``x``, before anything moves.
         Raises FloatingPointError naming the tensor when the new anchor is not finite.
         """
+        if self._params_hold_latent:  # the gradient was taken at y, not at x: no step rule applies
+            raise RuntimeError(
+                "the parameters hold the latent weights y since restore_latent_params(); "
+                "call restore_x() before the forward pass of the next step"
+            )
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
         diag = self.diagnostics
         if diag:  # x_t, g_t and (per quantized tensor) r_t, codes and P(y_t), before anything moves
-            grads = [None if s.param.grad is None else s.param.grad.detach().clone() for s in self.slots]
-            self._pending = (
-                [(s.param.detach().clone(), g, s.r, s.codes, s.p) for s, g in zip(self.slots, grads, strict=True)],
+            self._pending = _Before(
+                [
+                    _SlotBefore(
+                        s.param.detach().clone(),
+                        None if s.param.grad is None else s.param.grad.detach().clone(),
+                        s.r,
+                        s.codes,
+                        s.p,
+                    )
+                    for s in self.slots
+                ],
                 self._flat_float(False),
                 self._flat_float(True),
             )
@@ -322,13 +417,12 @@ class QuantOptimizer(torch.optim.Optimizer):
             for slot in self.slots:
                 slot.param.copy_(self.state[slot.param]["latent"])
         if diag and self.direction == "anchor step":  # a_t, to measure the direction the base step takes
-            self._pending = (
-                *self._pending,
-                [s.param.detach().clone() for s in self.slots],
-                self._flat_float(False),
-                self._lrs(),
-            )
+            assert self._pending is not None
+            self._pending.anchors = [s.param.detach().clone() for s in self.slots]
+            self._pending.float_anchor = self._flat_float(False)
+            self._pending.lrs = self._lrs()
         self.base.step()
+        self._check_float_finite()
         self._step += 1
         mu = self.mu
         for slot in self.slots:
@@ -336,7 +430,7 @@ class QuantOptimizer(torch.optim.Optimizer):
             if self._keeps_anchor:
                 anchor = self.state[p]["latent"]
                 anchor.copy_(p)
-            elif self._m.name == "gd" and not diag:
+            elif not self._m.quantizes and not diag:
                 continue  # unquantized training: the base step is the whole step
             else:  # pgd, gd: the anchor is the parameter; keep a copy if diagnostics need it
                 anchor = p.detach().clone() if diag else p.detach()
@@ -362,14 +456,16 @@ class QuantOptimizer(torch.optim.Optimizer):
             s, x = slot.state, slot.param.detach()
             points.append(dg.point_sums(slot.r, None, slot.scales))
             if pending is not None:
-                x_prev, g, r_prev, c_prev, p_prev = pending[0][i]
-                if len(pending) > 3:  # the anchor step's direction (a_t - a_{t+1})/lr_t
-                    g = _direction(pending[3][i], s.y, pending[5][0][i])
+                b = pending.slots[i]
+                g = b.grad
+                if pending.anchors is not None:  # the anchor step's direction (a_t - a_{t+1})/lr_t
+                    assert pending.lrs is not None
+                    g = _direction(pending.anchors[i], s.y, pending.lrs[0][i])
                 xs = ps = None
                 if self._m.lazy:
-                    ps = dg.stable_projection(s.y, p_prev, slot.axis)
+                    ps = dg.stable_projection(s.y, b.p, slot.axis)
                     xs = relax(s.y, ps, mu)
-                steps.append(dg.step_sums(x_prev, x, r_prev, slot.r, c_prev, slot.codes, g, None, xs, s.p, ps))
+                steps.append(dg.step_sums(b.x, x, b.r, slot.r, b.codes, slot.codes, g, None, xs, s.p, ps))
             names.append(slot.name)
         if self._tracked:  # the float parameters, as one block: r = 0, no codes, x^s = x
             x = self._flat_float(False)
@@ -377,8 +473,12 @@ class QuantOptimizer(torch.optim.Optimizer):
             points.append(dg.point_sums(zero))
             if pending is not None:
                 stable = (x, zero, zero) if self._m.lazy else (None, None, None)
-                g = pending[2] if len(pending) <= 3 else _direction(pending[4], x, pending[5][1])
-                steps.append(dg.step_sums(pending[1], x, zero, zero, None, None, g, None, *stable))
+                if pending.anchors is None:
+                    g = pending.float_grad
+                else:
+                    assert pending.lrs is not None
+                    g = _direction(pending.float_anchor, x, pending.lrs[1])
+                steps.append(dg.step_sums(pending.float_x, x, zero, zero, None, None, g, None, *stable))
             names.append(None)
         n = len(points)
         rows = torch.cat(points + steps).cpu().numpy()  # one device sync per step
@@ -437,12 +537,80 @@ class QuantOptimizer(torch.optim.Optimizer):
                 for s, x in zip(self.slots, saved, strict=True):
                     s.param.copy_(x)
 
+    @torch.no_grad()
+    def restore_latent_params(self):
+        """Write the latent weights ``y`` into the parameters (as PARQ's method of that name).
+
+        For the methods that keep an anchor (:attr:`brelax.steps.Method.keeps_anchor`);
+        pgd and gd have none, and their parameters stay as they are. Use it to read or
+        save the float weights; :meth:`restore_x` writes ``x = init(y, mu, P).x`` back
+        (bit for bit what was there), after which training continues exactly as without
+        it. :meth:`step` refuses to run in between (its gradient would be taken at ``y``).
+        """
+        if not self._keeps_anchor:
+            return
+        for slot in self.slots:
+            slot.param.copy_(self.state[slot.param]["latent"])
+        self._params_hold_latent = True
+
+    @torch.no_grad()
+    def restore_x(self):
+        """Write ``x = init(y, mu, P).x`` into the parameters again, after :meth:`restore_latent_params`."""
+        self._reform_x()
+
+    @torch.no_grad()
+    def _reform_x(self):
+        """``x = init(y, mu, P).x`` into the parameters, from the latent ``y`` (methods that keep one)."""
+        if self._keeps_anchor:
+            mu = self.mu
+            for slot in self.slots:
+                s = self._write_x(slot, self.state[slot.param]["latent"], mu)
+                if self.diagnostics:
+                    self._remember(slot, s)
+        self._params_hold_latent = False
+
+    def _check_float_finite(self):
+        """Raise FloatingPointError naming the first float (unquantized) parameter that is NaN or inf.
+
+        One device sync per step: the per-tensor verdicts are reduced on the device first.
+        """
+        quantized = {id(s.param) for s in self.slots}
+        floats = [(g, i, p) for g in self.param_groups for i, p in enumerate(g["params"]) if id(p) not in quantized]
+        floats = [(g, i, p) for g, i, p in floats if p.is_floating_point()]
+        if not floats:
+            return
+        ok = torch.stack([torch.isfinite(p).all() for _, _, p in floats])
+        if bool(ok.all()):
+            return
+        g, i, _ = floats[int((~ok).nonzero()[0, 0])]
+        names = g.get("param_names")
+        name = names[i] if names else f"group{self.param_groups.index(g)}.param{i}"
+        raise FloatingPointError(
+            f"parameter {name} is not finite after step {self._step + 1} (lr too large or a non-finite gradient)"
+        )
+
     # -------------------------------------------------------------- state dict
     def _plan_record(self) -> list:
         return [{"index": s.index, "name": s.name, "qset": s.qset.name, "axis": s.axis} for s in self.slots]
 
+    def _schedule_record(self) -> dict:
+        """Everything that decides mu: the method's schedule, saved whole (``mu_schedule`` by its spec)."""
+        return {
+            "lam0": self.lam0,
+            "rho": self.rho,
+            "schedule": self.schedule,
+            "phase2_start": self.phase2_start,
+            "mu_schedule": schedule_spec(self.mu_schedule),
+        }
+
     def state_dict(self) -> dict:
-        """Tensors and primitive containers only (loads with ``torch.load(weights_only=True)``)."""
+        """torch's layout, ``{"state", "param_groups"}`` of the base optimizer, plus brelax's ``"quant"``.
+
+        ``quant`` holds the method, the schedule (:meth:`_schedule_record`, ``mu_schedule``
+        included), the step and epoch counts, lam, mu and phase, which tensors are quantized
+        (``plan``) and the latent weights ``y`` by parameter index. Tensors and primitive
+        containers only (loads with ``torch.load(weights_only=True)``).
+        """
         base = self.base.state_dict()
         base["param_groups"] = [
             {k: (v.name if isinstance(v, QuantSet) else v) for k, v in g.items()} for g in base["param_groups"]
@@ -451,27 +619,66 @@ class QuantOptimizer(torch.optim.Optimizer):
             "method": self.method,
             "step": self._step,
             "epoch": self._epoch,
-            "lam0": self.lam0,
-            "rho": self.rho,
-            "schedule": self.schedule,
-            "phase2_start": self.phase2_start,
+            **self._schedule_record(),
             "lam": self.lam,
             "mu": self.mu,
             "phase": self.phase,
             "plan": self._plan_record(),
             "latent": {s.index: self.state[s.param]["latent"] for s in self.slots if self._keeps_anchor},
         }
-        return {"base": base, "quant": quant}
+        return {**base, "quant": quant}
 
-    def load_state_dict(self, state_dict: dict):
-        """Restore the base optimizer, the schedule (lam0, rho, schedule, phase2_start, step, epoch) and ``y``.
+    def load_state_dict(self, state_dict: dict, strict: bool = True) -> list:
+        """Restore the base optimizer, the step and epoch counts and ``y``; then ``x`` into the parameters.
 
-        Raises ValueError when the saved method or the quantized tensors (names,
-        sets, axes) differ from this optimizer's.
+        Parameters
+        ----------
+        state_dict : dict
+            A :meth:`state_dict` (``{"state", "param_groups", "quant"}``; the older
+            ``{"base", "quant"}`` loads too), or a base optimizer's own state dict (no
+            ``quant``: only the base state loads; the counts, schedule and ``y`` stay).
+        strict : bool
+            With True (default) a schedule (lam0, rho, schedule, phase2_start, mu_schedule)
+            or a base hyperparameter (momentum, weight decay, betas, ...; not lr) that differs
+            from this optimizer's raises. With False the differences are returned and this
+            optimizer's own values are kept: what was constructed is what runs.
+
+        Returns
+        -------
+        list of str
+            The differences kept as constructed (empty with ``strict=True``).
+
+        Raises
+        ------
+        ValueError
+            Not a state dict; another method or other quantized tensors (always); with
+            ``strict``, a schedule or hyperparameter that differs, each one named.
+
+        Notes
+        -----
+        After loading, the parameters hold ``x = init(y, mu, P).x`` of the loaded ``y``
+        (methods that keep an anchor), bit for bit what the step that saved it wrote; for
+        pgd and gd the parameters are the anchor, restored by the model's ``load_state_dict``.
         """
-        if not isinstance(state_dict, dict) or set(state_dict) != {"base", "quant"}:
-            raise ValueError("state_dict must be a QuantOptimizer.state_dict() (keys 'base' and 'quant')")
-        q = state_dict["quant"]
+        if not isinstance(state_dict, dict):
+            raise ValueError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+        if set(state_dict) == {"base", "quant"}:  # the layout of brelax 0.1 checkpoints
+            state_dict = {**state_dict["base"], "quant": state_dict["quant"]}
+        if not {"state", "param_groups"} <= set(state_dict):
+            raise ValueError(
+                "state_dict must be an optimizer state dict (keys 'state', 'param_groups' and brelax's 'quant'), "
+                f"got keys {sorted(state_dict)}"
+            )
+        q = state_dict.get("quant")
+        base = {k: v for k, v in state_dict.items() if k != "quant"}
+        if q is None:  # a base optimizer's own state dict
+            diffs = self._differences(None, base)
+            if diffs and strict:
+                raise ValueError(
+                    "state_dict was saved with other settings than this optimizer has: " + "; ".join(diffs)
+                )
+            self._load_base(base)
+            return diffs
         if q["method"] == "float":  # checkpoints written before the unquantized method was called gd
             q = {**q, "method": "gd"}
         if q["method"] != self.method:
@@ -481,20 +688,53 @@ class QuantOptimizer(torch.optim.Optimizer):
                 "state_dict quantizes different tensors (or sets/axes) than this optimizer: "
                 f"saved {q['plan']}, here {self._plan_record()}"
             )
-        self.base.load_state_dict(state_dict["base"])
-        self.param_groups = self.base.param_groups  # the base replaced its list
-        self.schedule = q["schedule"]
-        self.relax_schedule = dataclasses.replace(
-            self.relax_schedule, lam0=q["lam0"], rho=q["rho"], phase2_start=q["phase2_start"]
-        )
+        diffs = self._differences(q, base)
+        if diffs and strict:
+            raise ValueError(
+                "state_dict was saved with other settings than this optimizer has: "
+                + "; ".join(diffs)
+                + " (construct it with the saved values, or load with strict=False to keep these)"
+            )
+        self._load_base(base)
         self._step, self._epoch = int(q["step"]), int(q["epoch"])
         with torch.no_grad():
-            for s in self.slots:
-                if self._keeps_anchor:
+            if self._keeps_anchor:
+                for s in self.slots:
                     self.state[s.param]["latent"].copy_(q["latent"][s.index])
-                if self.diagnostics:
+            self._reform_x()
+            if self.diagnostics:
+                for s in self.slots:
                     self._remember(s, self._m.init(self._anchor(s).clone(), self.mu, s.proj))
             self._pending = None
+        return diffs
+
+    def _differences(self, q: dict | None, base: dict) -> list:
+        """The saved schedule and base hyperparameters that differ from this optimizer's, one phrase each."""
+        diffs = []
+        own = self._schedule_record() if q is not None else {}
+        for k, v in own.items():
+            saved = q.get(k, v if k == "mu_schedule" else None)  # mu_schedule: not saved before brelax 0.2
+            if saved != v:
+                diffs.append(f"{k} saved {saved!r}, here {v!r}")
+        saved_groups = base["param_groups"]
+        if len(saved_groups) == len(self.param_groups):
+            for gi, (sg, g) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
+                for k in sorted(set(sg) | set(g)):
+                    if k in _NOT_HYPER:
+                        continue
+                    a, b = sg.get(k), g.get(k)
+                    if _plain(a) != _plain(b):
+                        diffs.append(f"group {gi} {k} saved {_plain(a)!r}, here {_plain(b)!r}")
+        return diffs
+
+    def _load_base(self, base: dict):
+        """The base optimizer's state; this optimizer's hyperparameters stay (lr is the saved one, as in torch)."""
+        keep = [{k: v for k, v in g.items() if k not in _NOT_HYPER} for g in self.param_groups]
+        base = {**base, "state": {k: {n: t for n, t in v.items() if n != "latent"} for k, v in base["state"].items()}}
+        self.base.load_state_dict(base)
+        self.param_groups = self.base.param_groups  # the base replaced its list
+        for g, own in zip(self.param_groups, keep, strict=True):
+            g.update(own)
 
     def __repr__(self) -> str:
         return (
@@ -502,6 +742,34 @@ class QuantOptimizer(torch.optim.Optimizer):
             f"axis={self.axis}, lam0={self.lam0}, rho={self.rho}, schedule={self.schedule!r}, "
             f"phase2_start={self.phase2_start}, quantized={len(self.slots)})"
         )
+
+
+def _check_base(base) -> None:
+    """Refuse, at construction, a base optimizer the wrapper cannot drive.
+
+    Raises
+    ------
+    TypeError
+        Not a torch optimizer, a QuantOptimizer already, or one whose ``step`` requires a
+        closure (LBFGS): it would evaluate the loss at points the wrapper never formed.
+    """
+    if not isinstance(base, torch.optim.Optimizer) or isinstance(base, QuantOptimizer):
+        raise TypeError(f"base_optimizer must be a torch optimizer, got {type(base).__name__}")
+    closure = inspect.signature(base.step).parameters.get("closure")
+    if isinstance(base, torch.optim.LBFGS) or (closure is not None and closure.default is inspect.Parameter.empty):
+        raise TypeError(
+            f"base_optimizer {type(base).__name__} needs a closure in step(): it re-evaluates the loss at its "
+            "own points, which the wrapper cannot re-form; use a first-order optimizer (SGD, Adam, AdamW, ...)"
+        )
+
+
+def _plain(v):
+    """A hyperparameter as a comparable value (tuples and lists alike; tensors as numbers)."""
+    if isinstance(v, torch.Tensor):
+        return v.tolist()
+    if isinstance(v, (tuple, list)):
+        return [_plain(x) for x in v]
+    return v
 
 
 def _direction(a_prev, a_new, lr):

@@ -65,6 +65,7 @@ import torch.nn.functional as F
 
 from .. import schedules
 from ..commands import _args
+from ..errors import Diverged
 from ..sets import get_set
 from . import bn, checkpoint, ddp, steplog
 from .data import CifarLoader, load_cifar, synthetic_cifar
@@ -92,8 +93,8 @@ RUN_KEYS = (
 )
 
 
-class TrainingStopped(FloatingPointError):
-    """The loss or the weights became NaN/inf; the last good checkpoint is kept."""
+class TrainingStopped(Diverged):
+    """The loss or the weights became NaN/inf; the last good checkpoint is kept (exit 3)."""
 
 
 #: Named bundles of :class:`TrainConfig` values (``brelax train --recipe NAME``); see :func:`recipe_config`.

@@ -1,9 +1,10 @@
 """The ``brelax train`` command line: flags mapped one to one onto :class:`~brelax.torch.train.TrainConfig`.
 
-Exit codes: 0 done, 2 bad input (a missing archive, a bad flag value, an
-``--out`` holding another run; printed on one line by :func:`brelax.cli.main`),
-3 stopped on a NaN or inf (the last good checkpoint is kept), 130 interrupted
-(continue with ``--resume``).
+Exit codes (:data:`brelax.errors.EXIT_CODES`, mapped by :func:`brelax.cli.main`): 0 done,
+2 bad input (a missing archive, a bad flag value, an ``--out`` holding or locked by
+another run, a checkpoint whose sha256 does not match, flags that differ from the
+run being resumed; one line), 3 stopped on a NaN or inf (the last good checkpoint is
+kept), 130 Ctrl-C and 143 SIGTERM (the last checkpoint is intact; continue with ``--resume``).
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 
 from .models import MODEL_NAMES
 from .optimizer import METHOD_NAMES
-from .train import CLASSES, RECIPES, TrainConfig, TrainingStopped, recipe_config, train
+from .train import CLASSES, RECIPES, TrainConfig, recipe_config, train
 
 
 def add_arguments(p) -> None:
@@ -165,11 +165,9 @@ def config_from_args(args) -> TrainConfig:
 
 def main(args) -> int:
     cfg = config_from_args(args)
-    try:
-        result = train(cfg)
-    except TrainingStopped as e:  # bad input and Ctrl-C are reported by brelax.cli.main (exit 2, 130)
-        print(f"brelax train: {e}", file=sys.stderr)
-        return 3
+    # Bad input, a divergence (TrainingStopped), Ctrl-C and SIGTERM propagate: brelax.cli.main maps them
+    # to the exit codes 2, 3, 130 and 143.
+    result = train(cfg)
     last = result.summary["last"] or {}
     if result.summary["device"] and (int(os.environ.get("RANK", "0")) == 0):
         keys = ("epoch", "test_acc", "test_loss", "train_acc", "test_acc_authors", "flips")
