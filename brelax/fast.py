@@ -54,8 +54,10 @@ __all__ = [
     "level_thresholds",
     "lookup",
     "signed_codes",
+    "signed_threshold",
     "ternary_hist",
     "ternary_threshold",
+    "ternary_values",
 ]
 
 
@@ -79,13 +81,11 @@ def fast_kernel(xp, levels):
     """
     import array_api_compat
 
+    from .kernels import kernel
+
     if not (xp is np or array_api_compat.is_numpy_namespace(xp)):
         return None
-    if len(levels) == 1:
-        return None
-    if len(levels) == 2 and levels[0] == 0:
-        return ternary_hist
-    return level_kernel
+    return kernel(levels, "numpy")
 
 
 def _bin_bits(n: int, R: int) -> int:
@@ -158,14 +158,48 @@ def ternary_threshold(a, levels):
     """Per row the smallest kept magnitude (inf: nothing kept) and the scale of :func:`ternary_hist`.
 
     Entry ``i`` of row ``g`` is kept (level ``l_1``) iff ``a[g, i] >= thr[g]``.
+    ``a``: ``(G, n)`` finite magnitudes. The pure NumPy passes; see
+    :func:`signed_threshold` for the same numbers from signed values.
     """
     a = _magnitudes(a)
-    G, n = a.shape
-    l1 = float(levels[1])
-    ity, mant = (np.int32, 23) if a.dtype == np.float32 else (np.int64, 52)
-    rowmax = a.max(axis=1).astype(np.float64)
+    got = _threshold(a, float(levels[1]), None)
+    if got is None:
+        raise ValueError("a: the magnitudes hold NaN or inf")
+    return got
+
+
+def signed_threshold(g, l1: float):
+    """:func:`ternary_threshold` of ``|g|`` from the signed ``(G, n)`` float32/float64 ``g``, or None.
+
+    With the compiled loops (:func:`brelax.kernels.compiled`) no magnitude
+    buffer is formed; without, ``|g|`` is taken once. The same numbers either
+    way, bit for bit. None where ``g`` holds NaN or inf, or a float64 row
+    lies beyond ``2^±400`` (its squared sums would leave float64:
+    :class:`~brelax.sets.QuantSet` rescales such rows on its reference path).
+    """
+    from . import kernels
+
+    jit = kernels.compiled()
+    if jit is None:
+        return _threshold(np.abs(g), float(l1), None, check_range=True)
+    return _threshold(np.ascontiguousarray(g), float(l1), jit, check_range=True)
+
+
+def _threshold(x, l1: float, jit, check_range: bool = False):
+    """The thresholds and scales of :func:`ternary_hist`: from magnitudes ``x`` (``jit`` None, NumPy passes),
+    or from signed values ``x`` with the compiled loops ``jit`` (:mod:`brelax.fast_numba`). None where a row
+    is not finite (or, with ``check_range``, a float64 row beyond ``2^±400``)."""
+    G, n = x.shape
+    ity, mant = (np.int32, 23) if x.dtype == np.float32 else (np.int64, 52)
+    rowmax = jit.abs_rowmax(x) if jit is not None else x.max(axis=1).astype(np.float64)
+    if not np.isfinite(rowmax).all():
+        return None
+    if check_range and x.dtype == np.float64 and np.any((rowmax > 2.0**400) | ((rowmax < 2.0**-400) & (rowmax > 0))):
+        return None
     # tau* >= tau_lo (proof above); the mean of a strided sample is enough to choose the bin range.
-    sample = a[:, :: max(1, n // 512)]
+    # (A contiguous copy of the sample in both paths: the same float64 sum, summed in the same order.)
+    step = max(1, n // 512)
+    sample = np.abs(x[:, ::step]) if jit is not None else np.ascontiguousarray(x[:, ::step])
     rough = sample.sum(axis=1, dtype=np.float64) / sample.shape[1]
     tau_est = np.maximum(rough / 2, rowmax / (2 * math.sqrt(n)))
     ratio = float(np.max(rowmax / np.where(tau_est > 0, tau_est, rowmax + 1)))
@@ -173,15 +207,20 @@ def ternary_threshold(a, levels):
     m = _bin_bits(n, R)
     sh = mant - m
     B = (R << m) + 1
-    maxbits = rowmax.astype(a.dtype).view(ity).astype(np.int64)
+    maxbits = rowmax.astype(x.dtype).view(ity).astype(np.int64)
     floorbits = np.maximum(maxbits - (R << mant), 1)
-    cnt, sm = _histogram(a, floorbits.astype(ity).view(a.dtype), floorbits, maxbits, ity, sh, B)
+    if jit is not None:
+        mask = np.iinfo(ity).max  # clears the sign bit: the bits of |x|
+        c, sm = jit.histogram(x, x.view(ity), floorbits, sh, B, _CHUNK, ity(mask))
+        cnt = c.astype(np.float64)
+    else:
+        cnt, sm = _histogram(x, floorbits.astype(ity).view(x.dtype), floorbits, maxbits, ity, sh, B)
     rows = np.arange(G)
 
     # Bin b holds [lo_b, hi_b): bit patterns floorbits + b 2^sh (inf past the largest float).
-    infbits = int(np.array(np.inf, dtype=a.dtype).view(ity))
+    infbits = int(np.array(np.inf, dtype=x.dtype).view(ity))
     ebits = np.minimum(floorbits[:, None] + (np.arange(B + 1, dtype=np.int64) << sh), infbits)
-    edges = ebits.astype(ity).view(a.dtype).astype(np.float64)
+    edges = ebits.astype(ity).view(x.dtype).astype(np.float64)
     delta = 8.0 * (n + B + 16) * _U
     keep, b0, C, A = _surviving_bins(cnt, sm, edges, rowmax, n, delta)
     live = keep.any(axis=1)
@@ -192,8 +231,82 @@ def ternary_threshold(a, levels):
     vlo = np.where(live, vlo, math.inf)
     base_s = A[rows, bhi - b0]
     base_t = C[rows, bhi - b0]
-    thr, best, tstar = _best_in_hull(a, vlo, vhi, base_s, base_t)
+    lo, hi = vlo.astype(x.dtype), vhi.astype(x.dtype)
+    rv = jit.hull(x, lo, hi) if jit is not None else _hull_entries(x, lo, hi)
+    thr, best, tstar = _best_in_hull(G, x.dtype, rv, base_s, base_t)
     return thr, np.where(tstar > 0, best / (np.maximum(tstar, 1.0) * l1), 0.0)
+
+
+def ternary_values(g, l1: float, out=None, chunk: int = 1 << 16):
+    r"""Exact projection of each row of ``g`` onto ``{0, ±a l_1}^n``: values, scales and thresholds, or None.
+
+    Values ``copysign(dtype(a l_1), y)`` where ``|y| >= thr``, ``+0.0`` elsewhere:
+    ``dtype(a * table[code])`` of the reference dequantization, bit for bit.
+    One output buffer and no separate validation pass (a NaN or inf shows in
+    the row maxima, and gives None: the caller validates and raises).
+
+    With the compiled loops (:mod:`brelax.fast_numba`): four reads of ``g``
+    (row maxima, histogram, hull, values) and one write. Without: ``|g|`` into
+    the output buffer, the NumPy passes of :func:`ternary_threshold` on it,
+    then the values written on the float bits of that buffer by row chunks of
+    about ``chunk`` entries (``(bits(|g|) ^ bits(g)) | bits(a l_1)`` is
+    ``copysign``, then zeroed where ``|g| < thr``). Both give the same bits.
+
+    Parameters
+    ----------
+    g : (G, n) float32 or float64 NumPy array
+    l1 : float
+        The positive level.
+    out : (G, n) C-contiguous array of ``g.dtype``, optional
+        The output buffer (fresh by default); it must not overlap ``g``.
+    chunk : int
+        Entries per chunk of the NumPy value pass (at least one row).
+
+    Returns
+    -------
+    (values, scales, thr) or None
+        ``scales``: ``(G,)`` float64; ``thr``: ``(G,)`` float64, the smallest
+        kept magnitude of each row (inf: none). None as in :func:`signed_threshold`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ternary_values(np.array([[3.0, -2.9, 0.1, 0.0]]), 1.0)[0]
+    array([[ 2.95, -2.95,  0.  ,  0.  ]])
+    """
+    from . import kernels
+
+    G, n = g.shape
+    values = np.empty((G, n), dtype=g.dtype) if out is None else out
+    jit = kernels.compiled()
+    if jit is not None:
+        g = np.ascontiguousarray(g)
+        got = _threshold(g, float(l1), jit, check_range=True)
+        if got is None:
+            return None
+        thr, scales = got
+        jit.values(g, thr.astype(g.dtype), (scales * float(l1)).astype(g.dtype), values)
+        return values, scales, thr
+    np.abs(g, out=values)
+    got = _threshold(values, float(l1), None, check_range=True)
+    if got is None:
+        return None
+    thr, scales = got
+    uint = np.uint32 if g.dtype == np.float32 else np.uint64
+    g_bits, v_bits = g.view(uint) if g.flags.c_contiguous else np.ascontiguousarray(g).view(uint), values.view(uint)
+    t = thr.astype(g.dtype)
+    sv = (scales * float(l1)).astype(g.dtype).view(uint)
+    step = max(1, chunk // max(n, 1))
+    mbuf = np.empty((min(step, G), n), dtype=bool)
+    for r0 in range(0, G, step):
+        r1 = min(G, r0 + step)
+        m = mbuf[: r1 - r0]
+        np.greater_equal(values[r0:r1], t[r0:r1, None], out=m)
+        bits = v_bits[r0:r1]
+        np.bitwise_xor(bits, g_bits[r0:r1], out=bits)
+        np.bitwise_or(bits, sv[r0:r1, None], out=bits)
+        np.multiply(bits, m, out=bits)
+    return values, scales, thr
 
 
 _CHUNK = 1 << 16  # entries per block: the int64 bin indices of a block stay in cache
@@ -338,18 +451,18 @@ def _above(x):
     return out
 
 
-def _best_in_hull(a, vlo, vhi, base_s, base_t):
-    """Evaluate every candidate with threshold in ``[vlo, vhi)`` of each row; return the best.
+def _best_in_hull(G, dtype, rows_vals, base_s, base_t):
+    """Evaluate every candidate whose threshold is one of the hull entries ``rows_vals`` of its row; the best.
 
-    Returns per row the threshold (inf if none is better than keeping
-    nothing), the kept sum and the kept count.
+    ``rows_vals``: the row index and magnitude of every entry in ``[vlo, vhi)`` of
+    its row (any order within a row). Returns per row the threshold (inf if none
+    is better than keeping nothing), the kept sum and the kept count.
     """
-    G = a.shape[0]
-    rows, vals = _hull_entries(a, vlo.astype(a.dtype), vhi.astype(a.dtype))
+    rows, vals = rows_vals
     per_row = np.bincount(rows, minlength=G)
     width = max(int(per_row.max()) if G else 0, 1)
     start = np.cumsum(per_row) - per_row
-    P = np.full((G, width), -1, dtype=a.dtype)  # padding -1 sorts after every magnitude
+    P = np.full((G, width), -1, dtype=dtype)  # padding -1 sorts after every magnitude
     P.reshape(-1)[rows * width + (np.arange(rows.size) - start[rows])] = vals
     M = np.empty((G, width + 1))
     M[:, :width] = np.sort(P, axis=1)[:, ::-1]
@@ -396,15 +509,17 @@ def signed_codes(g, levels):
     has_zero = levels[0] == 0
     n_table = 2 * K + (1 if has_zero else 2)
     ctype = np.int8 if n_table <= 127 else (np.int16 if n_table <= 32767 else np.int32)
-    a = np.abs(g)
     if K == 1 and has_zero:
-        thr, scales = ternary_threshold(a, levels)
+        got = signed_threshold(g, levels[1])
+        if got is None:
+            raise ValueError("g: NaN or inf, or a float64 row beyond 2^+-400 (rescale it first)")
+        thr, scales = got
         t = thr.astype(g.dtype)[:, None]  # > 0: the smallest kept magnitude, or inf
         codes = np.greater_equal(g, t).view(np.int8)  # 1 where kept and positive
         codes += 1
         codes -= np.less_equal(g, -t).view(np.int8)
         return codes, scales
-    idx, scales = level_kernel(np, a, levels)
+    idx, scales = level_kernel(np, np.abs(g), levels)
     idx = idx.astype(ctype)
     neg = g < 0
     if has_zero:

@@ -80,8 +80,9 @@ def binary_rows(g, l0: float, out=None):
 
     Returns
     -------
-    values : (G, n) tensor of ``g.dtype``
-    scales : (G,) float64 tensor
+    (values, scales) or None
+        ``values``: ``(G, n)`` tensor of ``g.dtype``; ``scales``: ``(G,)``
+        float64 tensor. None where ``g`` holds NaN or inf (the caller validates).
     """
     G, n = g.shape
     values = torch.empty_like(g, memory_format=torch.contiguous_format) if out is None else out
@@ -89,12 +90,12 @@ def binary_rows(g, l0: float, out=None):
         from . import fast
 
         got = fast.binary_values(g.contiguous().numpy(), l0, out=values.numpy())
-        if got is None:
-            raise ValueError("g: not finite")
-        return values, torch.from_numpy(got[1])
+        return None if got is None else (values, torch.from_numpy(got[1]))
     torch.abs(g, out=values)
     a = values if values.dtype in (torch.float32, torch.float64) else values.float()
     scales = _l1_scales(a, l0)
+    if not bool(torch.isfinite(scales).all().item()):
+        return None  # NaN or inf in g: the caller validates
     has_zero = bool((a.amin() == 0).item()) if a.numel() else False
     sv = (scales * float(l0)).to(g.dtype)[:, None]
     torch.copysign(sv.expand(G, n), g, out=values)
@@ -159,6 +160,8 @@ def ternary_threshold(a, l1: float, chunk: int = 1 << 22):
     dev = a.device
     ibits, mant, ity = _bits(a)
     rowmax = a.amax(dim=1).to(f64)
+    if not bool(torch.isfinite(rowmax).all().item()):
+        return None  # NaN or inf in a: the caller validates
     # tau* >= tau_lo (see brelax.fast.ternary_hist); a strided sample's mean is enough to size the bins.
     sample = a[:, :: max(1, n // 512)]
     rough = sample.sum(dim=1, dtype=f64) / sample.shape[1]
@@ -276,20 +279,37 @@ def _best_in_hull(a, idx, lo_idx, hi_idx, base_s, base_t, chunk):
     return thr, torch.where(ok, cs[r, j], zero), torch.where(ok, tt[r, j], zero)
 
 
-def ternary_rows(g, l1: float, threshold=None):
-    r"""Exact projection of each row of ``g`` onto ``{0, ±a l_1}^n``: values, scales and thresholds.
+def ternary_rows(g, l1: float, out=None):
+    r"""Exact projection of each row of ``g`` onto ``{0, ±a l_1}^n``: values, scales and thresholds, or None.
 
-    Values ``copysign(dtype(a l_1), y) * [|y| >= thr] + 0.0``: ``±dtype(a l_1)``
-    for the kept entries, ``+0.0`` for the others (the ``+ 0.0`` turns the
+    Values ``copysign(dtype(a l_1), y)`` where ``|y| >= thr``, ``+0.0`` elsewhere.
+    On CPU, float32/float64 rows run :func:`brelax.fast.ternary_values` on the
+    zero-copy NumPy views of ``g`` and of the output (compiled loops with numba,
+    cache-blocked NumPy passes without; the same bits). Elsewhere ``|g|`` goes
+    into the output, :func:`ternary_threshold` finds the thresholds, and the
+    values are ``copysign`` times the kept mask, plus ``0.0`` (which turns the
     ``-0.0`` of a dropped negative entry into the reference's ``+0.0``).
-    ``threshold(a, l1) -> (thr, scales)`` finds the thresholds (default
-    :func:`ternary_threshold`; :func:`quantize` passes the NumPy kernel on CPU).
+
+    Returns
+    -------
+    (values, scales, thr) or None
+        None where ``g`` holds NaN or inf, or a float64 row lies beyond ``2^±400``.
     """
     G, n = g.shape
-    values = torch.empty_like(g, memory_format=torch.contiguous_format)
+    values = torch.empty_like(g, memory_format=torch.contiguous_format) if out is None else out
+    if g.device.type == "cpu" and g.dtype in (torch.float32, torch.float64) and g.numel():
+        from . import fast
+
+        got = fast.ternary_values(g.contiguous().numpy(), l1, out=values.numpy())
+        if got is None:
+            return None
+        return values, torch.from_numpy(got[1]), torch.from_numpy(got[2])
     torch.abs(g, out=values)
     a = values if values.dtype in (torch.float32, torch.float64) else values.float()
-    thr, scales = (threshold or ternary_threshold)(a, l1)
+    got = ternary_threshold(a, l1)
+    if got is None:
+        return None
+    thr, scales = got
     kept = a >= thr.to(a.dtype)[:, None]
     sv = (scales * float(l1)).to(g.dtype)[:, None]
     torch.copysign(sv.expand(G, n), g, out=values)
@@ -354,25 +374,32 @@ def quantize(g, levels):
 
 
 def _quantize(g, levels):
-    from . import fast
+    from . import fast, kernels
 
+    kind = kernels.set_kind(levels)
     K = len(levels) - 1
     has_zero = levels[0] == 0
     n_table = 2 * K + (1 if has_zero else 2)
     ctype = _codes_dtype(n_table)
     cpu = g.device.type == "cpu"
-    if K == 0:
-        values, scales = binary_rows(g, levels[0])
-        return values, scales, _lazy(g, lambda: torch.ge(g, 0).to(torch.int8))
-    if g.dtype == torch.float64 and g.numel():
+    if g.dtype == torch.float64 and g.numel() and kind != "binary" and not (cpu and kind == "ternary"):
         # The squares of float64 row sums over/underflow beyond 2^+-400 (brelax.sets._unit rescales those rows
-        # for the reference); float32 rows never need it. Such rows take the reference path.
+        # for the reference); float32 rows never need it, and the CPU ternary kernel checks its row maxima.
         top = g.abs().amax(dim=1)
         if bool(((top > 2.0**400) | ((top < 2.0**-400) & (top > 0))).any().item()):
             return None
-    if K == 1 and has_zero:
-        threshold = _numpy_threshold if cpu and g.dtype in (torch.float32, torch.float64) else None
-        values, scales, thr = ternary_rows(g, levels[1], threshold)
+    rows = kernels.kernel(levels, "torch_values")
+    if kind == "binary":
+        got = rows(g, levels[0])
+        if got is None:
+            return None
+        values, scales = got
+        return values, scales, _lazy(g, lambda: torch.ge(g, 0).to(torch.int8))
+    if kind == "ternary":
+        got = rows(g, levels[1])
+        if got is None:
+            return None
+        values, scales, thr = got
         gg = g if g.dtype in (torch.float32, torch.float64) else g.float()
 
         def codes():
@@ -396,11 +423,3 @@ def _quantize(g, levels):
     lut = (scales[:, None] * table[None, :]).to(g.dtype)
     values = torch.gather(lut, 1, codes.to(torch.int64))
     return values, scales, codes.to(ctype)
-
-
-def _numpy_threshold(a, l1):
-    """:func:`brelax.fast.ternary_threshold` on the zero-copy NumPy view of the CPU tensor ``a``."""
-    from . import fast
-
-    thr, scale = fast.ternary_threshold(a.contiguous().numpy(), (0.0, l1))
-    return torch.from_numpy(thr), torch.from_numpy(scale)

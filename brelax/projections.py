@@ -208,9 +208,11 @@ def level_sweep_bounded(xp, a, levels):
 
 
 def exact_kernel(levels):
-    """The exact kernel for a free-scale set with these non-negative levels."""
-    if len(levels) == 1:
-        return single_level
-    if len(levels) == 2 and levels[0] == 0:
-        return ternary_sort
-    return level_sweep_bounded
+    """The exact (reference) kernel for a free-scale set with these non-negative levels.
+
+    Looked up in :data:`brelax.kernels.TABLE`: :func:`single_level`,
+    :func:`ternary_sort` or :func:`level_sweep_bounded`.
+    """
+    from .kernels import kernel
+
+    return kernel(levels, "reference")

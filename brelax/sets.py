@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import fast, projections
+from . import fast, kernels, projections
 from ._validate import check_axis, check_float_array, check_group_size, check_positive, namespace
 
 
@@ -177,7 +177,7 @@ class QuantSet:
             # ~1e154 or below ~1e-154 and picks a wrong pattern. Other rows: unit = 1.
             unit = _unit(xp, xp.max(a, axis=1))
             # NumPy fast path (brelax.fast, pinned to the reference by tests/test_fast.py).
-            kernel = fast.fast_kernel(xp, self.levels) or projections.exact_kernel(self.levels)
+            kernel = fast.fast_kernel(xp, self.levels) or kernels.kernel(self.levels, "reference")
             idx, scales = kernel(xp, a * unit[:, None], self.levels)
             scales = scales / unit
         else:
@@ -208,7 +208,10 @@ class QuantSet:
             # torch fast path (brelax.fast_torch, pinned to the reference by tests/test_fast_torch.py).
             from . import fast_torch
 
-            xp, shape, axis, group_size = check_granularity(w, axis, group_size)
+            # Binary and ternary read finiteness off their row sums / maxima (None: validate below and raise);
+            # the level-set kernels sort, so their input is validated first.
+            kind = kernels.set_kind(self.levels)
+            xp, shape, axis, group_size = check_granularity(w, axis, group_size, finite=kind == "levels")
             got = fast_torch.quantize(to_groups(xp, w, axis, group_size), self.levels)
             if got is not None:
                 values, scales, codes = got
@@ -220,7 +223,7 @@ class QuantSet:
                 return _FastQuantized(
                     codes, scales, self.table, shape, axis, group_size, w.dtype, from_groups(xp, values, shape, axis)
                 )
-        if self.scale is None and len(self.levels) == 1 and isinstance(w, np.ndarray):
+        if self.scale is None and kernels.set_kind(self.levels) == "binary" and isinstance(w, np.ndarray):
             # NumPy binary: codes are the signs, the scale a row mean (no float64 copy of w).
             xp, shape, axis, group_size = check_granularity(w, axis, group_size)
             g = to_groups(xp, w, axis, group_size)
@@ -256,16 +259,13 @@ class QuantSet:
         Same shape, dtype and backend as ``w``; computed in float64. Parameters
         and errors as in :meth:`quantize`.
         """
-        if (
-            self.scale is None
-            and len(self.levels) == 1
-            and isinstance(w, np.ndarray)
-            and w.dtype in (np.float32, np.float64)
-        ):
-            # NumPy binary: values in closed form, no codes (brelax.fast.binary_values); finiteness
-            # is read off the row sums, and anything else goes through quantize, which validates.
+        values = kernels.kernel(self.levels, "numpy_values") if self.scale is None else None
+        if values is not None and isinstance(w, np.ndarray) and w.dtype in (np.float32, np.float64):
+            # NumPy binary and ternary: the values straight from w into one buffer, no codes
+            # (brelax.fast.binary_values / ternary_values); finiteness is read off the row sums or maxima,
+            # and anything else (None) goes through quantize, which validates.
             xp, shape, axis, group_size = check_granularity(w, axis, group_size, finite=False)
-            got = fast.binary_values(to_groups(xp, w, axis, group_size), self.levels[0])
+            got = values(to_groups(xp, w, axis, group_size), self.levels[-1])
             if got is not None:
                 return from_groups(xp, got[0], shape, axis)
         return self.quantize(w, axis, group_size).dequantize()

@@ -1,0 +1,112 @@
+r"""Compiled loops (numba) of the exact ternary kernel: the passes of :func:`brelax.fast.ternary_threshold`, fused.
+
+Optional: ``pip install brelax[fast]``. Without numba this module is never
+imported and the pure NumPy passes of :mod:`brelax.fast` run; which one runs
+is chosen in one place, :mod:`brelax.kernels`.
+
+Each loop reads the **signed** values ``g`` (a ``(G, n)`` C-ordered float32 or
+float64 array) and takes ``|g|`` on the fly, so no buffer of magnitudes is
+written. Each computes exactly what its NumPy counterpart computes, in the
+same floating-point order where the order matters, so the two backends agree
+bit for bit (pinned by ``tests/test_fast_numba.py``):
+
+* :func:`abs_rowmax` -- ``max_i |g[r, i]|`` per row (NaN where a row holds NaN
+  or inf: the caller validates); a maximum is exact in any order.
+* :func:`histogram` -- per row and bin, the count and the float64 sum of the
+  magnitudes, bins ``(bits(max(|g|, floor)) - bits(floor)) >> sh``. The sums
+  are added entry by entry in index order, per block of ``chunk`` entries of
+  a long row, block sums then added in block order: the order of
+  ``np.bincount`` on the blocks of :func:`brelax.fast._histogram`.
+* :func:`hull` -- the magnitudes with ``lo[r] <= |g| < hi[r]``, row by row (the
+  caller sorts them per row, so only the multiset matters).
+* :func:`values` -- ``copysign(sv[r], g)`` where ``|g| >= thr[r]``, else ``+0.0``.
+
+Cost: one read of ``g`` per loop, no temporaries of size n.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_OPTS = {"cache": True, "nogil": True, "boundscheck": False}
+
+
+@nb.njit(**_OPTS)
+def abs_rowmax(g):  # pragma: no cover - compiled (coverage cannot see inside)
+    G, n = g.shape
+    out = np.empty(G)
+    for r in range(G):
+        m = 0.0
+        for i in range(n):
+            v = abs(g[r, i])
+            if not v <= m:  # v > m, or v is NaN
+                if not v < np.inf:  # NaN or inf: the caller validates and raises
+                    m = np.nan
+                    break
+                m = v
+        out[r] = m
+    return out
+
+
+@nb.njit(**_OPTS)
+def histogram(g, bits, floorbits, sh, B, chunk, mask):  # pragma: no cover - compiled
+    G, n = g.shape
+    cnt = np.zeros((G, B), dtype=np.int64)
+    sm = np.zeros((G, B))
+    loc = np.zeros(B)
+    for r in range(G):
+        fb = floorbits[r]
+        if n >= chunk:  # blocks of `chunk` entries, their sums added in block order
+            for c0 in range(0, n, chunk):
+                loc[:] = 0.0
+                for i in range(c0, min(n, c0 + chunk)):
+                    b = bits[r, i] & mask
+                    k = ((b if b > fb else fb) - fb) >> sh
+                    cnt[r, k] += 1
+                    loc[k] += np.float64(abs(g[r, i]))
+                for k in range(B):
+                    sm[r, k] += loc[k]
+        else:
+            for i in range(n):
+                b = bits[r, i] & mask
+                k = ((b if b > fb else fb) - fb) >> sh
+                cnt[r, k] += 1
+                sm[r, k] += np.float64(abs(g[r, i]))
+    return cnt, sm
+
+
+@nb.njit(**_OPTS)
+def hull(g, lo, hi):  # pragma: no cover - compiled
+    G, n = g.shape
+    total = 0
+    for r in range(G):
+        for i in range(n):
+            v = abs(g[r, i])
+            if v >= lo[r] and v < hi[r]:
+                total += 1
+    rows = np.empty(total, dtype=np.int64)
+    vals = np.empty(total, dtype=g.dtype)
+    j = 0
+    for r in range(G):
+        for i in range(n):
+            v = abs(g[r, i])
+            if v >= lo[r] and v < hi[r]:
+                rows[j] = r
+                vals[j] = v
+                j += 1
+    return rows, vals
+
+
+@nb.njit(**_OPTS)
+def values(g, thr, sv, out):  # pragma: no cover - compiled
+    G, n = g.shape
+    for r in range(G):
+        t, s = thr[r], sv[r]
+        for i in range(n):
+            x = g[r, i]
+            if abs(x) >= t:
+                out[r, i] = -s if x < 0 else s
+            else:
+                out[r, i] = 0.0
+    return out
