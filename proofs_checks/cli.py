@@ -142,7 +142,11 @@ def main(args) -> int:
     from .suite import Suite
 
     # Bad flags and an unwritable --out fail now, not after every check has run (brelax.cli prints them).
-    _args.int_at_least(args.seed, "--seed", 0)
+    _args.seed(args.seed)
+    if getattr(args, "mutants", False) and getattr(args, "paths", None):
+        raise _args.UsageError(
+            f"--mutants runs seeded defects on the embedded problems and takes no PATH (got {' '.join(args.paths)})"
+        )
     _args.output_dir(args.out)
     if getattr(args, "mutants", False):
         return _main_mutants(args)
@@ -152,8 +156,7 @@ def main(args) -> int:
     try:
         selection = select(modules, args.only)
     except ValueError as e:
-        print(f"brelax verify: {e}", file=sys.stderr)
-        return 2
+        raise _args.UsageError(f"--only: {e}") from None
     t0 = time.perf_counter()
     with _one_blas_thread():
         suite = Suite(quick=args.quick, seed=args.seed)
@@ -184,17 +187,39 @@ def _main_paths(args) -> int:
     from . import report
     from .run_file import verify_paths
 
+    wanted = _only_trajectory_results(args.only)  # before any file is read
     t0 = time.perf_counter()
-    try:
-        with _one_blas_thread():
-            results, runs = verify_paths(args.paths, seed=args.seed)
-    except ValueError as e:
-        print(f"brelax verify: {e}", file=sys.stderr)
-        return 2
+    with _one_blas_thread():  # an unreadable PATH raises InputError: brelax.cli prints it, exit 2
+        results, runs = verify_paths(args.paths, seed=args.seed)
+    if wanted is not None:
+        results = [r for r in results if r.name in wanted]
     elapsed = time.perf_counter() - t0
     cov = coverage.coverage(results, runs)
     summary = report.make_summary(results, seed=args.seed, paths=list(args.paths), elapsed_s=round(elapsed, 2))
     return _finish(results, summary, cov, args)
+
+
+def _only_trajectory_results(only):
+    """The trajectory results ``--only`` names (names or prefixes), or None for all of them.
+
+    Raises
+    ------
+    UsageError
+        A name that matches no trajectory result (the ones a saved run can be checked for).
+    """
+    from brelax.commands import _args
+    from theory import TRAJECTORY_RESULTS
+
+    if not only:
+        return None
+    wanted = [w.strip() for w in only.split(",") if w.strip()]
+    names = {n for n in TRAJECTORY_RESULTS for w in wanted if n == w or n.startswith(w)}
+    missing = [w for w in wanted if not any(n == w or n.startswith(w) for n in TRAJECTORY_RESULTS)]
+    if missing:
+        raise _args.UsageError(
+            f"--only {','.join(missing)}: no such result for a saved run; valid: {', '.join(TRAJECTORY_RESULTS)}"
+        )
+    return names
 
 
 def _main_mutants(args) -> int:

@@ -43,26 +43,155 @@ CALIBRATED = {
 def load(path):
     """A trajectory-like object from a saved NumPy trajectory (file) or a training run (directory).
 
+    Every file is checked before it is used: a truncated or damaged archive, a plain ``.npy``
+    array, an archive holding Python objects, a trajectory without its metadata, arrays of
+    lengths that do not fit one run, a run folder whose ``steps/meta.json`` is not a JSON
+    object or whose epoch file lacks its ``step`` column or has columns of unequal length
+    are each refused with one line naming the file and what is wrong.
+
     Raises
     ------
-    ValueError
+    InputError (a ValueError)
         ``path`` does not exist, or is not a readable trajectory / run directory (the message names it).
     """
+    from brelax.errors import InputError
+
     p = os.fspath(path)
     if os.path.isdir(p):
         try:
             from brelax.torch.steplog import load_run
         except ImportError as e:
-            raise ValueError(f"{p} is a directory, and reading a training run needs brelax.torch ({e})") from None
-        return load_run(p)
+            raise InputError(f"{p} is a directory, and reading a training run needs brelax.torch ({e})") from None
+        _check_run_folder(p)
+        try:
+            return load_run(p)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise InputError(f"{p}: not a readable brelax train run: {_one_line(e)}") from None
     if not os.path.exists(p):
-        raise ValueError(f"no such file or directory: {p!r}")
+        raise InputError(f"no such file or directory: {p!r}")
     from brelax import Trajectory
 
+    arrays = _read_npz(p)
+    _check_trajectory(p, arrays)
     try:
         return Trajectory.load(p)
     except (OSError, ValueError, KeyError) as e:
-        raise ValueError(f"{p} is not a saved trajectory (Trajectory.save / brelax run --out): {e}") from None
+        raise InputError(
+            f"{p} is not a saved trajectory (Trajectory.save / brelax run --out): {_one_line(e)}"
+        ) from None
+
+
+def _one_line(e) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _read_npz(p: str) -> dict:
+    """Every array of the .npz archive ``p`` (reading each member checks its CRC), without pickle.
+
+    Raises
+    ------
+    InputError
+        Not an .npz archive (a plain .npy array, another file), truncated or damaged, or holding
+        Python objects (refused: nothing is unpickled, and numpy's advice to allow it is not passed on).
+    """
+    from brelax.errors import InputError
+
+    try:
+        z = np.load(p, allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise InputError(f"{p}: holds Python objects, which are never loaded; not a brelax trajectory") from None
+        raise InputError(f"{p}: not a NumPy .npz archive ({_one_line(e)})") from None
+    except Exception as e:  # a torn zip: BadZipFile, EOFError, OSError, zlib.error
+        raise InputError(f"{p}: truncated or damaged archive ({type(e).__name__}: {_one_line(e)})") from None
+    if isinstance(z, np.ndarray):
+        raise InputError(
+            f"{p}: a plain .npy array, not a trajectory (.npz written by brelax run --out or Trajectory.save)"
+        )
+    try:
+        with z:
+            return {k: z[k] for k in z.files}
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise InputError(f"{p}: holds Python objects, which are never loaded; not a brelax trajectory") from None
+        raise InputError(f"{p}: damaged archive ({_one_line(e)})") from None
+    except Exception as e:  # a bit flip in a member: BadZipFile (CRC), zlib.error, EOFError
+        raise InputError(f"{p}: truncated or damaged archive ({type(e).__name__}: {_one_line(e)})") from None
+
+
+def _check_trajectory(p: str, arrays: dict) -> None:
+    """The entries of a :meth:`brelax.Trajectory.save` archive: JSON metadata, and lengths of one run.
+
+    Point fields have ``steps + 1`` entries and step fields ``steps`` (per layer too); a
+    column of another length would put its rows out of line with the others.
+    """
+    import json
+
+    from brelax.errors import InputError
+    from brelax.trajectory import LAYER_POINT_FIELDS, LAYER_STEP_FIELDS, POINT_FIELDS, STEP_FIELDS
+
+    if "meta" not in arrays:
+        raise InputError(f"{p}: not a brelax trajectory (no 'meta' entry; write it with brelax run --out)")
+    try:
+        meta = json.loads(str(arrays["meta"]))
+    except ValueError:
+        raise InputError(f"{p}: its 'meta' entry is not JSON") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{p}: its 'meta' entry is a JSON {type(meta).__name__}, not an object")
+    steps = next((len(np.atleast_1d(arrays[f"a__{k}"])) for k in STEP_FIELDS if f"a__{k}" in arrays), None)
+    if steps is None:
+        return  # no step recorded: verify_run reports every result as assumption-not-met, naming the field
+    for key, v in arrays.items():
+        if key.startswith("a__"):
+            name, point, step = key[3:], POINT_FIELDS, STEP_FIELDS
+        elif key.startswith("l__") and key.count("__") >= 2:
+            name, point, step = key.split("__", 2)[2], LAYER_POINT_FIELDS, LAYER_STEP_FIELDS
+        else:
+            continue
+        want = steps + 1 if name in point else steps if name in step else None
+        if want is not None and (np.ndim(v) != 1 or len(v) != want):
+            raise InputError(
+                f"{p}: field {key} has shape {np.shape(v)}, expected ({want},) for a run of {steps} steps "
+                "(columns of unequal length)"
+            )
+
+
+def _check_run_folder(p: str) -> None:
+    """``RUN/steps`` of a ``brelax train`` run: ``meta.json`` an object, every epoch file whole and rectangular.
+
+    Raises
+    ------
+    InputError
+        ``meta.json`` unreadable or not a JSON object; an epoch file (or ``start.npz``) truncated,
+        damaged, without its ``step`` column, or with columns of unequal length.
+    """
+    import glob
+    import json
+
+    from brelax.errors import InputError
+
+    folder = p if os.path.basename(os.path.normpath(p)) == "steps" else os.path.join(p, "steps")
+    meta_path = os.path.join(folder, "meta.json")
+    if not os.path.isfile(meta_path):
+        raise InputError(f"{p} has no steps/meta.json: not a brelax train run with diagnostics on")
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{meta_path}: not readable JSON ({_one_line(e)})") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{meta_path}: a JSON {type(meta).__name__}, expected an object")
+    for f in sorted(glob.glob(os.path.join(glob.escape(folder), "*.npz"))):
+        cols = _read_npz(f)
+        if os.path.basename(f).startswith("epoch_") and "step" not in cols:
+            raise InputError(f"{f}: no 'step' column; not an epoch file of a brelax train step log")
+        lengths = {k: (len(v) if np.ndim(v) == 1 else None) for k, v in cols.items()}
+        if len(set(lengths.values())) > 1 or None in lengths.values():
+            ref = lengths.get("step", next(iter(lengths.values())))
+            bad = next(k for k, n in lengths.items() if n != ref)
+            raise InputError(
+                f"{f}: column {bad!r} has {lengths[bad]} rows, 'step' has {ref} (columns of unequal length)"
+            )
 
 
 def not_met(name, what, problem="", method="", run=""):
@@ -176,12 +305,23 @@ def _missing(e) -> str:
     return msg
 
 
+def checked(traj, steps: int) -> int:
+    """The steps whose record holds what the descent checks need.
+
+    A NumPy run records ``f(x_{t+1})`` and the full gradient on every step: all of them. A ``brelax train``
+    run logs the minibatch loss at ``x_t`` only, not ``f_B(x_{t+1})`` on the same batch, so none of its
+    steps can carry a descent guarantee (same-batch checks are not recorded yet).
+    """
+    meta = getattr(traj, "meta", {}) or {}
+    return 0 if meta.get("source") == "brelax train" else int(steps)
+
+
 def verify_paths(paths, seed: int = 0) -> tuple:
     """:func:`verify_run` on every path; ``(results, runs)`` with ``runs`` in the form coverage wants.
 
     Raises
     ------
-    ValueError
+    InputError (a ValueError)
         A path cannot be read (:func:`load`).
     """
     results, runs = [], []
@@ -191,13 +331,9 @@ def verify_paths(paths, seed: int = 0) -> tuple:
         rs = verify_run(traj, seed=seed, key=key)
         problem, method = _names(traj)
         steps = getattr(traj, "step_norm2", None)
+        n = 0 if steps is None else len(np.asarray(steps))
         runs.append(
-            {
-                "key": key,
-                "problem": problem or key,
-                "method": method,
-                "steps": 0 if steps is None else len(np.asarray(steps)),
-            }
+            {"key": key, "problem": problem or key, "method": method, "steps": n, "checked_steps": checked(traj, n)}
         )
         results += rs
     return results, runs
