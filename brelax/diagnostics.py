@@ -25,6 +25,9 @@ known). The *step sums* of a block (:data:`STEP_SUMS`, float64):
 ``stable_norm2``    :math:`\|D^s_t\|^2`, see below (NaN unless given)
 ``stable_g_dot_D``  :math:`\langle G_t, D^s_t\rangle`
 ``pattern_gap2``    :math:`\|p_{t+1} - P^s_{t+1}\|^2`
+``stable_dot_r``    :math:`\langle D^s_t, r_t\rangle`
+``gap_g_dot``       :math:`\langle G_t, e_t\rangle`, :math:`e_t = p_{t+1} - P^s_{t+1}` (the recorded flip)
+``stable_dot_gap``  :math:`\langle D^s_t, e_t\rangle`
 ==================  ==================================================================
 
 *Pattern-stable comparison* (lazy methods): with ``q_t`` the level pattern of
@@ -69,6 +72,9 @@ STEP_SUMS = (
     "stable_norm2",
     "stable_g_dot_D",
     "pattern_gap2",
+    "stable_dot_r",
+    "gap_g_dot",
+    "stable_dot_gap",
 )
 #: Per-block sums of one point, in this order.
 POINT_SUMS = ("r_norm2", "grad_norm2", "scale_min", "scale_max")
@@ -87,6 +93,9 @@ STEP_OUT = (
     "stable_norm2",
     "stable_g_dot_D",
     "pattern_gap",
+    "stable_dot_r",
+    "gap_g_dot",
+    "stable_dot_gap",
 )
 #: Point fields derived from the sums.
 POINT_OUT = ("dist_x", "dist_y", "grad_norm2", "scale_min", "scale_max")
@@ -177,11 +186,12 @@ def step_sums(
         out.append(_dot(xp, e, e))
     out.append(nan if g_full is None else _dot(xp, g_full, D))
     if x_stable is None:
-        out += [nan, nan, nan]
+        out += [nan] * 6
     else:
         Ds = x_stable - x_prev
         gap = p_new - p_stable
         out += [_dot(xp, Ds, Ds), nan if g_full is None else _dot(xp, g_full, Ds), _dot(xp, gap, gap)]
+        out += [_dot(xp, Ds, r_prev), nan if g_full is None else _dot(xp, g_full, gap), _dot(xp, Ds, gap)]
     return xp.stack(out)
 
 

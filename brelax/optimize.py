@@ -271,6 +271,13 @@ class _Recorder:
         if self.lazy:
             xs, ps = self.stable(s, n, mu_n)
             a["f_stable"][t] = self.problem.f(xs)
+            e = n.p - ps
+            # <grad f(x^s_{t+1}), e_t>: one more gradient, on flip steps only (e_t = 0 without a code change)
+            a["gap_gs_dot"][t] = float(self.problem.grad(xs) @ e) if np.any(c_t != c_n) else 0.0
+            curvature = getattr(self.problem, "curvature", None)
+            if curvature is not None:
+                a["curv_stable_gap"][t] = curvature(xs - s.x, e)
+                a["curv_gap"][t] = curvature(e, e)
         cs, cn = self._codes(c_t), self._codes(c_n)
         none = [None] * len(self.blocks)
         xp, xn, rp, rn, gv, gf = (views(v) for v in (s.x, n.x, s.y - s.p, n.y - n.p, g, g_full))

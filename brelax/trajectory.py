@@ -31,6 +31,12 @@ STEP_FIELDS = (
     "stable_g_dot_D",
     "stable_norm2",
     "pattern_gap",
+    "stable_dot_r",
+    "gap_g_dot",
+    "stable_dot_gap",
+    "curv_stable_gap",
+    "curv_gap",
+    "gap_gs_dot",
 )
 #: Per-layer arrays: point fields (length steps + 1) and step fields (length steps), as the diagnostics make them.
 LAYER_POINT_FIELDS = POINT_OUT
@@ -58,7 +64,11 @@ class Trajectory:
     ||g_t - G_t||^2, ``g_dot_D`` = <G_t, D_t>, ``sg_dot_D`` = <g_t, D_t>, ``sg_dot_r`` =
     <g_t, r_t>; for the lazy methods the pattern-stable comparison ``f_stable`` =
     f(x^s_{t+1}), ``stable_g_dot_D`` = <G_t, D^s_t>, ``stable_norm2`` = ||D^s_t||^2,
-    ``pattern_gap`` = ||P(y_{t+1}) - P^s_{t+1}|| (NaN for the other methods).
+    ``pattern_gap`` = ||e_t|| with ``e_t = P(y_{t+1}) - P^s_{t+1}`` (the recorded flip),
+    ``stable_dot_r`` = <D^s_t, r_t>, ``gap_g_dot`` = <G_t, e_t>, ``stable_dot_gap`` = <D^s_t, e_t>, and
+    where the problem has a quadratic majorant ``H`` (``problem.curvature``) ``curv_stable_gap`` =
+    <D^s_t, H e_t> and ``curv_gap`` = <e_t, H e_t>; ``gap_gs_dot`` = <grad f(x^s_{t+1}), e_t> (NaN for the other
+    methods).
 
     ``layers`` maps a quantized block name to its own :data:`LAYER_FIELDS`
     (multi-tensor problems only). ``x`` is the final point (in Q), ``y`` the final

@@ -177,6 +177,12 @@ def with_L_estimate(result, suite, runs, **kw):
             "constants": {"L": L},
         }
         r.details["window"] = f"steps {B}..{T} (a priori: after the burn-in of {BURN_IN:g} of the steps)"
+        if B > 0:
+            r.details.setdefault("failed_per_step", {})["checked after the burn-in (L estimated)"] = {
+                "steps": [[0, B]],
+                "count": B,
+                "detail": f"burn-in (the first {BURN_IN:g} of the steps, fixed in advance) of an estimated L",
+            }
         out.append(r)
     return out
 

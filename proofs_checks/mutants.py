@@ -84,7 +84,7 @@ def _hook(make_update):
         base = steps.get_method(method)
         if not base.lazy:
             return brelax.optimize(problem, method=method, **kw)
-        with registered(steps.Method(base.name, base.init, make_update(problem, base), base.lazy, base.uses_mu)) as key:
+        with registered(base._replace(update=make_update(problem, base))) as key:
             return brelax.optimize(problem, method=key, **kw)
 
     return optimize

@@ -5,7 +5,9 @@ m/n in {0.6, 1, 2}, noise in {0, 0.1}), multinomial logistic regression and a
 one-hidden-layer ReLU MLP on scikit-learn's digits. Runs: BinaryRelax with
 continuation and Phase II, BinaryRelax with ``lam`` fixed, BinaryConnect, GD,
 PGD and ProxQuant, plus minibatch runs of BinaryRelax and BinaryConnect (one
-drawn with replacement). Every run is made once (cached) with ``record_every=1``
+drawn with replacement), and BinaryRelax under a MultiStep and a cosine learning-rate
+schedule (:data:`LR_SCHEDULES`: a step rule that applies ``g_t`` one step late is
+invisible at a constant step size). Every run is made once (cached) with ``record_every=1``
 so Lemma A can read the iterates. ``quick`` keeps a subset.
 
 Step sizes are ``1/L`` where ``L`` is known (so ``1 - gL/2 = 1/2``; one
@@ -19,6 +21,16 @@ from dataclasses import dataclass, field
 
 import brelax
 from brelax import problems as P
+from brelax import schedules
+
+#: The learning-rate schedules a RunSpec can name (``RunSpec.lr_schedule``): ``(g, steps) -> (t -> g_t)`` from
+#: the run's base step ``g`` (the problem's times ``lr_scale``). Both only shrink ``g``, so ``g_t L <= g L``.
+LR_SCHEDULES = {
+    # MultiStep: g, then g/10 from half the steps on, g/100 from three quarters on
+    "multistep": lambda g, steps: schedules.multistep(g, (steps // 2, (3 * steps) // 4), gamma=0.1),
+    # cosine from g down to g/20 at the last step (not to 0: every step moves)
+    "cosine": lambda g, steps: schedules.cosine(g, steps, lr_min=g / 20),
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +46,16 @@ class RunSpec:
     qset: str | None = None  # None: the problem's own set
     lr_scale: float = 1.0  # multiplies the problem's step size
     sampling: str | None = None  # minibatch sampling (None: the driver's default, per-epoch reshuffling)
+    lr_schedule: str | None = None  # a name in LR_SCHEDULES (None: the constant step)
+
+    def __post_init__(self):
+        if self.lr_schedule is not None and self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {sorted(LR_SCHEDULES)} or None, got {self.lr_schedule!r}")
+
+    def lr(self, base: float, steps: int):
+        """The step of this run: ``base * lr_scale``, or the schedule ``lr_schedule`` names built from it."""
+        g = base * self.lr_scale
+        return g if self.lr_schedule is None else LR_SCHEDULES[self.lr_schedule](g, steps)
 
     def kwargs(self, steps):
         p2 = None if self.phase2 is None else round(self.phase2 * steps)
@@ -48,8 +70,9 @@ BR_RELAX_FIRST = RunSpec("binaryrelax(lam0=0.05)", "binaryrelax", lam0=0.05, rho
 BR_FIXED = RunSpec("binaryrelax(fixed mu=1/2)", "binaryrelax", lam0=1.0, rho=1.0, phase2=None)
 BC = RunSpec("binaryconnect", "binaryconnect", phase2=None)
 GD = RunSpec("gd", "gd", phase2=None)
-PGD = RunSpec("pgd", "pgd", phase2=None)
-PROX = RunSpec("proxquant", "proxquant")
+#: Step 1/(2L): Theorem II.6 (ii)'s descent coefficient 1/(2g) - L/2 is positive only for g L < 1.
+PGD = RunSpec("pgd(g=1/(2L))", "pgd", phase2=None, lr_scale=0.5)
+PROX = RunSpec("proxquant(g=1/(2L))", "proxquant", lr_scale=0.5)
 BR_SGD = RunSpec("binaryrelax(batch 64)", "binaryrelax", batch_size=64)
 BC_SGD = RunSpec("binaryconnect(batch 64)", "binaryconnect", phase2=None, batch_size=64)
 #: Fixed mu = 1/2, minibatches drawn with replacement: the setting of the high-probability SGD result.
@@ -63,9 +86,14 @@ BR_SGD_WR = RunSpec(
     sampling="with_replacement",
 )
 BR_HALF_LR = RunSpec("binaryrelax(g=1/(2L))", "binaryrelax", lr_scale=0.5)
+#: The step size varies: g_t from a MultiStep and a cosine schedule (:data:`LR_SCHEDULES`).
+BR_MULTISTEP = RunSpec("binaryrelax(lr MultiStep x0.1 at T/2, 3T/4)", "binaryrelax", lr_schedule="multistep")
+BR_COSINE = RunSpec("binaryrelax(lr cosine to g/20)", "binaryrelax", lr_schedule="cosine")
 
 #: The lazy methods (gradient at x applied to y): the ones Lemmas A-B and the theorems are about.
-LAZY_SPECS = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, BR_SGD, BC_SGD, BR_SGD_WR)
+LAZY_SPECS = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, BR_SGD, BC_SGD, BR_SGD_WR, BR_MULTISTEP, BR_COSINE)
+#: The runs whose step size follows a schedule.
+SCHEDULE_SPECS = (BR_MULTISTEP, BR_COSINE)
 #: The BinaryRelax variants with continuation (mu increasing, then Phase II).
 CONTINUATION_SPECS = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_SGD)
 
@@ -92,7 +120,7 @@ class ProblemSpec:
 
 def default_problems(quick: bool, seed: int) -> list:
     """The problems and which runs each gets."""
-    every = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, PGD, PROX, BR_SGD, BC_SGD, BR_SGD_WR)
+    every = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, PGD, PROX, BR_SGD, BC_SGD, BR_SGD_WR) + SCHEDULE_SPECS
     core = (BR, BR_FIXED, BC) if quick else (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC)
     out = []
     lsq = [(100, 0.0), (50, 0.1)] if quick else [(100, 0.0), (50, 0.0), (30, 0.0), (100, 0.1), (50, 0.1), (30, 0.1)]
@@ -113,7 +141,7 @@ def default_problems(quick: bool, seed: int) -> list:
             ProblemSpec("lsq-ternary(m=100,n=50)", _lsq(100, 50, "ternary", 0.0, seed), "ternary", 400, None, (BR, BC))
         )
     steps = 80 if quick else 200
-    logistic = (BR,) if quick else (BR, BR_FIXED, BC, GD, BR_SGD, BC_SGD, BR_SGD_WR)
+    logistic = (BR,) if quick else (BR, BR_FIXED, BC, GD, BR_SGD, BC_SGD, BR_SGD_WR) + SCHEDULE_SPECS
     out.append(
         ProblemSpec(
             f"digits_logistic(seed={seed})",
@@ -184,7 +212,7 @@ class Suite:
                 prob,
                 qset=spec.qset or pspec.qset,
                 steps=pspec.steps,
-                lr=pspec.step_size() * spec.lr_scale,
+                lr=spec.lr(pspec.step_size(), pspec.steps),
                 seed=seed,
                 record_every=1,
                 **kw,

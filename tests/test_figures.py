@@ -350,7 +350,7 @@ def test_cifar_curves_step_panels_of_the_example_recompute(out):
     # the every-step inequality summed: measured above the bound at every step, and the run is covered
     assert all(m >= b for m, b in zip(st["cum_measured"], st["cum_bound"], strict=True))
     assert st["monotonicity_status"] == "holds" and st["violated"] == []
-    assert st["covered_steps"] >= 0.95 * st["steps"]
+    assert st["conformance_steps"] >= 0.95 * st["steps"]
 
 
 def test_cifar_curves_bad_log_names_the_line(tmp_path):

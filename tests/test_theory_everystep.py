@@ -410,7 +410,7 @@ def _mutant_run(prob, make_update, **kw):
     from brelax import steps
 
     base = steps.get_method("binaryrelax")
-    steps.METHODS["mutant_a1"] = steps.Method(base.name, base.init, make_update(base), True, True)
+    steps.METHODS["mutant_a1"] = base._replace(update=make_update(base))
     try:
         return brelax.optimize(
             prob, method="mutant_a1", steps=120, lr=0.5 / prob.L, phase2_start=90, lam0=0.3, rho=1.03, **kw

@@ -28,7 +28,7 @@ def grad_at_y_method(problem):
         p = project(y)
         return steps.State(relax(y, p, mu_next), y, p)
 
-    return steps.Method("binaryrelax", steps.lazy_init, wrong_update, True, True)
+    return steps.METHODS["binaryrelax"]._replace(update=wrong_update)
 
 
 def _twn_for_ternary(original):
@@ -102,7 +102,9 @@ def test_verify_quick_writes_both_reports_and_exits_zero(tmp_path):
     runs = {r["details"]["run"] for r in data["results"] if "run" in r["details"]}
     assert {f"{c['problem']} | {c['method']}" for c in data["coverage"]} == runs
     for c in data["coverage"]:
-        assert {"problem", "method", "steps", "covered_steps"} <= set(c) and 0 <= c["covered_steps"] <= c["steps"]
+        keys = {"checked_steps", "conformance_steps", "guarantee_steps", "certified_steps", "failed_hypotheses"}
+        assert {"problem", "method", "steps"} | keys <= set(c)
+        assert 0 <= c["certified_steps"] <= c["guarantee_steps"] <= c["checked_steps"] <= c["steps"]
     for r in data["results"]:
         assert {"name", "statement", "problem", "method", "measured", "bound", "status"} <= set(r)
         assert r["status"] in STATUSES

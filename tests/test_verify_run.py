@@ -9,7 +9,7 @@ import brelax
 from brelax.cli import main as brelax_main
 from brelax.problems import least_squares
 from proofs_checks import coverage, verify_run
-from theory import TRAJECTORY_RESULTS, Result
+from theory import RESULTS, TRAJECTORY_RESULTS, Result
 
 
 def test_brelax_run_then_verify_the_saved_trajectory(tmp_path, capsys):
@@ -23,7 +23,9 @@ def test_brelax_run_then_verify_the_saved_trajectory(tmp_path, capsys):
     data = json.loads((tmp_path / "rep" / "verify-report.json").read_text())
     assert "reconstruction" in data["disclaimer"] and "reconstruction" in out
     [cov] = data["coverage"]
-    assert cov["steps"] == 150 and 0 <= cov["covered_steps"] <= 150 and cov["method"] == "binaryrelax"
+    assert cov["steps"] == cov["checked_steps"] == 150 and cov["method"] == "binaryrelax"
+    # a correct run at the default step 1/L: every step has a descent guarantee, and the record conforms
+    assert cov["guarantee_steps"] == cov["conformance_steps"] == 150 and 0 < cov["certified_steps"] <= 150
     names = {r["name"] for r in data["results"]}
     assert names == set(TRAJECTORY_RESULTS)
     assert all(r["details"]["run"] == str(npz) for r in data["results"])
@@ -71,7 +73,7 @@ def test_a_path_that_is_not_a_run_is_one_line_exit_2(tmp_path, capsys):
 
 def test_coverage_counts_only_holding_trajectory_results():
     def r(name, status, cov, run="k"):
-        res = Result(name=name, statement="", status=status, details={"run": run})
+        res = Result(name=name, statement="", status=status, details={"run": run}, kind=RESULTS[name].kind)
         res.covered = cov
         return res
 
@@ -83,7 +85,8 @@ def test_coverage_counts_only_holding_trajectory_results():
         r("lemma_b", "holds", [[0, 10]], run="other"),
     ]
     [c] = coverage.coverage(results, [{"key": "k", "problem": "p", "method": "m", "steps": 10}])
-    assert (c["steps"], c["covered_steps"]) == (10, 8) and c["by"] == {"lemma_b": 7, "fact_c": 2}
+    # conformance (lemma_b, fact_c) never counts as a guarantee; a violated guarantee covers nothing
+    assert (c["steps"], c["conformance_steps"], c["guarantee_steps"]) == (10, 8, 0) and c["by"] == {}
 
 
 def test_momentum_without_the_anchor_step_recorded_claims_nothing():
@@ -133,7 +136,8 @@ def test_brelax_train_digits_then_verify_the_run_directory(tmp_path, capsys, tor
     data = json.loads((tmp_path / "rep" / "verify-report.json").read_text())
     [cov] = data["coverage"]
     assert cov["method"] == "binaryrelax" and cov["steps"] >= 4
-    assert cov["covered_steps"] >= 0.95 * cov["steps"]  # plain SGD: monotonicity holds on every step
+    # plain SGD: monotonicity (conformance) holds on every step; no step records f_B(x_(t+1)), so none is checked
+    assert cov["conformance_steps"] >= 0.95 * cov["steps"] and cov["checked_steps"] == cov["guarantee_steps"] == 0
     assert data["summary"]["counts"]["violated"] == 0
     assert {r["name"] for r in data["results"]} == set(TRAJECTORY_RESULTS)
     # the training-curves figure reads the same step log
@@ -141,7 +145,7 @@ def test_brelax_train_digits_then_verify_the_run_directory(tmp_path, capsys, tor
 
     assert cifar_curves.main(["--metrics", str(run / "metrics.jsonl"), "--out", str(tmp_path / "fig")]) == 0
     st = json.loads((tmp_path / "fig" / "cifar_curves.json").read_text())["steplog"]
-    assert st["steps"] == cov["steps"] and st["covered_steps"] == cov["covered_steps"] and st["epochs"] == [1]
+    assert st["steps"] == cov["steps"] and st["conformance_steps"] == cov["conformance_steps"] and st["epochs"] == [1]
 
 
 def test_a_check_on_an_estimated_L_reports_the_estimate_not_a_violation():

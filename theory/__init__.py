@@ -58,7 +58,7 @@ from .projection import ConeOrthogonality, ProjectionOptimality
 from .prox import MoreauEnvelope, ProxDistance, ProxLemma
 from .proxstep import ProxStepDescent
 from .rates import PLRate, StationarityRate, pl_constant
-from .result import STATUSES, Assumption, Result, covered_steps, intervals, summarize
+from .result import KINDS, STATUSES, Assumption, Result, covered_steps, intervals, summarize
 from .sgd import SGDHighProbability
 from .theorems import Corollary3, Theorem1, Theorem1Descent, Theorem1Rate, Theorem1Sum, Theorem2, estimate_constants
 
@@ -90,37 +90,31 @@ RESULTS = {
     )
 }
 
-#: The results that take a trajectory (the others take a projector).
-TRAJECTORY_RESULTS = (
-    "prox_distance",
-    "lemma_a",
-    "lemma_b",
-    "fact_c",
-    "theorem1",
-    "theorem2",
-    "corollary3",
-    "projection_monotonicity",
-    "prox_step_descent",
-    "flip_descent",
-    "stationarity_rate",
-    "pl_rate",
-    "aoc_flip_bound",
-    "sgd_high_probability",
-)
+#: The results that take a trajectory (the others take a projector), from each result's ``kind``.
+TRAJECTORY_RESULTS = tuple(n for n, c in RESULTS.items() if c.kind != "projector")
 
-#: The trajectory results with a per-step inequality (the ones that fill ``covered``).
-EVERY_STEP_RESULTS = (
-    "projection_monotonicity",
-    "prox_step_descent",
-    "flip_descent",
-    "pl_rate",
-    "aoc_flip_bound",
-    "theorem1",
-)
+#: The trajectory results with a per-step inequality (the ones that fill ``covered`` step by step).
+EVERY_STEP_RESULTS = tuple(n for n, c in RESULTS.items() if c.stepwise)
+
+#: Results by class: "conformance", "guarantee", "projector".
+RESULTS_BY_KIND = {k: tuple(n for n, c in RESULTS.items() if c.kind == k) for k in KINDS}
+
+
+def proof_of(label: str) -> str:
+    """``"coq"`` when THEORY.md's result ``label`` is machine-checked in ``theory/coq/``, else ``"hand"``."""
+    try:
+        from .proofs import PROOFS
+    except ImportError:  # the Coq index is not there: nothing is claimed as machine-checked
+        return "hand"
+    p = PROOFS.get(label)
+    return "coq" if p is not None and p.kind == "coq" else "hand"
+
 
 __all__ = [
     "EVERY_STEP_RESULTS",
+    "KINDS",
     "RESULTS",
+    "RESULTS_BY_KIND",
     "STATUSES",
     "TRAJECTORY_RESULTS",
     "AOCFlipBound",
@@ -153,5 +147,6 @@ __all__ = [
     "intervals",
     "lemma_b_slack",
     "pl_constant",
+    "proof_of",
     "summarize",
 ]

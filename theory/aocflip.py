@@ -27,6 +27,8 @@ class AOCFlipBound(_PerStep):
     """
 
     name = "aoc_flip_bound"
+    label = "Proposition II.9"
+    kind = "conformance"
     statement = "binary, mu fixed, k flips, c_t > 0  =>  ||G_t|| > mu L l a_min sqrt(k)"
     assumptions = [A.LAZY]
     relation = "<="

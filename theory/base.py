@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from .assumptions import AOC, WEIGHTED_AOC
 from .context import Context
 from .result import Result, evaluate, make_result
+
+#: Part I's AOC hypotheses: when only these fail, the status is "aoc-exceeded-calibration".
+AOC_ASSUMPTIONS = {AOC.name, WEIGHTED_AOC.name}
 
 
 class TheoryResult:
@@ -17,6 +21,12 @@ class TheoryResult:
     """
 
     name = ""
+    #: The result's label in THEORY.md ("Theorem II.4"): the key of :data:`theory.proofs.PROOFS`.
+    label = ""
+    #: "conformance", "guarantee" or "projector" (:data:`theory.result.KINDS`).
+    kind = "conformance"
+    #: True for a claim made step by step (it fills ``covered`` step by step).
+    stepwise = False
     statement = ""
     assumptions: list = []
     relation = "<="
@@ -55,13 +65,24 @@ class TheoryResult:
         ctx.consts = {}
         return ctx
 
-    def finish(self, ctx, measured, bound, tolerance=0.0, details=None, extra_assumptions=(), covered=None) -> Result:
+    def finish(
+        self,
+        ctx,
+        measured,
+        bound,
+        tolerance=0.0,
+        details=None,
+        extra_assumptions=(),
+        covered=None,
+        certified=None,
+        conforming=None,
+    ) -> Result:
         """Evaluate the assumptions on ``ctx`` and assemble the Result."""
         assumptions = evaluate(list(self.assumptions) + list(extra_assumptions), ctx)
         det = {"t0": ctx.t0, "T": ctx.T, "L": ctx.L, "L_source": ctx.L_source, "f_lower": ctx.f_lower}
         det.update(ctx.consts)
         det.update(details or {})
-        return make_result(
+        res = make_result(
             self.name,
             self.statement,
             assumptions,
@@ -73,7 +94,16 @@ class TheoryResult:
             method=ctx.method,
             details=det,
             covered=covered,
+            kind=self.kind,
+            certified=certified,
+            conforming=conforming,
         )
+        failed = res.failed_assumptions
+        if failed and res.status == "assumption-not-met" and set(failed) <= AOC_ASSUMPTIONS:
+            # A calibrated AOC constant exceeded: shown with both numbers, apart from ordinary unmet hypotheses.
+            res.status = "aoc-exceeded-calibration"
+            res.details["aoc_measured_vs_calibrated"] = "; ".join(res.assumptions[k]["detail"] for k in failed)
+        return res
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}: {self.statement}>"

@@ -77,13 +77,45 @@ def flip_cost_bound(B, mu_n, G, gnorm, lr, dmu, r_norm, L) -> np.ndarray:
     return mu_n * (G + L * (lr * gnorm + np.abs(dmu) * r_norm)) * B + 0.5 * L * mu_n * mu_n * B * B
 
 
+def recorded_flip_cost(ctx, L) -> tuple:
+    r"""``Ehat_t``, the flip cost from the recorded flip (THEORY.md, Lemma II.3(e)), and its curvature source.
+
+    With ``e_t = P(y_{t+1}) - P^s_{t+1}`` and a quadratic majorant ``H`` of f (``H = L I`` for any
+    L-smooth f; the problem's own ``H`` where recorded: ``A^T A`` for least squares, exact),
+    ``Ehat_t = mu' (<grad f(x_t), e_t> + <D^s_t, H e_t>) + (mu'^2/2) <e_t, H e_t>``, and where the
+    gradient at ``x^s_{t+1}`` is recorded also ``mu' <grad f(x^s_{t+1}), e_t> + (mu'^2/2) <e_t, H e_t>``
+    (the majorant taken at ``x^s_{t+1}`` instead of ``x_t``); the smaller one. No value of f enters.
+    0 where the pattern did not change (``e_t = 0``) or ``mu' = 0`` (``x = y``); NaN where the fields
+    are not recorded (then only the a-priori ``Ebar_t`` applies).
+    """
+    tr, T = ctx.traj, ctx.T
+    mn = ctx.mu[1:]
+    gg, sdg, pg = (field(tr, n, T) for n in ("gap_g_dot", "stable_dot_gap", "pattern_gap"))
+    cs, cg = field(tr, "curv_stable_gap", T), field(tr, "curv_gap", T)
+    gg, sdg, pg = (_nan(T) if v is None else v for v in (gg, sdg, pg))
+    have_h = cs is not None and cg is not None and bool(np.all(np.isfinite(cs) == np.isfinite(cg)))
+    if have_h and np.isfinite(cs).any():
+        cross, quad, source = np.where(np.isfinite(cs), cs, L * sdg), np.where(np.isfinite(cg), cg, L * pg * pg), "H"
+    else:
+        cross, quad, source = L * sdg, L * pg * pg, "L"
+    Eh = mn * (gg + cross) + 0.5 * mn * mn * quad
+    gs = field(tr, "gap_gs_dot", T)
+    if gs is not None:
+        Eh = np.fmin(Eh, mn * gs + 0.5 * mn * mn * quad)
+    none = (ctx.flips == 0) | (mn == 0)
+    return np.where(none, 0.0, Eh), source
+
+
 def descent_terms(ctx, L, info=None) -> dict:
     r"""The per-step terms of Theorem II.4 (arrays of length T), for checks and figures.
 
-    ``c_t = g (1 - mu') (1 - g L (1 - mu')/2)``, ``K_t`` (continuation), ``N_t`` (noise),
-    ``B_t`` (:func:`pattern_gap_bound`), ``Ebar_t`` (:func:`flip_cost_bound`), the
-    measured excess ``E_t = f(x_{t+1}) - f(x^s_{t+1})`` (NaN without ``f_stable``), and
-    ``rhs_t = f(x_t) - c_t ||G_t||^2 + K_t + N_t + Ebar_t``.
+    Two decrease terms: ``c_t ||G_t||^2`` with ``c_t = g (1 - mu') (1 - g L (1 - mu')/2)`` (valid where
+    ``mu' = 0`` or ``g L (2 - mu') <= 2``) and ``(1/g - L/2) ||u_t||^2``, ``u_t = D^s_t + Dmu r_t`` (valid
+    where ``g L <= 2``); ``S_t`` is the larger valid one (NaN where neither is). ``K_t`` (continuation),
+    ``N_t`` (noise), ``B_t`` (:func:`pattern_gap_bound`), the a-priori flip cost ``Ebar_t``
+    (:func:`flip_cost_bound`), the recorded one ``Ehat_t`` (:func:`recorded_flip_cost`) and
+    ``Ebest_t = min(Ebar_t, Ehat_t)``; the measured excess ``E_t = f(x_{t+1}) - f(x^s_{t+1})`` (NaN
+    without ``f_stable``), and ``rhs_t = f(x_t) - S_t + K_t + N_t + Ebest_t``.
     """
     tr, T = ctx.traj, ctx.T
     info = set_info(ctx.meta) if info is None else info
@@ -94,10 +126,13 @@ def descent_terms(ctx, L, info=None) -> dict:
     nz = field(tr, "noise_norm2", T)
     sgr = field(tr, "sg_dot_r", T)
     smax = field(tr, "scale_max", T + 1)
+    sn2, sdr = field(tr, "stable_norm2", T), field(tr, "stable_dot_r", T)
     sg2 = _nan(T) if sg2 is None else sg2
     G2 = np.full(T + 1, np.nan) if G2 is None else G2
     sgr = _nan(T) if sgr is None else sgr
     smax = np.full(T + 1, np.nan) if smax is None else smax
+    sn2 = _nan(T) if sn2 is None else sn2
+    sdr = _nan(T) if sdr is None else sdr
     if nz is None:
         nz = np.zeros(T) if ctx.deterministic else _nan(T)
     if ctx.deterministic:
@@ -105,19 +140,33 @@ def descent_terms(ctx, L, info=None) -> dict:
     r = ctx.r_norm if ctx.r_norm is not None else np.full(T + 1, np.nan)
     gn, G, xi = np.sqrt(np.maximum(sg2, 0)), np.sqrt(np.maximum(G2[:-1], 0)), np.sqrt(np.maximum(nz, 0))
     c = g * (1 - mn) * (1 - g * L * (1 - mn) / 2)
+    c_valid = (mn == 0) | (g * L * (2 - mn) <= 2)
+    # u = (1 - mu') a + mu' b with a = -g G_t: u = a where mu' = 0 (no pattern-stable record needed)
+    u2 = np.where(mn == 0, g * g * sg2, sn2 + 2 * dmu * sdr + dmu * dmu * r[:-1] ** 2)
+    cu = 1.0 / g - L / 2
+    u_valid = (g * L <= 2) & np.isfinite(u2)
+    with np.errstate(invalid="ignore"):
+        S = np.fmax(np.where(c_valid, c * sg2, np.nan), np.where(u_valid, cu * u2, np.nan))
     K = -dmu * sgr + L * np.abs(dmu) * g * gn * r[:-1] + 0.5 * L * dmu * dmu * r[:-1] ** 2
     N = xi * (g * gn + np.abs(dmu) * r[:-1])
     B = pattern_gap_bound(ctx.flips, smax[:-1], smax[1:], gn, g, r[1:], info)
     Eb = flip_cost_bound(B, mn, G, gn, g, dmu, r[:-1], L)
+    Eh, h_source = recorded_flip_cost(ctx, L)
+    Ebest = np.fmin(Eb, Eh)
     fs = field(tr, "f_stable", T)
     E = ctx.f[1:] - fs if fs is not None else _nan(T)
-    rhs = ctx.f[:-1] - c * sg2 + K + N + Eb
+    rhs = ctx.f[:-1] - S + K + N + Ebest
     return {
         "c": c,
+        "S": S,
+        "u2": u2,
         "K": K,
         "N": N,
         "B": B,
         "Ebar": Eb,
+        "Ehat": Eh,
+        "Ehat_curvature": h_source,
+        "Ebest": Ebest,
         "E": E,
         "rhs": rhs,
         "sgrad_norm2": sg2,

@@ -45,6 +45,8 @@ class LemmaA(TheoryResult):
     """
 
     name = "lemma_a"
+    label = "Lemma A"
+    kind = "conformance"
     statement = "D_t = -(1-mu) g grad f(x_t) + mu (P_{t+1} - P_t) (fixed mu; general mu adds (mu_t - mu_{t+1}) r_t)"
     # With minibatches the identity holds with the sampled gradient, which the run does not
     # record; the check recomputes the full one, so it needs deterministic gradients.
@@ -92,6 +94,8 @@ class LemmaB(TheoryResult):
     """
 
     name = "lemma_b"
+    label = "Lemma B"
+    kind = "conformance"
     statement = (
         "f(x_{t+1}) <= f(x_t) - (1-gL/2)/g ||D_t||^2 + mu_{t+1}/g <r_t - r_{t+1}, D_t> - (mu_{t+1}-mu_t)/g <r_t, D_t>"
     )
@@ -170,6 +174,8 @@ class FactC(TheoryResult):
     """
 
     name = "fact_c"
+    label = "Proposition 9.1"
+    kind = "conformance"
     statement = "pattern unchanged and mu fixed  =>  delta_t <= 0 (and >= -1/(1-mu))"
     assumptions = [A.LAZY]
 

@@ -29,6 +29,8 @@ class ProjectionMonotonicity(_PerStep):
     """
 
     name = "projection_monotonicity"
+    label = "Theorem II.2"
+    kind = "conformance"
     statement = (
         "<P(y') - P(y), y' - y> >= 0  =>  <G_t, D_t + (mu_{t+1}-mu_t) r_t> <= -(1-mu_{t+1}) g ||G_t||^2 "
         "every step; mu fixed: mu delta_t <= 1"

@@ -6,11 +6,10 @@ import math
 
 import numpy as np
 
+#: Relative rounding tolerance of the per-step inequalities.
 RTOL = 1e-9
 #: Absolute rounding floor, relative to ``||G_t|| * ||x_t||`` (the size of the rounding error of ``<G_t, D_t>``).
 ATOL_DOT = 1e-11
-#: Absolute rounding floor of inequalities between values of f, relative to ``max_t |f(x_t)|``.
-F_ATOL = 1e-13
 
 
 def field(traj, name, length=None):
@@ -34,40 +33,6 @@ def _nan(T):
     return np.full(T, np.nan)
 
 
-def set_info(meta) -> dict:
-    """The quantization set as the flip-cost bound needs it: levels, free scale, binary-type.
-
-    Reads the set named ``meta["qset"]`` (its levels, 0 included), else ``meta["levels"]``.
-    The recorded ``meta["levels"]`` holds the *positive* levels only, so it cannot tell
-    ternary ``{0, +-1}`` from binary ``{+-1}``: it is used only when the set's name is not
-    recognised. Returns ``{"levels", "l_max", "binary", "free_scale", "row_min",
-    "n_quantized", "known"}``.
-    """
-    levels, free = meta.get("levels"), None
-    name = str(meta.get("qset", ""))
-    try:
-        from brelax import get_set
-
-        Q = get_set(name)
-        free = Q.scale is None
-        levels = list(Q.levels)
-    except (ValueError, TypeError, ImportError):
-        pass
-    if free is None:
-        free = "@" not in name and bool(name)
-    known = levels is not None and len(levels) > 0
-    lv = [float(v) for v in levels] if known else []
-    return {
-        "levels": lv,
-        "l_max": max(lv) if known else math.nan,
-        "binary": known and len(lv) == 1 and lv[0] > 0,
-        "free_scale": bool(free),
-        "row_min": meta.get("row_min"),
-        "n_quantized": meta.get("n_quantized"),
-        "known": known,
-    }
-
-
 def working_eps(meta) -> float:
     """Machine epsilon of the arithmetic the run's vectors were computed in.
 
@@ -89,15 +54,33 @@ def _tols(ctx, rtol, atol):
     return max(rtol, 1000 * e), max(atol, 100 * e)
 
 
-def _f_floor(ctx) -> float:
-    """Absolute rounding floor for inequalities between values of f: ``F_ATOL * max_t |f(x_t)|``.
+def f_floor(ctx, info=None) -> np.ndarray:
+    """Per-step absolute rounding floor for an inequality between values of f at ``x_t`` and ``x_{t+1}``.
 
-    f is evaluated in floating point with an absolute error of order
-    ``eps * ||Ax - b|| * (||A|| ||x|| + ||b||)`` (least squares): near a zero minimum it is
-    not small relative to f itself.
+    Local to the step, with ``eps`` the working precision, ``X = max(||x_t||, ||x_{t+1}||)``,
+    ``F = max(|f(x_t)|, |f(x_{t+1})|)`` and ``L`` the smoothness constant used:
+    ``64 eps (2F + ||grad f(x_t)|| X + sqrt(L F) X) + 64 eps^2 L X^2``. The last two terms are the
+    rounding error of evaluating f near a zero minimum (least squares: the residual ``Ax - b`` is
+    computed with an error of about ``eps ||A|| ||x||``, and ``||A||^2 = L``), where f itself is no
+    scale. A run that diverges does not widen the tolerance of its early steps (a floor relative
+    to ``max_t |f(x_t)|`` did: at f = 1e140 it hid every step).
     """
-    fin = np.abs(ctx.f[np.isfinite(ctx.f)])
-    return F_ATOL * float(fin.max()) if fin.size else 0.0
+    from .flipcost import set_info
+
+    T = ctx.T
+    info = set_info(ctx.meta) if info is None else info
+    e = 64.0 * working_eps(ctx.meta)
+    g2 = field(ctx.traj, "grad_norm2", T + 1)
+    if g2 is None or not np.isfinite(g2[:-1]).any():
+        s2 = field(ctx.traj, "sgrad_norm2", T)
+        gn = np.sqrt(np.maximum(np.nan_to_num(s2), 0.0)) if s2 is not None else np.zeros(T)
+    else:
+        gn = np.sqrt(np.maximum(np.nan_to_num(g2[:-1]), 0.0))
+    xs = np.nan_to_num(_x_scale(ctx, info, T), nan=0.0)
+    fa = np.nan_to_num(np.abs(ctx.f), nan=0.0, posinf=0.0)
+    F = np.fmax(fa[:-1], fa[1:])
+    L = ctx.L if ctx.L is not None and math.isfinite(ctx.L) else 0.0
+    return e * (2 * F + gn * xs + np.sqrt(L * F) * xs) + e * working_eps(ctx.meta) * L * xs * xs
 
 
 def _x_scale(ctx, info, T):

@@ -47,6 +47,8 @@ class ProjectionOptimality(TheoryResult):
     """
 
     name = "projection_optimality"
+    label = "Lemma 3.3"
+    kind = "projector"
     statement = "P(y) in argmin_{z in Q} ||y - z|| (exact projection; brute force over L^n, n <= 8)"
 
     def bound(self, **constants) -> float:
@@ -102,6 +104,8 @@ class ConeOrthogonality(TheoryResult):
     """
 
     name = "cone_orthogonality"
+    label = "Proposition 4.1"
+    kind = "projector"
     statement = "<y - P(y), P(y)> = 0, hence ||y||^2 = ||P(y)||^2 + d(y)^2 (free-scale cones)"
 
     def bound(self, **constants) -> float:

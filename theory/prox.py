@@ -29,6 +29,8 @@ class ProxLemma(TheoryResult):
     """
 
     name = "prox_lemma"
+    label = "Proposition 5.1"
+    kind = "projector"
     statement = "argmin_x 1/2||x - y||^2 + lam/2 d_Q(x)^2 = (y + lam P(y))/(1 + lam), value lam/(2(1+lam)) d_Q(y)^2"
 
     def bound(self, **constants) -> float:
@@ -101,6 +103,8 @@ class MoreauEnvelope(TheoryResult):
     """
 
     name = "moreau_envelope"
+    label = "Proposition 5.1"
+    kind = "projector"
     statement = "min_x 1/2||x - y||^2 + lam/2 d_Q(x)^2 = lam/(2(1+lam)) d_Q(y)^2 (brelax.moreau_envelope)"
 
     def bound(self, **constants) -> float:
@@ -203,6 +207,8 @@ class ProxDistance(TheoryResult):
     """
 
     name = "prox_distance"
+    label = "Proposition 5.2"
+    kind = "conformance"
     statement = "x_t = y_t - mu_t (y_t - P(y_t))  =>  P(x_t) = P(y_t), d_Q(x_t) = (1 - mu_t) d_Q(y_t)"
     t0_rule = "any"
 

@@ -2,12 +2,15 @@ r"""Theorem II.6 (THEORY.md): PGD and ProxQuant steps decrease the prox objectiv
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .context import PROX_METHODS
 from .flipcost import set_info
-from .numerics import ATOL_DOT, RTOL, _f_floor, _nan, _tols, _x_scale, field
-from .perstep import _fields_present, _method_in, _PerStep
+from .flipdescent import _hi
+from .numerics import ATOL_DOT, RTOL, _nan, _tols, _x_scale, f_floor, field
+from .perstep import StepHypothesis, _fields_present, _method_in, _PerStep
 from .result import Assumption
 
 
@@ -27,6 +30,8 @@ class ProxStepDescent(_PerStep):
     """
 
     name = "prox_step_descent"
+    label = "Theorem II.6"
+    kind = "guarantee"
     statement = (
         "x' = argmin 1/2||u - (x - g G)||^2 + lam'/2 d_Q(u)^2  =>  g<G, D> + ||D||^2/2 <= lam'/2 (d_Q(x)^2 "
         "- d_Q(x')^2) every step; L known: f(x') <= f(x) - (1/(2g) - L/2)||D||^2 + lam'/(2g)(d^2 - d'^2)"
@@ -61,6 +66,10 @@ class ProxStepDescent(_PerStep):
         eligible = (mn >= 0) & (mn <= 1) & (g > 0)
         det = {"L": ctx.L}
         use_L = ctx.L is not None and ctx.L_source in ("given", "problem") and ctx.deterministic
+        conforming = eligible & np.isfinite(gap) & (gap <= tol)  # (i): no L, any G_t
+        guarantee = np.zeros(T, dtype=bool)
+        certified = np.zeros(T, dtype=bool)
+        gL = g * (ctx.L if ctx.L is not None else math.nan)
         if use_L:
             # (ii): f' - f <= <grad f, D> + L/2 ||D||^2 and g <grad f, D> <= rhs1/(1-mu') - ||D||^2/2
             L_ = ctx.L
@@ -74,8 +83,11 @@ class ProxStepDescent(_PerStep):
             gap2 = ctx.f[1:] - rhs2
             tol2 = 1e-10 * np.maximum(
                 np.maximum(np.abs(ctx.f[:-1]), np.abs(ctx.f[1:])), np.abs(lin) + L_ * nd
-            ) + _f_floor(ctx)
+            ) + f_floor(ctx, info)
             fail2 = eligible & np.isfinite(gap2) & (gap2 > tol2)
+            # a descent guarantee needs the coefficient 1/(2g) - L/2 of ||D_t||^2 positive: g L < 1
+            guarantee = eligible & np.isfinite(gap2) & ~fail2 & (gL < 1)
+            certified = rhs2 <= ctx.f[:-1] + tol2
             det.update(
                 descent_checked=True,
                 descent_failing_steps=int(fail2.sum()),
@@ -84,6 +96,16 @@ class ProxStepDescent(_PerStep):
             gap = np.where(fail2, np.fmax(gap, tol + terms + 1.0), gap)
         else:
             det.update(descent_checked=False)
+        hyps = [
+            StepHypothesis(
+                "L known and full gradient (for the f-descent (ii))",
+                np.full(T, use_L),
+                lambda fail: f"L {ctx.L_source}, {'full' if ctx.deterministic else 'minibatch'} gradients",
+            ),
+            StepHypothesis(
+                "step size g*L < 1 (positive coefficient 1/(2g) - L/2)", gL < 1, lambda fail: _describe(gL, fail)
+            ),
+        ]
         plain = Assumption(
             "plain gradient step z = x - g G (no momentum, no weight decay)",
             lambda c: (
@@ -99,4 +121,12 @@ class ProxStepDescent(_PerStep):
             np.where(terms > 0, terms, 1.0),
             det,
             extra_assumptions=[_method_in(PROX_METHODS, "x' = prox(x - g G)"), have, plain],
+            guarantee=guarantee,
+            certified=certified,
+            hypotheses=hyps,
+            conforming=conforming,
         )
+
+
+def _describe(gL, fail) -> str:
+    return f"step size g*L up to {_hi(gL, fail)} >= 1"

@@ -9,8 +9,9 @@ import numpy as np
 from . import assumptions as A
 from .base import TheoryResult
 from .flipcost import descent_terms
-from .numerics import _f_floor, field
-from .perstep import _PerStep
+from .flipdescent import _hi, _lo
+from .numerics import f_floor, field
+from .perstep import StepHypothesis, _PerStep
 from .result import Assumption
 
 
@@ -25,6 +26,8 @@ class StationarityRate(TheoryResult):
     """
 
     name = "stationarity_rate"
+    label = "Theorem II.7"
+    kind = "guarantee"
     statement = "mu <= mu_bar < 1, gL(2-mu) <= 2  =>  min_{t<T} ||grad f(x_t)||^2 <= (f_0 - f_* + C_T)/(c T)"
     assumptions = [A.LAZY, A.DETERMINISTIC, A.L_KNOWN, A.F_LOWER, A.NONEMPTY]
 
@@ -83,7 +86,14 @@ class StationarityRate(TheoryResult):
             loglog_slope_measured=slope,
             loglog_slope_bound=-1.0,
         )
-        return self.finish(ctx, measured, 1.0, tolerance=rtol, extra_assumptions=[mu_ok, gl, fin, nonempty])
+        return self.finish(
+            ctx,
+            measured,
+            1.0,
+            tolerance=rtol,
+            extra_assumptions=[mu_ok, gl, fin, nonempty],
+            covered=[[ctx.t0, t1]] if t1 > ctx.t0 else None,  # a rate over the window: its steps
+        )
 
 
 def _loglog_slope(s, v):
@@ -120,15 +130,25 @@ class PLRate(_PerStep):
     r"""Linear rate under the PL inequality (THEORY.md, Theorem II.8), least squares.
 
     For ``f = 1/2 ||Ax - b||^2``, ``||grad f||^2 >= 2 m (f - f_*)`` with ``m`` the smallest
-    nonzero eigenvalue of ``A^T A`` and ``f_*`` the unconstrained minimum. With Theorem II.4:
-    ``e_{t+1} <= (1 - 2 m c_t) e_t + K_t + Ebar_t`` on every step (``e_t = f(x_t) - f_*``),
-    and unrolled ``e_T <= prod_t (1 - 2 m c_t) e_0 + sum_t prod_{s>t} (1 - 2 m c_s)(K_t + Ebar_t)``.
+    nonzero eigenvalue of ``A^T A`` and ``f_*`` the unconstrained minimum. With Theorem II.4, on
+    every step where its c-form is valid **and** ``c_t >= 0`` (``g L (1 - mu') <= 2``; without it
+    the substitution of the PL inequality into ``-c_t ||grad f||^2`` goes the wrong way: gd with
+    ``g L = 3`` on ``f = (x_1^2 + 0.01 x_2^2)/2`` breaks the rate):
+    ``e_{t+1} <= (1 - 2 m c_t) e_t + K_t + Ebest_t`` (``e_t = f(x_t) - f_*``, ``Ebest_t`` the smaller
+    flip cost), and unrolled, where every factor is non-negative,
+    ``e_T <= prod_t (1 - 2 m c_t) e_0 + sum_t prod_{s>t} (1 - 2 m c_s)(K_t + Ebest_t)``.
+    A guarantee on the steps with ``c_t > 0``; certified where the right side is at most ``e_t``.
     Measured: ``e_T``; bound: the unrolled right side. ``m_pl`` is an argument
     (:func:`pl_constant` computes it from ``A``).
     """
 
     name = "pl_rate"
-    statement = "least squares, PL(m): f(x_{t+1}) - f_* <= (1 - 2 m c_t)(f(x_t) - f_*) + K_t + Ebar_t every step"
+    label = "Theorem II.8"
+    kind = "guarantee"
+    statement = (
+        "least squares, PL(m), c_t >= 0: f(x_{t+1}) - f_* <= (1 - 2 m c_t)(f(x_t) - f_*) + K_t + Ebest_t "
+        "every step; a guarantee where c_t > 0"
+    )
     assumptions = [A.LAZY, A.DETERMINISTIC, A.L_KNOWN, A.F_LOWER]
 
     def bound(self, e0=None, rho=None, eta=None, **_) -> float:
@@ -148,12 +168,21 @@ class PLRate(_PerStep):
         fl = ctx.f_lower if ctx.f_lower is not None else math.nan
         e = ctx.f - fl
         g, mn = ctx.lr[:-1], ctx.mu[1:]
-        rho = 1 - 2 * m * tm["c"]
-        eta = tm["K"] + tm["Ebar"]
-        step_ok = (mn >= 0) & (mn <= 1) & (g > 0) & ((mn == 0) | (g * Lv * (2 - mn) <= 2)) & (rho >= 0)
+        c = tm["c"]
+        rho = 1 - 2 * m * c
+        eta = tm["K"] + tm["Ebest"]
+        c_form = (mn >= 0) & (mn <= 1) & (g > 0) & ((mn == 0) | (g * Lv * (2 - mn) <= 2))
+        step_ok = c_form & (c >= 0) & np.isfinite(eta)
         gap = e[1:] - (rho * e[:-1] + eta)
-        sizes = np.abs(ctx.f[1:]) + np.abs(ctx.f[:-1]) + np.abs(eta)
-        tol = rtol * sizes + _f_floor(ctx)
+        sizes = np.abs(ctx.f[1:]) + np.abs(ctx.f[:-1]) + np.abs(eta) + np.abs(2 * m * c * e[:-1])
+        tol = rtol * sizes + f_floor(ctx)
+        hyps = [
+            StepHypothesis(
+                "c_t > 0 (g L (1 - mu_(t+1)) < 2 and mu_(t+1) < 1)",
+                c_form & (c > 0),
+                lambda fail: f"c_t in [{_lo(c, fail)}, {_hi(c, fail)}] (g*L up to {_hi(g * Lv, fail)})",
+            )
+        ]
         lsq = Assumption(
             "least-squares problem (PL with m = smallest nonzero eigenvalue of A^T A)",
             lambda c: (
@@ -162,7 +191,7 @@ class PLRate(_PerStep):
             ),
         )
         mg = Assumption("m_PL given (not estimated on the run)", lambda _: (m_pl is not None and m > 0, f"m_pl={m_pl}"))
-        b = self.bound(e[0], rho, eta) if T > 0 and np.all(step_ok) else None
+        b = self.bound(e[0], rho, eta) if T > 0 and np.all(step_ok & (rho >= 0)) else None
         rate = float(np.exp(np.mean(np.log(np.clip(rho, 1e-300, None))))) if T else None
         det = {
             "m_pl": m_pl,
@@ -179,7 +208,11 @@ class PLRate(_PerStep):
             np.where(sizes > 0, sizes, 1.0),
             det,
             extra_assumptions=[lsq, mg],
-            measured=float(e[-1]),
+            # the unrolled bound needs every step (and rho_t >= 0); without it the per-step claims stand alone
+            measured=float(e[-1]) if b is not None else None,
             bound=b,
-            tolerance=float(np.sum(tol)) + rtol * (abs(b) if b is not None else 0.0),
+            tolerance=float(np.sum(tol)) + rtol * abs(b) if b is not None else None,
+            guarantee=step_ok & (c > 0),
+            certified=rho * e[:-1] + eta <= e[:-1] + tol,
+            hypotheses=hyps,
         )

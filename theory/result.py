@@ -9,7 +9,19 @@ whether the theory's assumptions held along the evidence. The status is
   ``brelax verify``;
 * ``"assumption-not-met"``: some assumption failed (it is named in
   ``assumptions``); the numbers are still reported, but the theory claims
-  nothing about them.
+  nothing about them;
+* ``"aoc-exceeded-calibration"``: Part I's theorems only: the run's measured AOC constant
+  ``sup delta_t`` exceeds the one calibrated on another run. Not a violation (the theory
+  claims nothing), but not an ordinary unmet assumption either: a defect can show up this
+  way, and one present in both runs cannot be seen at all (THEORY.md, section 13).
+
+Every result has a *kind* (:data:`KINDS`): ``"conformance"`` (the record agrees with the
+algorithm: identities and inequalities that hold for any correct record, whatever f does; they
+catch implementation bugs and never count as convergence), ``"guarantee"`` (a descent or rate
+result; its ``covered`` steps are those where every hypothesis held, a positive descent
+coefficient included, and the inequality held; ``certified`` the subset where its right-hand
+side is at most ``f(x_t)`` plus the tolerance, so f provably did not go up) or ``"projector"``
+(checks of a projector or prox, no trajectory).
 """
 
 from __future__ import annotations
@@ -21,7 +33,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-STATUSES = ("holds", "violated", "assumption-not-met")
+STATUSES = ("holds", "violated", "assumption-not-met", "aoc-exceeded-calibration")
+#: What a result says about a run (see the module docstring).
+KINDS = ("conformance", "guarantee", "projector")
 
 
 @dataclass
@@ -63,8 +77,13 @@ class Result:
         Half-open step intervals on which this result's assumptions held *and*
         its per-step inequality held with a finite bound (see :func:`intervals`).
         Empty for problem-free results and for whole-run results without a
-        per-step inequality. A step of a trajectory is *covered* when some result
-        with status ``"holds"`` lists it.
+        per-step inequality. For a guarantee these are the *guarantee steps*.
+    kind : one of :data:`KINDS`
+    certified : list of [start, stop)
+        Guarantee results: the covered steps whose right-hand side is at most ``f(x_t)`` plus the
+        tolerance (f provably did not increase there).
+    conforming : list of [start, stop)
+        A guarantee with a conformance part (Theorem II.6 (i)): the steps where that part held.
     """
 
     name: str
@@ -81,6 +100,9 @@ class Result:
     relation: str = "<="
     tolerance: float = 0.0
     covered: list = field(default_factory=list)
+    kind: str = ""
+    certified: list = field(default_factory=list)
+    conforming: list = field(default_factory=list)
 
     @property
     def failed_assumptions(self) -> list:
@@ -187,6 +209,9 @@ def make_result(
     method="",
     details=None,
     covered=None,
+    kind="",
+    certified=None,
+    conforming=None,
 ) -> Result:
     """Assemble a Result and decide its status from the assumptions and the comparison.
 
@@ -218,8 +243,15 @@ def make_result(
         details=dict(details or {}),
         relation=relation,
         tolerance=float(tolerance),
-        covered=[list(map(int, iv)) for iv in (covered or [])] if status == "holds" else [],
+        covered=_ivs(covered) if status == "holds" else [],
+        kind=kind,
+        certified=_ivs(certified) if status == "holds" else [],
+        conforming=_ivs(conforming) if status in ("holds", "assumption-not-met") else [],
     )
+
+
+def _ivs(ivs) -> list:
+    return [list(map(int, iv)) for iv in (ivs or [])]
 
 
 def evaluate(assumptions, ctx) -> dict:

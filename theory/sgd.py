@@ -27,6 +27,8 @@ class SGDHighProbability(TheoryResult):
     """
 
     name = "sgd_high_probability"
+    label = "Theorem II.11"
+    kind = "guarantee"
     statement = (
         "with-replacement minibatches, mu fixed, ||xi|| <= Xi, ||grad f|| <= Gamma, gL <= 1  =>  w.p. "
         "1 - delta sum c ||grad f||^2 <= f_0 - f_* + sum Ebar + L g^2/2 sum ||xi||^2 "
@@ -108,4 +110,11 @@ class SGDHighProbability(TheoryResult):
             ),
         ]
         ctx.consts.update(c=c, delta=float(delta), Xi=Xi, Gamma=Gamma, max_noise=xi_max, max_grad=G_max, sampling=samp)
-        return self.finish(ctx, measured, b, tolerance=1e-9 * (abs(b) if b else 1.0), extra_assumptions=extra)
+        return self.finish(
+            ctx,
+            measured,
+            b,
+            tolerance=1e-9 * (abs(b) if b else 1.0),
+            extra_assumptions=extra,
+            covered=[[ctx.t0, T]] if ctx.t0 < T else None,  # a whole-window bound: its steps
+        )

@@ -38,6 +38,9 @@ class Theorem1(TheoryResult):
     """
 
     name = "theorem1"
+    stepwise = True
+    label = "Theorem 1"
+    kind = "guarantee"
     statement = (
         "AOC(d), c = (1 - gL/2 - mu d)/g > 0, mu and g fixed  =>  f(x_{t+1}) <= f(x_t) - c ||D_t||^2, "
         "sum_{t>=t0} ||D_t||^2 <= (f(x_t0) - f_*)/c, (T - t0) min ||D_t||^2 <= (f(x_t0) - f_*)/c"
@@ -111,6 +114,8 @@ class Theorem1(TheoryResult):
             tolerance=rtol * (abs(b) if b and math.isfinite(b) else 1.0),
             extra_assumptions=[_given("d", d, "AOC constant")],
             covered=intervals(held, ctx.t0) if b is not None and math.isfinite(b) else None,
+            # c > 0, so the right side f(x_t) - c ||D_t||^2 is at most f(x_t): every covered step is certified
+            certified=intervals(held, ctx.t0) if b is not None and math.isfinite(b) else None,
         )
         if res.status == "holds" and fails:
             res.status, res.holds, res.covered = "violated", False, []
@@ -155,6 +160,8 @@ class Theorem2(TheoryResult):
     """
 
     name = "theorem2"
+    label = "Theorem 2"
+    kind = "guarantee"
     statement = (
         "mu_t non-decreasing, mu_{t+1} delta_t <= kappa, ||r_t|| <= R, c_eps > 0  =>  sum ||D_t||^2 <= "
         "[f(x_t0) - f_* + R^2/(4 eps g) sum (mu_{t+1}-mu_t)^2]/c_eps"
@@ -228,7 +235,12 @@ class Theorem2(TheoryResult):
         extra = [A.AOC] if ctx.d_given is not None else []
         extra += [_given("kappa (or d)", kappa if kappa_given else None, ksrc), _given("R", R if R_given else None, "")]
         return self.finish(
-            ctx, measured, b, tolerance=rtol * (abs(b) if b and math.isfinite(b) else 1.0), extra_assumptions=extra
+            ctx,
+            measured,
+            b,
+            tolerance=rtol * (abs(b) if b and math.isfinite(b) else 1.0),
+            extra_assumptions=extra,
+            covered=[[t0, ctx.T]] if t0 < ctx.T else None,  # a whole-window sum bound: its steps
         )
 
 
@@ -261,6 +273,8 @@ class Corollary3(TheoryResult):
     """
 
     name = "corollary3"
+    label = "Corollary 3"
+    kind = "guarantee"
     statement = (
         "binary {+-l}, a_t >= a_min > 0, mu_t >= mu_lo, Theorem 1 (or 2)  =>  flips after t0 <= "
         "S/(4 mu_lo^2 l^2 a_min^2), S = (f(x_t0) - f_*)/c (Theorem 1) or Theorem 2's bound"

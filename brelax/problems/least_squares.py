@@ -58,6 +58,13 @@ class LeastSquares(Problem):
         A, b, w = self._rows(idx)
         return w * (A.T @ (A @ x - b))
 
+    def curvature(self, v, w) -> float:
+        r"""``<v, H w>`` with ``H = A^T A``, the Hessian: ``f(x + D) = f(x) + <grad f(x), D> + <D, H D>/2`` exactly.
+
+        The a-priori curvature the recorded flip cost of THEORY.md Lemma II.3(e) uses; ``H <= L I``.
+        """
+        return float((self.A @ np.asarray(v, dtype=np.float64)) @ (self.A @ np.asarray(w, dtype=np.float64)))
+
     def init(self, rng):
         return rng.standard_normal(self.dim) / np.sqrt(self.dim)
 

@@ -113,6 +113,24 @@ class Logistic(ClassifierMixin, Problem):
         gW = dZ.T @ X + self.l2 * W
         return np.concatenate([gW.ravel(), dZ.sum(axis=0)])
 
+    def curvature(self, v, w) -> float:
+        r"""``<v, H w>`` for the quadratic majorant ``H = (1/(2m)) sum_i (I_k kron u_i u_i^T) + l2 (I on W)``.
+
+        With ``u_i = [x_i, 1]``: the Hessian of the mean softmax cross-entropy is
+        ``(1/m) sum_i S_i kron u_i u_i^T`` with ``S_i = diag(p_i) - p_i p_i^T <= I/2`` (Böhning, 1992), so
+        ``f(x + D) <= f(x) + <grad f(x), D> + <D, H D>/2`` for every x and D, and ``H <= L I``. It is the
+        a-priori curvature of the recorded flip cost (THEORY.md, Lemma II.3(e)).
+        """
+        U = np.hstack([self.X, np.ones((self.m, 1))])
+
+        def mat(z):
+            Wz, bz = self.unpack(np.asarray(z, dtype=np.float64))
+            return np.hstack([Wz, bz[:, None]]), Wz
+
+        V, Wv = mat(v)
+        Z, Wz = mat(w)
+        return float(np.sum((U @ V.T) * (U @ Z.T)) / (2 * self.m) + self.l2 * np.sum(Wv * Wz))
+
     def init(self, rng=None) -> np.ndarray:
         """``W ~ N(0, 1/d)`` entrywise, ``b = 0``: logits of order 1 on standardised data.
 
