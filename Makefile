@@ -34,7 +34,9 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Warnings are errors; the site is docs/_build/html/index.html. docs/api/ is generated: stale pages of
-# removed modules would fail the build, so it starts empty.
+# removed modules would fail the build, so it starts empty. The tutorials (docs/tutorials_gen/, rerun only
+# when their script changed) and the gallery's figures (docs/_build/figures/, rerun when the sources
+# changed) are cached between builds. The math needs Debian's libjs-mathjax (docs/_ext/offline_mathjax.py).
 docs: $(STAMP)
 	rm -rf docs/api
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
@@ -52,4 +54,4 @@ bench: $(STAMP)
 	$(BIN)/brelax bench
 
 clean:
-	rm -rf $(VENV) brelax-out build *.egg-info docs/_build docs/api
+	rm -rf $(VENV) brelax-out build *.egg-info docs/_build docs/api docs/tutorials_gen docs/gallery.rst docs/sg_execution_times.rst

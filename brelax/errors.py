@@ -4,20 +4,20 @@ The library raises these (never ``sys.exit``); a command's ``main`` lets them
 propagate. Each input error subclasses ValueError, so code written against the
 plain Python contract (a bad argument is a ValueError) keeps working.
 
-=========================  ===========================================  =========
-exception                  meaning                                      exit code
-=========================  ===========================================  =========
-:class:`InputError`        a bad flag value, input file or output        2
-                           location (one line naming it)
-:class:`RunLocked`         another process writes the same ``--out``     2
-:class:`IntegrityError`    a file's bytes differ from its recorded       2
-                           sha256
-:class:`ResumeMismatch`    ``--resume`` with flags that differ from      2
-                           the recorded run, or without a checkpoint
-:class:`MissingDependency` an optional dependency is not installed       2
-:class:`Diverged`          the loss or the weights became NaN or inf     3
-:class:`Terminated`        SIGTERM (a scheduler ending the job)          143
-=========================  ===========================================  =========
+===========================  ===========================================  =========
+exception                    meaning                                      exit code
+===========================  ===========================================  =========
+:class:`InputError`          a bad flag value, input file or output        2
+                             location (one line naming it)
+:class:`RunLocked`           another process writes the same ``--out``     2
+:class:`IntegrityError`      a file's bytes differ from its recorded       2
+                             sha256
+:class:`ResumeMismatch`      ``--resume`` with flags that differ from      2
+                             the recorded run, or without a checkpoint
+:class:`MissingDependency`   an optional dependency is not installed       2
+:class:`Diverged`            the loss or the weights became NaN or inf     3
+:class:`Terminated`          SIGTERM (a scheduler ending the job)          143
+===========================  ===========================================  =========
 
 0 is success, 1 is reserved for a theorem result that was violated
 (``brelax verify``) or a seeded defect that was missed (``--mutants``), 130
