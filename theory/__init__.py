@@ -100,6 +100,21 @@ EVERY_STEP_RESULTS = tuple(n for n, c in RESULTS.items() if c.stepwise)
 RESULTS_BY_KIND = {k: tuple(n for n, c in RESULTS.items() if c.kind == k) for k in KINDS}
 
 
+#: THEORY.md results that have no check of their own, and the check that exercises them (or why none can).
+#: With the labels of :data:`RESULTS`, every result of THEORY.md Parts I and II is here (a test enforces it).
+WIRED_ELSEWHERE = {
+    "Proposition 2.1": "projection_optimality (Q closed, P exists: every projection is compared with enumeration)",
+    "Lemma 3.1": "projection_optimality (the signs of the exact projection)",
+    "Lemma 3.2": "projection_optimality (the best scale of a pattern)",
+    "Proposition 9.2": "fact_c (pattern-stable steps are the steps Proposition 9.1 is checked on)",
+    "Theorem II.1": "projection_monotonicity (Theorem II.2 is Theorem II.1 along the run)",
+    "Lemma II.3": "flip_descent (pattern_gap <= B_t, E_t <= Ebar_t and E_t <= Ehat_t on every step)",
+    "Corollary II.5": "flip_descent (the whole-run sum is its measured/bound)",
+    "Theorem II.10": "not checked: a bound on a conditional expectation, which one trajectory cannot measure; "
+    "Theorem II.11 is its checkable high-probability form",
+}
+
+
 def proof_of(label: str) -> str:
     """``"coq"`` when THEORY.md's result ``label`` is machine-checked in ``theory/coq/``, else ``"hand"``."""
     try:
@@ -117,6 +132,7 @@ __all__ = [
     "RESULTS_BY_KIND",
     "STATUSES",
     "TRAJECTORY_RESULTS",
+    "WIRED_ELSEWHERE",
     "AOCFlipBound",
     "AOCFraction",
     "Assumption",
