@@ -11,7 +11,8 @@ stdout gets the per-result counts, the coverage of every trajectory and the
 disclaimer; the per-row table only with ``--verbose``. ``verify-report.md`` and
 ``verify-report.json`` (with the top-level ``"coverage"`` list) go into ``--out``.
 Exit status 0 when no result is ``violated`` (``assumption-not-met`` does not
-fail the run), 1 otherwise (with ``--mutants``: 1 when a defect is missed),
+fail the run), 1 otherwise (with ``--mutants``: 1 when a defect is missed or a
+correct-code control has a violated row, a false alarm),
 2 on bad arguments.
 """
 
@@ -223,22 +224,29 @@ def _only_trajectory_results(only):
 
 
 def _main_mutants(args) -> int:
-    """``brelax verify --mutants``: each seeded defect must make some result "violated"."""
+    """``brelax verify --mutants``: each seeded defect must make some result "violated", and the
+    correct-code controls (:data:`proofs_checks.mutants.CONTROLS`) none; exit 0 only when both hold."""
     from . import mutants
 
     t0 = time.perf_counter()
     with _one_blas_thread():
         rows = mutants.run_all(seed=args.seed, quick=bool(args.quick))
+        controls = mutants.run_controls(seed=args.seed)
     elapsed = time.perf_counter() - t0
     print(mutants.table(rows))
-    path = mutants.write_report(rows, args.out, elapsed_s=round(elapsed, 2))
+    print()
+    print(mutants.control_table(controls))
+    alarms = mutants.false_alarms(controls)
+    path = mutants.write_report(rows, args.out, controls=controls, elapsed_s=round(elapsed, 2))
     missed = [r["name"] for r in rows if not r["caught"]]
     print(
         f"\n{len(rows) - len(missed)} of {len(rows)} defects caught ({elapsed:.1f} s)"
         + (f"; MISSED: {', '.join(missed)}" if missed else "")
-        + f". Report: {path}"
+        + f"\nfalse alarms: {alarms}"
+        + (f" (on {', '.join(r['name'] for r in controls if r['false_alarms'])})" if alarms else "")
+        + f"\nReport: {path}"
     )
-    return 0 if not missed else 1
+    return 0 if not missed and alarms == 0 else 1
 
 
 if __name__ == "__main__":  # pragma: no cover
