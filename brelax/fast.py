@@ -191,7 +191,10 @@ def _threshold(x, l1: float, jit, check_range: bool = False):
     is not finite (or, with ``check_range``, a float64 row beyond ``2^±400``)."""
     G, n = x.shape
     ity, mant = (np.int32, 23) if x.dtype == np.float32 else (np.int64, 52)
-    rowmax = jit.abs_rowmax(x) if jit is not None else x.max(axis=1).astype(np.float64)
+    if jit is not None:  # max |x| = max(max x, -min x): two SIMD reductions, no |x| buffer (+ 0.0: no -0.0)
+        rowmax = np.maximum(x.max(axis=1), -x.min(axis=1)).astype(np.float64) + 0.0
+    else:
+        rowmax = x.max(axis=1).astype(np.float64)
     if not np.isfinite(rowmax).all():
         return None
     if check_range and x.dtype == np.float64 and np.any((rowmax > 2.0**400) | ((rowmax < 2.0**-400) & (rowmax > 0))):
@@ -232,7 +235,13 @@ def _threshold(x, l1: float, jit, check_range: bool = False):
     base_s = A[rows, bhi - b0]
     base_t = C[rows, bhi - b0]
     lo, hi = vlo.astype(x.dtype), vhi.astype(x.dtype)
-    rv = jit.hull(x, lo, hi) if jit is not None else _hull_entries(x, lo, hi)
+    if jit is not None:
+        # The hull's entries per row are the counts of its bins [blo, bhi] (none in a dead row).
+        csum = np.concatenate((np.zeros((G, 1)), np.cumsum(cnt, axis=1)), axis=1)
+        per = np.where(live, csum[rows, bhi + 1] - csum[rows, blo], 0.0).astype(np.int64)
+        rv = jit.hull(x, lo, hi, per)
+    else:
+        rv = _hull_entries(x, lo, hi)
     thr, best, tstar = _best_in_hull(G, x.dtype, rv, base_s, base_t)
     return thr, np.where(tstar > 0, best / (np.maximum(tstar, 1.0) * l1), 0.0)
 
@@ -245,8 +254,8 @@ def ternary_values(g, l1: float, out=None, chunk: int = 1 << 16):
     One output buffer and no separate validation pass (a NaN or inf shows in
     the row maxima, and gives None: the caller validates and raises).
 
-    With the compiled loops (:mod:`brelax.fast_numba`): four reads of ``g``
-    (row maxima, histogram, hull, values) and one write. Without: ``|g|`` into
+    With the compiled loops (:mod:`brelax.fast_numba`): five reads of ``g``
+    (row maximum and minimum, histogram, hull, values) and one write. Without: ``|g|`` into
     the output buffer, the NumPy passes of :func:`ternary_threshold` on it,
     then the values written on the float bits of that buffer by row chunks of
     about ``chunk`` entries (``(bits(|g|) ^ bits(g)) | bits(a l_1)`` is

@@ -43,9 +43,15 @@ _forced: str | None = None
 _jit = None
 
 
+_available: tuple[str, ...] | None = None
+
+
 def available() -> tuple[str, ...]:
     """The backends that can run here: ``("numba", "numpy")`` with numba installed, else ``("numpy",)``."""
-    return BACKENDS if importlib.util.find_spec("numba") is not None else ("numpy",)
+    global _available
+    if _available is None:  # find_spec costs about 30 us: once per process
+        _available = BACKENDS if importlib.util.find_spec("numba") is not None else ("numpy",)
+    return _available
 
 
 def backend() -> str:

@@ -112,6 +112,7 @@ def test_without_numba_the_pure_path_runs(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "numba" else real(name, *a))
     monkeypatch.setattr(kernels, "_jit", None)
+    monkeypatch.setattr(kernels, "_available", None)
     monkeypatch.delenv(kernels.ENV, raising=False)
     assert kernels.available() == ("numpy",) and kernels.backend() == "numpy" and kernels.compiled() is None
     with pytest.raises(ValueError, match="not installed"), kernels.use("numba"):
