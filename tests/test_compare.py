@@ -173,3 +173,15 @@ def test_cifar_files_run_the_same_comparison(tmp_path):
     argv = [*common, "--models", "resnet20", "--sets", "ternary", "--methods", "binaryconnect", "--out", str(out2)]
     assert _run(argv) == 0
     _check_outputs(out2, 2, ["binaryconnect"])
+
+
+@pytest.mark.slow
+def test_the_gpu_script_runs_on_cpu_on_its_own_tiny_archive(tmp_path):
+    from bench import cuda_compare
+
+    assert cuda_compare.main(["--device", "cpu", "--quick", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "cuda_compare.md").read_text()
+    assert "| resnet20 |" in text and "| vgg11 |" in text
+    for model in ("resnet20", "vgg11"):
+        _check_outputs(tmp_path / model, 2, ["binaryrelax"])
+    assert cuda_compare.main(["--out", str(tmp_path / "x")]) == 2  # no --data, no --quick

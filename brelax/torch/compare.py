@@ -756,6 +756,8 @@ def study_from_args(args) -> Study:
 def main(args) -> int:
     study = study_from_args(args)
     jobs = _args.int_at_least(args.jobs, "--jobs", 1)
+    if jobs > 1 and study.device != "cpu":
+        raise _args.UsageError(f"--jobs {jobs}: parallel processes are for --device cpu; a GPU runs one at a time")
     out = _args.output_dir(args.out)
     held = [f for f in os.listdir(out) if not f.startswith(".")]
     if held and not (args.resume or args.force):
