@@ -272,7 +272,12 @@ class _Parq:
         for log in noisy:  # torchao logs its CUDA-only libraries failing to load on a CPU box
             log.setLevel(logging.ERROR)
         try:
-            from torchao.prototype.parq import ProxBinaryRelax, QuantOptimizer, TernaryUnifQuantizer, UnifQuantizer
+            from torchao.prototype.parq import (  # type: ignore[import-untyped]
+                ProxBinaryRelax,
+                QuantOptimizer,
+                TernaryUnifQuantizer,
+                UnifQuantizer,
+            )
         finally:
             for log, level in zip(noisy, levels, strict=True):
                 log.setLevel(level)
@@ -310,6 +315,7 @@ def _optimizer(method: str, hp: dict, net, spec: QuantSetSpec, study: Study, ste
     groups = param_groups(net, get_set(spec.brelax), axis=axis)
     p2 = None if "phase2" not in hp else max(1, round(hp["phase2"] * e)) * steps_per_epoch
     if method == "parq":
+        assert p2 is not None  # every ramped method has a Phase II start in its grid
         start = max(0, p2 - round(hp["ramp"] * e) * steps_per_epoch)
         parq = _Parq(net, groups, spec, hp["lr"], start, p2, wd)
         return parq.opt, (lambda: None), parq.quantized
@@ -317,6 +323,7 @@ def _optimizer(method: str, hp: dict, net, spec: QuantSetSpec, study: Study, ste
     base = torch.optim.SGD(groups, lr=hp["lr"], momentum=0.9, weight_decay=wd)
     ramp = None
     if method == "binaryrelax_linear":
+        assert p2 is not None
         ramp = _mu_ramp(max(0, p2 - round(hp["ramp"] * e) * steps_per_epoch), p2)
     lam0 = 1.04 if study.recipe == "yin2018" else 1.0
     opt = QuantOptimizer(
@@ -368,7 +375,8 @@ def train_one(spec: dict, data) -> dict:
     net = _model(spec["model"], study, spec["seed"]).to(device)
     opt, epoch_end, quantized = _optimizer(spec["method"], spec["hp"], net, SETS[spec["set"]], study, len(loader))
     drops = [max(1, round(f * study.epochs)) for f in LR_DROPS]
-    curve, t0 = [], time.perf_counter()
+    curve: list[float] = []
+    t0 = time.perf_counter()
     every_epoch = spec["split"] == "test"
     for epoch in range(study.epochs):
         lr = spec["hp"]["lr"] * 0.1 ** sum(epoch >= d for d in drops)
@@ -772,6 +780,6 @@ def main(args) -> int:
     records = run_study(study, out, jobs)
     minutes = (time.perf_counter() - t0) / 60
     write_outputs(records, study, out, minutes, plot=args.plot)
-    with open(os.path.join(out, "comparison.md")) as f:
-        print(f.read())
+    with open(os.path.join(out, "comparison.md")) as md:
+        print(md.read())
     return 0
