@@ -162,7 +162,7 @@ def _small_L(seed):
 
 def _mu_behind(seed):
     def make(problem, base, run):
-        prev = {}
+        prev: dict[str, float] = {}
 
         def update(state, grad, lr, mu_next, project):
             mu = prev.get("mu", mu_next)
@@ -201,11 +201,11 @@ def _lr_off(seed, factor=1.01):
     return _suite(_lsq(seed), seed, _hook(make)), None, None
 
 
-def _lr_late(seed):
+def _lr_late(seed, specs=S.SCHEDULE_SPECS):
     """Step t takes the previous step size g_(t-1); the run records g_t (visible only where g_t changes)."""
 
     def make(problem, base, run):
-        prev = {}
+        prev: dict[str, float] = {}
 
         def update(state, grad, lr, mu_next, project):
             late = prev.get("lr", lr)
@@ -214,7 +214,7 @@ def _lr_late(seed):
 
         return update
 
-    return _suite(_lsq(seed), seed, _hook(make), specs=S.SCHEDULE_SPECS), None, None
+    return _suite(_lsq(seed), seed, _hook(make), specs=specs), None, None
 
 
 def _phase2_early(seed):
@@ -238,7 +238,7 @@ def _momentum_leak(seed, beta=0.01):
     """A heavy-ball buffer leaks into the lazy step: y_(t+1) = y_t - g (G_t + beta m_t), G_t recorded."""
 
     def make(problem, base, run):
-        buf = {}
+        buf: dict[str, np.ndarray] = {}
 
         def update(state, grad, lr, mu_next, project):
             m = buf.get("m", np.zeros_like(grad))
