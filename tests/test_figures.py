@@ -170,7 +170,9 @@ def test_flip_excess_data_recompute(out):
         assert np.array_equal(E, traj.f[1:] - traj.f_stable)
         assert np.array_equal(Eb, descent_terms(Context(traj), data["L"])["Ebar"])
     for c in data["coverage"]:
-        assert c["fraction"] >= 0.95 and c["violated"] == [], c
+        assert c["violated"] == [], c
+        # at g = 1/L the lazy methods have a descent guarantee on every step; PGD/ProxQuant need g L < 1
+        assert c["fraction"] >= 0.95 if c["method"] not in ("pgd", "proxquant") else c["fraction"] == 0.0, c
 
 
 def test_lemma_b_slack_nonnegative_and_replays(out):
