@@ -8,12 +8,13 @@ paper; every constant is an argument.
 
 API (for proofs_checks/ and figures/)
 -------------------------------------
-Every result is a class with ``name``, ``statement``, ``assumptions``, ``bound(**constants)``
-and ``check(evidence, **constants) -> Result`` (:mod:`theory.result`): ``measured``,
-``bound``, ``status`` in ``holds | violated | assumption-not-met``, ``assumptions``,
-``details`` and ``covered``: half-open step intervals ``[[start, stop), ...]`` on which the
-result's assumptions held and its per-step inequality held with a finite bound (empty
-unless status is "holds"; empty for problem-free and whole-run-only results). Trajectory
+Every result is a class with ``name``, ``label`` (its THEORY.md label), ``kind``
+(``conformance``, ``guarantee`` or ``projector``), ``statement``, ``assumptions``,
+``check(evidence, **constants) -> Result`` and, where the check compares with one formula,
+``bound`` (:mod:`theory.result`). A Result has ``measured``, ``bound``, ``status`` (one of
+:data:`STATUSES`), ``assumptions``, ``details``, ``covered`` (half-open step intervals
+``[[start, stop), ...]`` where the result applied and held: guarantee steps for a guarantee,
+conforming steps for a conformance result) and, for guarantees, ``certified``. Trajectory
 results read the fields of :class:`brelax.Trajectory` (NaN where not recorded); a missing
 field is an assumption not met ("diagnostic fields recorded"), never a pass.
 

@@ -33,9 +33,9 @@ class AOCFlipBound(_PerStep):
     assumptions = [A.LAZY]
     relation = "<="
 
-    def bound(self, mu=None, L=None, level=1.0, a_min=None, k=1, **_) -> float:
-        """The threshold ``mu L l a_min sqrt(k)``."""
-        return mu * L * level * a_min * math.sqrt(k)
+    def bound(self, mu=None, L=None, level=1.0, a_t=None, a_next=None, k=1, **_):
+        """The threshold ``(L/2) mu l (a_t + a_{t+1}) sqrt(k)`` (arrays broadcast)."""
+        return 0.5 * L * mu * level * (a_t + a_next) * np.sqrt(k)
 
     def check(self, trajectory, L=None, rtol=1e-9, **kw):
         """Parameters: ``L`` (the one ``c_t`` is computed with; default the problem's)."""
@@ -50,7 +50,7 @@ class AOCFlipBound(_PerStep):
         smin = ctx.scale_min if ctx.scale_min is not None else np.full(T + 1, np.nan)
         g, mt, mn = ctx.lr[:-1], ctx.mu[:-1], ctx.mu[1:]
         k = ctx.flips.astype(np.float64)
-        thr = 0.5 * Lv * mn * info["l_max"] * (smin[:-1] + smin[1:]) * np.sqrt(k)
+        thr = self.bound(mn, Lv, info["l_max"], smin[:-1], smin[1:], k)
         ct = (1 - g * Lv / 2 - mn * ctx.delta) / g
         flip_fixed = (mt == mn) & (k > 0) & ctx.resolved & (mn > 0)
         eligible = flip_fixed & (ct > 0)

@@ -16,8 +16,10 @@ class TheoryResult:
     Subclasses set ``name``, ``statement`` (one line), ``assumptions`` (a list
     of :class:`~theory.result.Assumption`, the hypotheses its proof uses),
     ``relation`` (``"<="``: measured must not exceed the bound; ``">="``: must
-    not fall below it), and implement :meth:`bound` (the theory's number as a
-    function of the constants) and :meth:`check`.
+    not fall below it), ``label``, ``kind`` and implement :meth:`check`. A result whose
+    claim compares the measurement with one formula of the constants also has ``bound``,
+    and its check computes the right side through it (so ``bound`` is what is checked);
+    results without such a formula (identities, enumerations) have none.
     """
 
     name = ""
@@ -31,9 +33,6 @@ class TheoryResult:
     assumptions: list = []
     relation = "<="
     t0_rule = "any"  # how the default window start is chosen: "any" (0) or "constant" (mu, g fixed)
-
-    def bound(self, **constants) -> float:  # pragma: no cover - interface
-        raise NotImplementedError
 
     def check(self, trajectory, **kw) -> Result:  # pragma: no cover - interface
         """Check the result on one piece of evidence.

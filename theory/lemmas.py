@@ -52,9 +52,6 @@ class LemmaA(TheoryResult):
     # record; the check recomputes the full one, so it needs deterministic gradients.
     assumptions = [A.LAZY, A.DETERMINISTIC, ITERATES, PROBLEM]
 
-    def bound(self, **constants) -> float:
-        return 0.0
-
     def check(self, trajectory, problem=None, tol=1e-12, **kw):
         """Parameters: ``trajectory`` with ``iterates`` (``optimize(record_every=1)``), ``problem``
         (its ``grad``), ``tol`` on the relative error. Returns a Result (see :meth:`TheoryResult.check`)."""
@@ -101,9 +98,6 @@ class LemmaB(TheoryResult):
     )
     assumptions = [A.LAZY, A.DETERMINISTIC, A.L_KNOWN, A.NONEMPTY]
     relation = ">="
-
-    def bound(self, **constants) -> float:
-        return 0.0
 
     @staticmethod
     def slack(f, mu, lr, step_norm2, inner, cross, L):
@@ -178,9 +172,6 @@ class FactC(TheoryResult):
     kind = "conformance"
     statement = "pattern unchanged and mu fixed  =>  delta_t <= 0 (and >= -1/(1-mu))"
     assumptions = [A.LAZY]
-
-    def bound(self, **constants) -> float:
-        return 0.0
 
     def check(self, trajectory, tol=1e-6, t0=None, **kw):
         """Parameters: ``tol`` on delta_t (rounding, see THEORY.md section 13), ``t0`` (default 0)."""

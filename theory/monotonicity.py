@@ -54,7 +54,7 @@ class ProjectionMonotonicity(_PerStep):
         info = set_info(ctx.meta)
         g, mt, mn = ctx.lr[:-1], ctx.mu[:-1], ctx.mu[1:]
         dmu = mn - mt
-        rhs = -(1.0 - mn) * g * sg2
+        rhs = self.bound(lr=g, mu_next=mn, sgrad_norm2=sg2)
         gap = sgD + dmu * sgr - rhs
         terms = np.abs(sgD) + np.abs(dmu * sgr) + np.abs(rhs)
         xs = _x_scale(ctx, info, T)

@@ -51,9 +51,6 @@ class ProjectionOptimality(TheoryResult):
     kind = "projector"
     statement = "P(y) in argmin_{z in Q} ||y - z|| (exact projection; brute force over L^n, n <= 8)"
 
-    def bound(self, **constants) -> float:
-        return 0.0
-
     def check(self, projector=None, qset="ternary", n=None, trials=40, seed=0, tol=1e-10, label=None):
         Q = _get(qset)
         proj = Q.project if projector is None else projector
@@ -107,9 +104,6 @@ class ConeOrthogonality(TheoryResult):
     label = "Proposition 4.1"
     kind = "projector"
     statement = "<y - P(y), P(y)> = 0, hence ||y||^2 = ||P(y)||^2 + d(y)^2 (free-scale cones)"
-
-    def bound(self, **constants) -> float:
-        return 0.0
 
     def check(self, projector=None, qset="ternary", n=64, trials=40, seed=0, tol=1e-12, group_size=None, label=None):
         Q = _get(qset)

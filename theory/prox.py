@@ -33,9 +33,6 @@ class ProxLemma(TheoryResult):
     kind = "projector"
     statement = "argmin_x 1/2||x - y||^2 + lam/2 d_Q(x)^2 = (y + lam P(y))/(1 + lam), value lam/(2(1+lam)) d_Q(y)^2"
 
-    def bound(self, **constants) -> float:
-        return 0.0
-
     def check(
         self, projector=None, qset="binary", lam=1.0, n=None, trials=20, competitors=64, seed=0, tol=1e-10, label=None
     ):
@@ -106,9 +103,6 @@ class MoreauEnvelope(TheoryResult):
     label = "Proposition 5.1"
     kind = "projector"
     statement = "min_x 1/2||x - y||^2 + lam/2 d_Q(x)^2 = lam/(2(1+lam)) d_Q(y)^2 (brelax.moreau_envelope)"
-
-    def bound(self, **constants) -> float:
-        return 0.0
 
     def check(
         self,
@@ -211,9 +205,6 @@ class ProxDistance(TheoryResult):
     kind = "conformance"
     statement = "x_t = y_t - mu_t (y_t - P(y_t))  =>  P(x_t) = P(y_t), d_Q(x_t) = (1 - mu_t) d_Q(y_t)"
     t0_rule = "any"
-
-    def bound(self, **constants) -> float:
-        return 0.0
 
     def check(self, trajectory, problem=None, tol=1e-9, max_points=50, **kw):
         """Parameters: ``problem`` (its layout gives the scale blocks; default one block with one

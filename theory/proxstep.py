@@ -38,9 +38,6 @@ class ProxStepDescent(_PerStep):
     )
     assumptions = []
 
-    def bound(self, **_) -> float:
-        return 0.0
-
     def check(self, trajectory, L=None, rtol=RTOL, atol=ATOL_DOT, **kw):
         """Parameters: ``L`` (default the problem's; (ii) is checked only when it is known and the
         gradient is full), tolerances. Reads ``sg_dot_D``, ``sgrad_norm2``, ``step_norm2``, ``dist_x``."""

@@ -31,9 +31,12 @@ class StationarityRate(TheoryResult):
     statement = "mu <= mu_bar < 1, gL(2-mu) <= 2  =>  min_{t<T} ||grad f(x_t)||^2 <= (f_0 - f_* + C_T)/(c T)"
     assumptions = [A.LAZY, A.DETERMINISTIC, A.L_KNOWN, A.F_LOWER, A.NONEMPTY]
 
-    def bound(self, f_t0=None, f_lower=None, C=0.0, c=None, steps=None, **_) -> float:
-        """``(f_t0 - f_* + C)/(c steps)``."""
-        return (f_t0 - f_lower + C) / (c * steps) if c and c > 0 and steps else math.inf
+    def bound(self, f_t0=None, f_lower=None, C=0.0, c=None, steps=None, **_):
+        """``(f_t0 - f_* + C_s)/(c s)`` (arrays ``C``, ``steps`` broadcast); inf unless ``c > 0``."""
+        C, steps = np.asarray(C, dtype=np.float64), np.asarray(steps, dtype=np.float64)
+        if c is None or not c > 0:
+            return np.full(np.broadcast(C, steps).shape, np.inf)
+        return (f_t0 - f_lower + C) / (c * steps)
 
     @staticmethod
     def default_t1(mu) -> int:
@@ -62,7 +65,7 @@ class StationarityRate(TheoryResult):
         C = np.cumsum(tm["K"][w] + tm["Ebar"][w])
         s = np.arange(1, t1 - ctx.t0 + 1)
         fl = ctx.f_lower if ctx.f_lower is not None else math.nan
-        rhs = (ctx.f[ctx.t0] - fl + C) / (c * s) if c > 0 else np.full(s.shape, np.inf)
+        rhs = self.bound(ctx.f[ctx.t0], fl, C, c, s)
         ratio = lhs / np.where(rhs > 0, rhs, np.nan)
         measured = float(np.nanmax(ratio)) if ratio.size and np.isfinite(ratio).any() else None
         slope = _loglog_slope(s, lhs)
