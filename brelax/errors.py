@@ -92,10 +92,16 @@ EXTRAS = {
 
 def missing_dependency(err: ImportError) -> MissingDependency | None:
     """The :class:`MissingDependency` for an ImportError of an optional dependency, or None (a bug: keep it)."""
-    name = (getattr(err, "name", None) or "").split(".")[0]
-    extra = EXTRAS.get(name)
-    if extra is None:
+    name, seen = None, set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen and name is None:  # a re-raised ImportError keeps the original
+        seen.add(id(e))
+        found = (getattr(e, "name", None) or "").split(".")[0] if isinstance(e, ImportError) else ""
+        name = found if found in EXTRAS else None
+        e = e.__cause__ or e.__context__
+    if name is None:
         return None
+    extra = EXTRAS[name]
     return MissingDependency(
         f"this needs the optional dependency {name!r}, which is not installed; "
         f"install it with: pip install 'brelax[{extra}]'"

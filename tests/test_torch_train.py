@@ -200,7 +200,7 @@ def test_vgg11_binary_one_epoch_through_the_cli(tiny, tmp_path):
 
 def test_resume_refuses_a_different_run(runs, tiny):
     d, _, _ = runs
-    with pytest.raises(ValueError, match=r"different run.*set"):
+    with pytest.raises(ValueError, match=r"another run.*--set"):
         train(_cfg(tiny, d / "straight", epochs=3, set="binary", resume=True))
 
 

@@ -33,7 +33,8 @@ def int_in(value, flag: str, lo: int, hi: int):
     """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+    int_at_least(value, flag, lo)
+    if value > hi:
         raise UsageError(f"{flag} must be an integer in [{lo}, {hi}], got {value!r}")
     return value
 

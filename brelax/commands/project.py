@@ -218,8 +218,8 @@ def main(args) -> int:
         source = f"from {args.input}"
     else:
         # float64 draws, then the dtype's copy: refused now with --n named, not as a MemoryError later.
-        int_at_least(args.n, "--n", 1)
-        _args.fits_in_memory(float(args.n) * (8 + np.dtype(args.dtype).itemsize), "--n", args.n)
+        if isinstance(args.n, int) and args.n >= 1:  # a bad --n is refused by generate(), naming it
+            _args.fits_in_memory(float(args.n) * (8 + np.dtype(args.dtype).itemsize), "--n", args.n)
         w = generate(args.n, args.dist, args.seed, args.dtype, two_d=args.axis is not None)
         source = f"{args.dist}, seed {args.seed}"
     check_granularity_flags(w, args.axis, args.group_size)

@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import torch
 
-from .._atomic import atomic_write, atomic_write_text
+from .._atomic import atomic_write_text, atomic_write_with_digest, check_digest
 from ..errors import InputError
 
 FORMAT = "brelax-train-1"
@@ -57,7 +57,7 @@ def check_plain(obj, where: str = "checkpoint") -> None:
 
 
 def save_atomic(obj, path) -> None:
-    """``torch.save(obj, path)`` through a temporary file and :func:`os.replace`.
+    """``torch.save(obj, path)`` through a temporary file and :func:`os.replace`; its sha256 into ``PATH.sha256``.
 
     Raises
     ------
@@ -65,7 +65,7 @@ def save_atomic(obj, path) -> None:
         ``obj`` holds something other than tensors and primitive containers.
     """
     check_plain(obj)
-    atomic_write(path, lambda f: torch.save(obj, f))
+    atomic_write_with_digest(path, lambda f: torch.save(obj, f))
 
 
 class CheckpointError(InputError):
@@ -88,10 +88,13 @@ def torch_load(path, what: str = "checkpoint", map_location="cpu"):
     CheckpointError
         A truncated or corrupt file, or one that names a global other than tensors and primitives
         (refused before anything runs).
+    IntegrityError
+        The file does not match the sha256 recorded beside it (``PATH.sha256``) when it was written.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what}: no checkpoint at {path}")
+    check_digest(path, what)  # before torch reads a byte of it
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses anyway
             warnings.simplefilter("ignore", UserWarning)

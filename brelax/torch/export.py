@@ -29,7 +29,7 @@ import os
 
 import torch
 
-from .._atomic import atomic_write
+from .._atomic import atomic_write_with_digest, check_digest
 from ..commands import _args
 from ..sets import QuantizedTensor, get_set
 from . import checkpoint
@@ -65,8 +65,12 @@ def export_checkpoint(ckpt_path, out, pack: bool = False) -> dict:
     ------
     FileNotFoundError, ValueError
         No checkpoint, not a brelax training checkpoint, or one holding NaN or inf.
+    IntegrityError (a ValueError)
+        The checkpoint does not match its sha256 (``CKPT.sha256``).
 
-    The file is written atomically; :func:`main` refuses to write it over its input or an existing file.
+    The file is written atomically with its sha256 beside it (``OUT.sha256``); :func:`main` refuses to
+    write it over its input, over an existing file without ``--force``, and over anything but a regular
+    file with it.
     """
     from safetensors.torch import save
 
@@ -115,7 +119,7 @@ def export_checkpoint(ckpt_path, out, pack: bool = False) -> dict:
         "quantized": entries,
     }
     blob = save(tensors, metadata={"brelax": json.dumps(meta)})
-    atomic_write(out, lambda fh: fh.write(blob))
+    atomic_write_with_digest(out, lambda fh: fh.write(blob))
     code_bytes = sum(
         tensors[e["name"] + ".codes"].numel() * tensors[e["name"] + ".codes"].element_size() for e in entries
     )
@@ -140,10 +144,13 @@ def load_exported(path, device="cpu") -> torch.nn.Module:
     ------
     ValueError
         The file has no brelax metadata, or its tensors do not match the model.
+    IntegrityError (a ValueError)
+        The file does not match the sha256 that ``brelax export`` wrote beside it.
     """
     from safetensors import safe_open
     from safetensors.torch import load_file
 
+    check_digest(path, "exported model")  # when written by brelax export: PATH.sha256
     with safe_open(os.fspath(path), framework="pt") as f:
         raw = (f.metadata() or {}).get("brelax")
     if raw is None:
@@ -179,7 +186,11 @@ def add_arguments(p) -> None:
     p.add_argument("checkpoint", help="a brelax training checkpoint (RUN/ckpt.pt)")
     p.add_argument("--out", help="output .safetensors (default: model.safetensors next to the checkpoint)")
     p.add_argument("--pack", action="store_true", help="bit-pack the codes (1 bit binary, 2 bits ternary, ...)")
-    p.add_argument("--force", action="store_true", help="replace an existing --out file (never the checkpoint itself)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing regular --out file (never the checkpoint, a symlink, FIFO or device)",
+    )
 
 
 def main(args) -> int:

@@ -210,8 +210,8 @@ class QuantOptimizer(torch.optim.Optimizer):
         diagnostics=False,
     ):
         _check_base(base_optimizer)
-        self.method = check_choice(method, METHOD_NAMES, "method")
-        self._m = get_method(method)
+        self._m = get_method(method)  # METHODS as registered now: a method added there runs here unchanged
+        self.method = self._m.name
         self.qset = get_set(qset)
         if axis is not None and (isinstance(axis, bool) or not isinstance(axis, numbers.Integral)):
             raise TypeError(f"axis must be an int or None, got {axis!r}")

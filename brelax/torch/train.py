@@ -64,22 +64,30 @@ import torch
 import torch.nn.functional as F
 
 from .. import schedules
+from .._atomic import DIGEST_SUFFIX, LOCK_NAME
+from .._atomic import folder_lock as run_lock
 from ..commands import _args
-from ..errors import Diverged
+from ..errors import Diverged, ResumeMismatch
 from ..sets import get_set
+from ..steps import get_method
 from . import bn, checkpoint, ddp, steplog
 from .data import CifarLoader, load_cifar, synthetic_cifar
 from .models import DIGITS_MODELS, MODEL_NAMES, build_model, param_groups
 from .optimizer import METHOD_NAMES, QuantOptimizer
 
 CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
+#: The model a dataset trains when ``--model`` is not given (the recipes' own model otherwise).
+DATASET_MODELS = {"digits": "digits_cnn"}
+#: The largest float32: lr, gamma and weight decay past it overflow in torch's float32 arithmetic.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: Training images (per rank) whose BatchNorm statistics the evaluation of P(y) uses (brelax.torch.bn).
 BN_IMAGES = 10_000
-# Changing one of these makes a checkpoint a different run; --resume refuses it.
+# Changing one of these makes a checkpoint a different run; --resume refuses it, even with --override.
 RUN_KEYS = (
     "dataset",
     "model",
     "bn",
+    "conv_bias",
     "shortcut",
     "set",
     "method",
@@ -186,6 +194,9 @@ def recipe_config(name: str = "default", **overrides) -> TrainConfig:
     if bad:
         raise TypeError(f"not TrainConfig fields: {', '.join(bad)}")
     values = {k: (list(v) if isinstance(v, list) else v) for k, v in RECIPES[name].items()}
+    dataset = overrides.get("dataset", values.get("dataset"))
+    if "model" not in overrides and "model" not in values and dataset in DATASET_MODELS:
+        values["model"] = DATASET_MODELS[dataset]  # --dataset digits trains digits_cnn unless --model says otherwise
     return TrainConfig(**{**values, **overrides, "recipe": name})
 
 
@@ -232,6 +243,7 @@ class TrainConfig:
     workers: int = 0
     resume: bool = False
     force: bool = False
+    override: bool = False
     eval_train: bool = True
     diagnostics: bool = True
     noise_every: int = 0
@@ -254,17 +266,33 @@ class TrainConfig:
         get_set(self.set)
         for k in ("epochs", "batch_size", "eval_batch_size", "synthetic_n", "limit_train", "limit_test"):
             _args.int_at_least(getattr(self, k), _flag(k), 1)
-        for k in ("seed", "workers", "phase2_epoch", "noise_every"):
+        for k in ("workers", "phase2_epoch", "noise_every"):
             _args.int_at_least(getattr(self, k), _flag(k), 0)
+        _args.seed(self.seed)
+        # The weights are float32: a value past its largest float overflows inside torch (a traceback there).
         for k in ("lr", "gamma"):
-            _args.float_in(getattr(self, k), _flag(k), 0.0, lo_open=True)
+            _args.float_in(getattr(self, k), _flag(k), 0.0, FLOAT32_MAX, lo_open=True)
         _args.float_in(self.lam0, "--lam0", 0.0)
         _args.float_in(self.rho, "--rho", 1.0)  # lam must not shrink (brelax.schedules)
         _args.float_in(self.momentum, "--momentum", 0.0, 1.0, hi_open=True)
-        _args.float_in(self.weight_decay, "--wd", 0.0)
+        _args.float_in(self.weight_decay, "--wd", 0.0, FLOAT32_MAX)
         for m in self.milestones:
             _args.int_at_least(m, "--milestones", 1)
-        if self.init is not None and not os.path.isfile(self.init):  # before the data are read
+        for k in range(len(self.milestones) + 1):  # the lr of every epoch, lr * gamma**k, stays a float32
+            try:
+                lr_k = self.lr * self.gamma**k
+            except OverflowError:
+                lr_k = math.inf
+            if not lr_k <= FLOAT32_MAX:
+                raise _args.UsageError(
+                    f"--gamma {self.gamma:g}: the lr after {k} milestone(s), {self.lr:g} * {self.gamma:g}^{k}, "
+                    f"overflows float32 (max {FLOAT32_MAX:.3g})"
+                )
+        if self.synthetic and self.dataset != "digits":  # uint8 images, the test set n/5, float32 batches
+            _args.fits_in_memory(self.synthetic_n * 3 * 32 * 32 * 1.2, "--synthetic-n", self.synthetic_n)
+        if self.resume and self.force:
+            raise _args.UsageError("give --resume (continue the run) or --force (start over), not both")
+        if self.init is not None and not self.resume and not os.path.isfile(self.init):  # before the data are read
             raise _args.UsageError(f"--init {self.init!r}: no such file")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
             raise _args.UsageError(f"--device {self.device!r} is not supported; use auto, cpu, cuda or cuda:N")
@@ -300,25 +328,79 @@ def _flag(field_name: str) -> str:
     return {"weight_decay": "--wd"}.get(field_name, "--" + field_name.replace("_", "-"))
 
 
+#: What a run writes into ``OUT`` (``--force`` removes these, and only these, before it starts over).
+RUN_OUTPUTS = ("ckpt.pt", "ckpt.pt" + DIGEST_SUFFIX, "metrics.jsonl", "summary.json", steplog.FOLDER)
+
+
 def check_run_dir(cfg: TrainConfig) -> None:
     """Refuse a non-empty ``--out`` unless ``--resume`` or ``--force``; make sure it can be written.
 
-    Called before any rank writes anything (all ranks see the same folder).
+    Called before any rank writes anything (all ranks see the same folder), with the
+    folder's lock held. ``--resume`` needs ``OUT/ckpt.pt``; ``--force`` removes what an
+    earlier run wrote (:data:`RUN_OUTPUTS`, ``steps/`` included, so ``verify`` never reads
+    an older run's step log), refusing anything there that is not a regular file (a
+    symlink, FIFO or device) or, for ``steps``, a plain folder.
 
     Raises
     ------
     UsageError (a ValueError)
-        ``--out`` holds files (an earlier run would be overwritten), is a file, or is not writable.
+        ``--out`` holds files (an earlier run would be overwritten), is a file, is not writable,
+        or (``--force``) holds a run output that is not a regular file.
+    ResumeMismatch
+        ``--resume`` and no ``OUT/ckpt.pt``.
     """
-    if os.path.isdir(cfg.out) and not (cfg.resume or cfg.force):
-        held = sorted(f for f in os.listdir(cfg.out) if not f.startswith(".brelax-write-check."))
-        if held:
-            raise _args.UsageError(
-                f"--out {cfg.out!r} is not empty ({', '.join(held[:3])}"
-                f"{', ...' if len(held) > 3 else ''}); give --resume to continue that run, "
-                "--force to start over in it, or another --out"
-            )
     _args.output_dir(cfg.out)
+    if cfg.resume:
+        if not os.path.isfile(os.path.join(cfg.out, "ckpt.pt")):
+            raise ResumeMismatch(_no_checkpoint(cfg.out))
+        return
+    held = sorted(f for f in os.listdir(cfg.out) if not (f.startswith(".brelax-write-check.") or f == LOCK_NAME))
+    if held and not cfg.force:
+        raise _args.UsageError(
+            f"--out {cfg.out!r} is not empty ({', '.join(held[:3])}"
+            f"{', ...' if len(held) > 3 else ''}); give --resume to continue that run, "
+            "--force to start over in it, or another --out"
+        )
+    if cfg.force:
+        clear_run(cfg.out)
+
+
+def clear_run(out: str) -> list:
+    """Remove what a run wrote into ``out`` (:data:`RUN_OUTPUTS`); first refuse any that is not a plain file/folder.
+
+    Returns
+    -------
+    list of str
+        The paths removed.
+
+    Raises
+    ------
+    UsageError
+        A run output is a symlink, FIFO, device or socket (``steps``: anything but a real folder).
+    """
+    import shutil
+    import stat
+
+    found = []
+    for name in RUN_OUTPUTS:
+        path = os.path.join(out, name)
+        if not os.path.lexists(path):
+            continue
+        mode = os.lstat(path).st_mode
+        want_dir = name == steplog.FOLDER
+        if not (stat.S_ISDIR(mode) if want_dir else stat.S_ISREG(mode)):
+            raise _args.UsageError(
+                f"--force: {path} is not a regular {'folder' if want_dir else 'file'} (a symlink, FIFO or device); "
+                "refusing to replace it"
+            )
+        found.append((path, want_dir))
+    for path, is_dir in found:
+        if is_dir:
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    remove_stale_temp_files(out)
+    return [p for p, _ in found]
 
 
 def remove_stale_temp_files(out: str) -> list:
@@ -565,23 +647,60 @@ def train(cfg: TrainConfig, on_loss=None) -> TrainResult:
     on_loss : callable ``(step, loss) -> loss`` or None
         Applied to every minibatch loss before the finiteness check (tests inject a NaN with it).
 
+    Returns
+    -------
+    TrainResult
+
     Raises
     ------
-    TrainingStopped
+    TrainingStopped (brelax.errors.Diverged)
         The loss or the weights became NaN or inf; ``OUT/ckpt.pt`` is the last good epoch.
+    RunLocked
+        Another process is writing the same ``OUT``.
+    ResumeMismatch
+        ``--resume`` without a checkpoint, with settings that differ from the recorded run
+        (without ``override``), or ``epochs`` below the checkpoint's epoch.
+    IntegrityError
+        ``OUT/ckpt.pt`` (resume) or ``--init`` does not match its recorded sha256.
     ValueError
-        A bad config, or ``--resume`` from a checkpoint of a different run.
+        A bad config (every error above is one too).
+
+    Examples
+    --------
+    >>> from brelax.torch.train import recipe_config, train
+    >>> cfg = recipe_config(dataset="digits", epochs=1, out="runs/digits")  # doctest: +SKIP
+    >>> train(cfg).summary["last"]["epoch"]  # doctest: +SKIP
+    1
     """
     cfg.validate()
-    check_run_dir(cfg)  # before the process group: no rank has written anything yet
-    ctx = ddp.init_from_env(cfg.device)
-    try:
-        return _train(cfg, ctx, on_loss)
-    finally:
-        ddp.shutdown(ctx)
+    _args.output_dir(cfg.out)  # creates it; before the lock, which lives in it
+    with run_lock(cfg.out) if _is_launcher_main() else contextlib.nullcontext():
+        check_run_dir(cfg)  # before the process group: no rank has written anything yet
+        ctx = ddp.init_from_env(cfg.device)
+        try:
+            return _train(cfg, ctx, on_loss)
+        finally:
+            ddp.shutdown(ctx)
 
 
-def _train(cfg, ctx, on_loss):
+def _is_launcher_main() -> bool:
+    """Rank 0 of a torchrun launch, or a plain process: the one that holds the run's lock."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+@dataclass
+class _Data:
+    """The loaders of one run (BatchNorm statistics for P(y) are re-estimated on ``bn_images``)."""
+
+    train: CifarLoader
+    test: CifarLoader
+    train_eval: CifarLoader | None
+    bn_images: CifarLoader
+    classes: int
+    n_train: int
+
+
+def _set_backends_and_seeds(cfg: TrainConfig, ctx) -> None:
     if cfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)  # warn, not fail, on ops without one
@@ -590,6 +709,9 @@ def _train(cfg, ctx, on_loss):
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     random.seed(cfg.seed)
+
+
+def _make_loaders(cfg: TrainConfig, ctx) -> _Data:
     classes = CLASSES[cfg.dataset]
     (tr_x, tr_y), (te_x, te_y) = _data(cfg, classes)
     if cfg.batch_size % ctx.world_size:
@@ -607,49 +729,153 @@ def _train(cfg, ctx, on_loss):
     )
     # The digits are not augmented: a 4-pixel crop of an 8x8 image would destroy it.
     augment = cfg.augment and cfg.dataset != "digits"
-    loader = CifarLoader(tr_x, tr_y, per_rank, train=True, augment=augment, drop_last=drop_last, **kw)
     eval_bs = max(1, cfg.eval_batch_size // ctx.world_size)
-    test_loader = CifarLoader(te_x, te_y, eval_bs, train=False, **kw)
-    train_eval = CifarLoader(tr_x, tr_y, eval_bs, train=False, **kw) if cfg.eval_train else None
-    # BatchNorm statistics for P(y) are re-estimated on these training images (brelax.torch.bn explains why).
-    bn_images = CifarLoader(tr_x, tr_y, eval_bs, train=False, **kw)
+    return _Data(
+        train=CifarLoader(tr_x, tr_y, per_rank, train=True, augment=augment, drop_last=drop_last, **kw),
+        test=CifarLoader(te_x, te_y, eval_bs, train=False, **kw),
+        train_eval=CifarLoader(tr_x, tr_y, eval_bs, train=False, **kw) if cfg.eval_train else None,
+        bn_images=CifarLoader(tr_x, tr_y, eval_bs, train=False, **kw),
+        classes=classes,
+        n_train=len(tr_y),
+    )
 
-    net = build_model(cfg.model, classes, seed=cfg.seed, **_model_kwargs(cfg))
-    if cfg.init:
+
+def _make_model_and_optimizer(cfg: TrainConfig, ctx, data: _Data):
+    """``(net, fwd, opt)``: the model (``--init`` loaded and checked), its DDP/compiled forward, the optimizer."""
+    net = build_model(cfg.model, data.classes, seed=cfg.seed, **_model_kwargs(cfg))
+    if cfg.init and not cfg.resume:  # a resume takes every weight from the checkpoint
         checkpoint.load_matching(net, checkpoint.float_init_state(cfg.init), f"--init {cfg.init}")
     net = net.to(ctx.device)
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)
     fwd = ddp.wrap(net, ctx, cfg.sync_bn)
     net = checkpoint.unwrap(fwd)  # SyncBatchNorm conversion may have replaced modules
-    opt = build_optimizer(cfg, net, len(loader))
+    opt = build_optimizer(cfg, net, len(data.train))
     if cfg.compile:
         fwd = torch.compile(fwd)
+    return net, fwd, opt
 
-    ckpt_path = os.path.join(cfg.out, "ckpt.pt")
-    metrics_path = os.path.join(cfg.out, "metrics.jsonl")
-    start = 0
-    if cfg.resume and os.path.isfile(ckpt_path):
-        # On the CPU: RNG states must stay there; load_state_dict moves the rest.
-        ck = checkpoint.load(ckpt_path, what="--resume")
-        diff = [k for k in RUN_KEYS if ck["config"].get(k) != getattr(cfg, k)]
-        if diff:
-            raise ValueError(f"--resume: {ckpt_path} is a different run ({', '.join(diff)} differ)")
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        checkpoint.set_rng_state(ck["rng"])
-        start = int(ck["epoch"])
-    elif cfg.resume and ctx.is_main:
-        print(f"brelax train: --resume but no {ckpt_path}; starting from epoch 0", file=sys.stderr)
 
-    def save(epoch):
+#: TrainConfig fields that say how to run, not what: never compared on --resume.
+NOT_COMPARED = ("out", "resume", "force", "override", "progress", "quiet", "workers", "data", "device", "epochs")
+
+
+def config_differences(recorded: dict, cfg: TrainConfig) -> dict:
+    """``{field: (recorded, given)}`` for every compared field of ``cfg`` that differs from the recorded run.
+
+    Every :class:`TrainConfig` field is compared except :data:`NOT_COMPARED`; a field the
+    recorded config lacks (a checkpoint from before it existed) counts as its default.
+    """
+    default = TrainConfig()
+    out = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in NOT_COMPARED:
+            continue
+        old = recorded.get(f.name, getattr(default, f.name))
+        new = getattr(cfg, f.name)
+        if _jsonish(old) != _jsonish(new):
+            out[f.name] = (old, new)
+    return out
+
+
+def _jsonish(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def recorded_config(out: str) -> dict:
+    """The config recorded in ``OUT/ckpt.pt`` (integrity-checked), for ``brelax train --resume``.
+
+    Raises
+    ------
+    ResumeMismatch
+        No checkpoint in ``out``.
+    IntegrityError, CheckpointError
+        The checkpoint does not match its sha256, or cannot be read.
+    """
+    path = os.path.join(out, "ckpt.pt")
+    if not os.path.isfile(path):
+        raise ResumeMismatch(_no_checkpoint(out))
+    return dict(checkpoint.load(path, what="--resume")["config"])
+
+
+def _no_checkpoint(out: str) -> str:
+    return (
+        f"--resume: no checkpoint {os.path.join(out, 'ckpt.pt')} to continue from; "
+        "drop --resume to start a new run (--force to start over in a folder holding files)"
+    )
+
+
+def _restore(cfg: TrainConfig, net, opt, ckpt_path: str) -> tuple[int, list]:
+    """Load the checkpoint for ``--resume``; ``(epoch reached, overrides so far)``.
+
+    Every compared field of ``cfg`` must equal the recorded one; with ``cfg.override`` the
+    differing ones apply from here on and are appended to the run's ``overrides`` record.
+    """
+    ck = checkpoint.load(ckpt_path, what="--resume")  # on the CPU: RNG states must stay there
+    start = int(ck["epoch"])
+    diffs = config_differences(ck["config"], cfg)
+    fixed = [k for k in diffs if k in RUN_KEYS]
+    if fixed:
+        raise ResumeMismatch(
+            f"--resume: {ckpt_path} is another run: "
+            + ", ".join(f"{_flag(k)} recorded {diffs[k][0]!r}, given {diffs[k][1]!r}" for k in fixed)
+            + " (these define the model, data or method and cannot change, not even with --override)"
+        )
+    if diffs and not cfg.override:
+        raise ResumeMismatch(
+            f"--resume: {ckpt_path} was run with other settings: "
+            + ", ".join(f"{_flag(k)} recorded {old!r}, given {new!r}" for k, (old, new) in diffs.items())
+            + "; give them as recorded (or not at all), or add --override to continue with the new ones"
+        )
+    if cfg.epochs < start:
+        raise ResumeMismatch(f"--resume: --epochs {cfg.epochs} is below epoch {start}, which {ckpt_path} has reached")
+    net.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"], strict=not diffs)  # with --override the new values win
+    checkpoint.set_rng_state(ck["rng"])
+    history = list(ck.get("overrides", []))
+    if diffs:
+        history.append({"epoch": start, "step": opt.step_count, "changed": {k: list(v) for k, v in diffs.items()}})
+    return start, history
+
+
+def _steplog_meta(cfg: TrainConfig, opt, data: _Data, ctx, history: list) -> dict:
+    """``steps/meta.json``: the run's settings as they are now, and every override with the step it applies from.
+
+    ``plain_sgd`` and ``direction`` hold for the whole run: an earlier segment with momentum
+    or weight decay makes the run not plain SGD, whatever the current flags say.
+    """
+    meta = steplog.run_meta(cfg, opt, len(data.train), data.n_train, ctx.world_size)
+    if history:
+        meta["overrides"] = history
+        earlier = [
+            v[0]
+            for h in history
+            for k, v in h["changed"].items()
+            if k in ("momentum", "weight_decay")  # the values before each change
+        ]
+        if meta.get("plain_sgd") and any(v != 0 for v in earlier):
+            meta["plain_sgd"] = False
+            meta["direction"] = "anchor step"
+    return meta
+
+
+class _Checkpointer:
+    """Writes ``OUT/ckpt.pt`` (and its sha256) after checking every tensor is finite."""
+
+    def __init__(self, cfg, ctx, net, opt, classes, history):
+        self.cfg, self.ctx, self.net, self.opt, self.classes = cfg, ctx, net, opt, classes
+        self.history = history
+        self.path = os.path.join(cfg.out, "ckpt.pt")
+
+    def save(self, epoch: int) -> None:
+        net, opt, ctx = self.net, self.opt, self.ctx
         ddp.broadcast_buffers(net, ctx)
         # Never write a checkpoint holding NaN/inf (e.g. BatchNorm running_var after a divergence): stop instead.
         bad = first_nonfinite(net, opt)
         if not ddp.all_true(torch.tensor(bad is None), ctx):
             raise TrainingStopped(
                 f"non-finite {bad or 'tensor on another rank'} at epoch {epoch} "
-                f"(lr={opt.param_groups[0]['lr']:g}); stopped, {ckpt_path} keeps "
+                f"(lr={opt.param_groups[0]['lr']:g}); stopped, {self.path} keeps "
                 + (f"epoch {epoch - 1}, the last good one" if epoch else "nothing (check --init)")
             )
         if ctx.is_main:
@@ -657,21 +883,25 @@ def _train(cfg, ctx, on_loss):
                 {
                     "format": checkpoint.FORMAT,
                     "epoch": epoch,
-                    "config": cfg.to_dict(),
-                    "model_name": cfg.model,
-                    "model_kwargs": _model_kwargs(cfg),
-                    "num_classes": classes,
+                    "config": self.cfg.to_dict(),
+                    "overrides": self.history,
+                    "model_name": self.cfg.model,
+                    "model_kwargs": _model_kwargs(self.cfg),
+                    "num_classes": self.classes,
                     "model": net.state_dict(),
                     "optimizer": opt.state_dict(),
                     "rng": checkpoint.rng_state(),
                     "loader_epoch": epoch,
                     "world_size": ctx.world_size,
                 },
-                ckpt_path,
+                self.path,
             )
         ddp.barrier(ctx)
 
-    rows = []
+
+def _prepare_metrics(cfg: TrainConfig, ctx, start: int, metrics_path: str) -> list:
+    """Remove stale temporary files; keep the metrics rows up to the checkpoint's epoch (rank 0)."""
+    rows: list = []
     if ctx.is_main:
         os.makedirs(cfg.out, exist_ok=True)
         for tmp in remove_stale_temp_files(cfg.out):
@@ -681,127 +911,138 @@ def _train(cfg, ctx, on_loss):
         if start and os.path.isfile(metrics_path):
             rows = [r for r in _read_rows(metrics_path) if r["epoch"] <= start]
         checkpoint.write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
-    if start == 0:
-        save(0)
-    slog = steplog.StepLog(cfg.out, cfg.diagnostics and ctx.is_main, cfg.noise_every)
-    slog.start(steplog.run_meta(cfg, opt, len(loader), len(tr_y), ctx.world_size), opt.first_diagnostics, start)
+    return rows
+
+
+@dataclass
+class _EpochRun:
+    """What one epoch's training loop measured (before evaluation)."""
+
+    lr: float
+    lam: float
+    mu: float
+    phase: int
+    t0: float
+    train_s: float
+    run_loss: float
+    run_correct: float
+    seen: float
+    aoc: dict
+    x_last: list | None
+    mu_last: float | None
+
+
+def _train_epoch(cfg, ctx, epoch, fwd, net, opt, data: _Data, slog, on_loss, ckpt_path) -> _EpochRun:
+    """The minibatch steps of one epoch, the step log rows, ``epoch_end``; stops on a non-finite loss or step."""
+    loader = data.train
+    lr = schedules.multistep(cfg.lr, cfg.milestones, cfg.gamma)(epoch)
+    for g in opt.param_groups:
+        g["lr"] = lr
+    loader.set_epoch(epoch)
+    fwd.train()
+    aoc, run = _AOC(), torch.zeros(3, dtype=torch.float64, device=ctx.device)
+    # lam, mu and phase of the epoch's first forward pass (Phase II may start mid-epoch).
+    lam, mu, phase, t0 = opt.lam, opt.mu, opt.phase, time.perf_counter()
+    authors = get_method(cfg.method).quantizes and bool(opt.slots)
+    x_last, mu_last = None, None
+    sizes = loader.global_batch_sizes()
     params = [p for g in opt.param_groups for p in g["params"]]
-
-    row = None
-    for epoch in range(start, cfg.epochs):
-        lr = schedules.multistep(cfg.lr, cfg.milestones, cfg.gamma)(epoch)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        loader.set_epoch(epoch)
-        fwd.train()
-        aoc, run = _AOC(), torch.zeros(3, dtype=torch.float64, device=ctx.device)
-        # lam, mu and phase of the epoch's first forward pass (Phase II may start mid-epoch).
-        lam, mu, phase, t0 = opt.lam, opt.mu, opt.phase, time.perf_counter()
-        authors = cfg.method not in ("float", "gd") and bool(opt.slots)
-        x_last, mu_last = None, None
-        sizes = loader.global_batch_sizes()
-        for i, (xb, yb) in enumerate(_progress(loader, cfg, ctx, f"epoch {epoch + 1}/{cfg.epochs}")):
-            m = sizes[i]  # the global batch this rank's part belongs to
-            with _autocast(cfg, ctx.device):
-                out = fwd(xb)
-            ce = F.cross_entropy(out.float(), yb, reduction="sum")
-            if on_loss is not None:
-                ce = on_loss(opt.step_count, ce)
-            if not ddp.all_true(torch.isfinite(ce.detach()), ctx):
-                slog.end_epoch(epoch + 1, partial=True)
-                raise TrainingStopped(
-                    f"non-finite loss at epoch {epoch + 1}, step {opt.step_count + 1} "
-                    f"(lr={lr:g}); stopped, {ckpt_path} keeps the last good epoch"
-                )
-            # Sum over the rank's samples, scaled so that DDP's gradient mean is the global-batch mean.
-            (ce * (ctx.world_size / m)).backward()
-            if i == len(sizes) - 1 and authors:  # the authors' evaluation point: the x of the epoch's last step
-                x_last, mu_last = [s.param.detach().clone() for s in opt.slots], opt.mu
-            pair = math.nan
-            if slog.enabled and slog.noise_due(opt.step_count):  # a second minibatch gradient at the same x
-                xb2, yb2 = steplog.independent_batch(loader, len(yb), opt.step_count)
-                pair = steplog.noise_pair(net, lambda x2=xb2, y2=yb2: F.cross_entropy(fwd(x2).float(), y2), params)
-            step_t = opt.step_count
-            try:
-                opt.step()
-            except FloatingPointError as e:
-                slog.end_epoch(epoch + 1, partial=True)
-                raise TrainingStopped(
-                    f"{e}; stopped at epoch {epoch + 1}, {ckpt_path} keeps the last good epoch"
-                ) from None
-            opt.zero_grad(set_to_none=True)
-            run += torch.stack(
-                [
-                    ce.detach().double(),
-                    (out.argmax(1) == yb).sum().double(),
-                    torch.tensor(float(len(yb)), dtype=torch.float64, device=ctx.device),
-                ]
-            )
-            if cfg.diagnostics:
-                aoc.add(opt.last_diagnostics)
-                slog.record(step_t, epoch + 1, float(ce.detach()) / max(len(yb), 1), lr, opt.last_diagnostics, pair)
-        train_s = time.perf_counter() - t0
-        opt.epoch_end()
-        slog.replace_last(opt.last_diagnostics)  # epoch_end may re-form x with the new mu
-        slog.end_epoch(epoch + 1)  # before the metrics row and the checkpoint of the epoch
-        ddp.broadcast_buffers(net, ctx)
-        run_loss, run_correct, seen = ddp.all_reduce_sum(run, ctx).tolist()
-        quant = opt.quantized() if cfg.method != "gd" else contextlib.nullcontext()
-        with quant, bn.recalibrated(net, bn_images if cfg.method != "gd" else None, ctx, BN_IMAGES):
-            test_loss, test_acc = evaluate(net, test_loader, ctx, cfg)
-            tr_loss, tr_acc = evaluate(net, train_eval, ctx, cfg) if train_eval else (None, None)
-        test_loss_authors = test_acc_authors = None
-        if x_last is not None:
-            with _holding(opt.slots, x_last):
-                test_loss_authors, test_acc_authors = evaluate(net, test_loader, ctx, cfg)
-        row = {
-            "epoch": epoch + 1,
-            "step": opt.step_count,
-            "lr": lr,
-            "lam": lam,
-            "mu": mu,
-            "phase": phase,
-            "eval_weights": "float" if cfg.method == "gd" else "quantized",
-            "train_loss": tr_loss,
-            "train_acc": tr_acc,
-            "test_loss": test_loss,
-            "test_acc": test_acc,
-            "running_loss": run_loss / seen,
-            "running_acc": run_correct / seen,
-            "test_loss_authors": test_loss_authors,
-            "test_acc_authors": test_acc_authors,
-            "mu_authors": mu_last,
-            **aoc.summary(),
-            "seconds": time.perf_counter() - t0,
-            "images_per_s": seen / train_s,
-        }
-        losses = {"test_loss": test_loss, "train_loss": tr_loss, "running_loss": run_loss / seen}
-        # Before the row and the checkpoint: every parameter, buffer (BN running_var can be inf while
-        # every loss is finite) and latent weight, and the losses; name the tensor where there is one.
-        bad = [t for t in (first_nonfinite(net, opt),) if t]
-        bad += [f"{k} = {v}" for k, v in losses.items() if v is not None and not math.isfinite(v)]
-        if not ddp.all_true(torch.tensor(not bad), ctx):
+    for i, (xb, yb) in enumerate(_progress(loader, cfg, ctx, f"epoch {epoch + 1}/{cfg.epochs}")):
+        m = sizes[i]  # the global batch this rank's part belongs to
+        with _autocast(cfg, ctx.device):
+            out = fwd(xb)
+        ce = F.cross_entropy(out.float(), yb, reduction="sum")
+        if on_loss is not None:
+            ce = on_loss(opt.step_count, ce)
+        if not ddp.all_true(torch.isfinite(ce.detach()), ctx):
+            slog.end_epoch(epoch + 1, partial=True)
             raise TrainingStopped(
-                f"non-finite {', '.join(bad) or 'tensor on another rank'} at epoch {epoch + 1} "
-                f"(lr={lr:g}); "
-                f"stopped, {ckpt_path} keeps epoch {epoch}, the last good one"
+                f"non-finite loss at epoch {epoch + 1}, step {opt.step_count + 1} "
+                f"(lr={lr:g}); stopped, {ckpt_path} keeps the last good epoch"
             )
-        row = checkpoint.json_safe(row)
-        if ctx.is_main:  # the row first, then the checkpoint that it belongs to (see above)
-            rows.append(row)
-            checkpoint.write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
-        save(epoch + 1)
-        if ctx.is_main and not cfg.quiet:  # --no-progress hides the bars only; --quiet these lines too
-            print(
-                f"epoch {epoch + 1}/{cfg.epochs}  test_acc {test_acc:.4f}  test_loss {test_loss:.4f}  "
-                f"lr {lr:g}  lam {lam:.4g}  mu {mu:.4f}  flips {row['flips']}  "
-                f"{row['images_per_s']:.0f} img/s",
-                flush=True,
-            )
+        # Sum over the rank's samples, scaled so that DDP's gradient mean is the global-batch mean.
+        (ce * (ctx.world_size / m)).backward()
+        if i == len(sizes) - 1 and authors:  # the authors' evaluation point: the x of the epoch's last step
+            x_last, mu_last = [s.param.detach().clone() for s in opt.slots], opt.mu
+        pair = math.nan
+        if slog.enabled and slog.noise_due(opt.step_count):  # a second minibatch gradient at the same x
+            xb2, yb2 = steplog.independent_batch(loader, len(yb), opt.step_count)
+            pair = steplog.noise_pair(net, lambda x2=xb2, y2=yb2: F.cross_entropy(fwd(x2).float(), y2), params)
+        step_t = opt.step_count
+        try:
+            opt.step()
+        except FloatingPointError as e:
+            slog.end_epoch(epoch + 1, partial=True)
+            raise TrainingStopped(f"{e}; stopped at epoch {epoch + 1}, {ckpt_path} keeps the last good epoch") from None
+        opt.zero_grad(set_to_none=True)
+        run += torch.stack(
+            [
+                ce.detach().double(),
+                (out.argmax(1) == yb).sum().double(),
+                torch.tensor(float(len(yb)), dtype=torch.float64, device=ctx.device),
+            ]
+        )
+        if cfg.diagnostics:
+            aoc.add(opt.last_diagnostics)
+            slog.record(step_t, epoch + 1, float(ce.detach()) / max(len(yb), 1), lr, opt.last_diagnostics, pair)
+    train_s = time.perf_counter() - t0
+    opt.epoch_end()
+    slog.replace_last(opt.last_diagnostics)  # epoch_end may re-form x with the new mu
+    slog.end_epoch(epoch + 1)  # before the metrics row and the checkpoint of the epoch
+    ddp.broadcast_buffers(net, ctx)
+    run_loss, run_correct, seen = ddp.all_reduce_sum(run, ctx).tolist()
+    return _EpochRun(lr, lam, mu, phase, t0, train_s, run_loss, run_correct, seen, aoc.summary(), x_last, mu_last)
 
-    if cfg.method != "gd":
+
+def _evaluate_epoch(cfg, ctx, epoch, net, opt, data: _Data, e: _EpochRun, ckpt_path) -> dict:
+    """The metrics row of an epoch: P(y) (BN re-estimated) and the authors' point; stops on a non-finite value."""
+    quantizes = get_method(cfg.method).quantizes
+    quant = opt.quantized() if quantizes else contextlib.nullcontext()
+    with quant, bn.recalibrated(net, data.bn_images if quantizes else None, ctx, BN_IMAGES):
+        test_loss, test_acc = evaluate(net, data.test, ctx, cfg)
+        tr_loss, tr_acc = evaluate(net, data.train_eval, ctx, cfg) if data.train_eval else (None, None)
+    test_loss_authors = test_acc_authors = None
+    if e.x_last is not None:
+        with _holding(opt.slots, e.x_last):
+            test_loss_authors, test_acc_authors = evaluate(net, data.test, ctx, cfg)
+    row = {
+        "epoch": epoch + 1,
+        "step": opt.step_count,
+        "lr": e.lr,
+        "lam": e.lam,
+        "mu": e.mu,
+        "phase": e.phase,
+        "eval_weights": "quantized" if quantizes else "float",
+        "train_loss": tr_loss,
+        "train_acc": tr_acc,
+        "test_loss": test_loss,
+        "test_acc": test_acc,
+        "running_loss": e.run_loss / e.seen,
+        "running_acc": e.run_correct / e.seen,
+        "test_loss_authors": test_loss_authors,
+        "test_acc_authors": test_acc_authors,
+        "mu_authors": e.mu_last,
+        **e.aoc,
+        "seconds": time.perf_counter() - e.t0,
+        "images_per_s": e.seen / e.train_s,
+    }
+    losses = {"test_loss": test_loss, "train_loss": tr_loss, "running_loss": e.run_loss / e.seen}
+    # Before the row and the checkpoint: every parameter, buffer (BN running_var can be inf while
+    # every loss is finite) and latent weight, and the losses; name the tensor where there is one.
+    bad = [t for t in (first_nonfinite(net, opt),) if t]
+    bad += [f"{k} = {v}" for k, v in losses.items() if v is not None and not math.isfinite(v)]
+    if not ddp.all_true(torch.tensor(not bad), ctx):
+        raise TrainingStopped(
+            f"non-finite {', '.join(bad) or 'tensor on another rank'} at epoch {epoch + 1} "
+            f"(lr={e.lr:g}); stopped, {ckpt_path} keeps epoch {epoch}, the last good one"
+        )
+    return checkpoint.json_safe(row)
+
+
+def _write_summary(cfg, ctx, net, opt, data: _Data, row, rows, ckpt_path, metrics_path) -> TrainResult:
+    if get_method(cfg.method).quantizes:
         opt.finalize()
-        bn.recalibrate(net, bn_images, ctx, BN_IMAGES)  # the returned model: P(y) with its own statistics
+        bn.recalibrate(net, data.bn_images, ctx, BN_IMAGES)  # the returned model: P(y) with its own statistics
     summary = {
         "out": cfg.out,
         "checkpoint": ckpt_path,
@@ -815,3 +1056,35 @@ def _train(cfg, ctx, on_loss):
     if ctx.is_main:
         checkpoint.write_text_atomic(os.path.join(cfg.out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     return TrainResult(summary, net, opt)
+
+
+def _train(cfg, ctx, on_loss):
+    """The run, step by step: seeds, data, model and optimizer, resume, then epochs of train/evaluate/save."""
+    _set_backends_and_seeds(cfg, ctx)
+    data = _make_loaders(cfg, ctx)
+    net, fwd, opt = _make_model_and_optimizer(cfg, ctx, data)
+    ckpt_path = os.path.join(cfg.out, "ckpt.pt")
+    metrics_path = os.path.join(cfg.out, "metrics.jsonl")
+    start, history = _restore(cfg, net, opt, ckpt_path) if cfg.resume else (0, [])
+    ckpt = _Checkpointer(cfg, ctx, net, opt, data.classes, history)
+    rows = _prepare_metrics(cfg, ctx, start, metrics_path)
+    if start == 0:
+        ckpt.save(0)
+    slog = steplog.StepLog(cfg.out, cfg.diagnostics and ctx.is_main, cfg.noise_every)
+    slog.start(_steplog_meta(cfg, opt, data, ctx, history), opt.first_diagnostics, start)
+    row = None
+    for epoch in range(start, cfg.epochs):
+        e = _train_epoch(cfg, ctx, epoch, fwd, net, opt, data, slog, on_loss, ckpt_path)
+        row = _evaluate_epoch(cfg, ctx, epoch, net, opt, data, e, ckpt_path)
+        if ctx.is_main:  # the row first, then the checkpoint that it belongs to (see the module docstring)
+            rows.append(row)
+            checkpoint.write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
+        ckpt.save(epoch + 1)
+        if ctx.is_main and not cfg.quiet:  # --no-progress hides the bars only; --quiet these lines too
+            print(
+                f"epoch {epoch + 1}/{cfg.epochs}  test_acc {row['test_acc']:.4f}  test_loss {row['test_loss']:.4f}  "
+                f"lr {e.lr:g}  lam {e.lam:.4g}  mu {e.mu:.4f}  flips {row['flips']}  "
+                f"{row['images_per_s']:.0f} img/s",
+                flush=True,
+            )
+    return _write_summary(cfg, ctx, net, opt, data, row, rows, ckpt_path, metrics_path)

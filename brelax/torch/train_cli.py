@@ -13,9 +13,10 @@ import dataclasses
 import json
 import os
 
+from ..steps import methods_help
 from .models import MODEL_NAMES
 from .optimizer import METHOD_NAMES
-from .train import CLASSES, RECIPES, TrainConfig, recipe_config, train
+from .train import CLASSES, DATASET_MODELS, NOT_COMPARED, RECIPES, TrainConfig, recipe_config, recorded_config, train
 
 
 def add_arguments(p) -> None:
@@ -36,14 +37,19 @@ def add_arguments(p) -> None:
     g.add_argument("--limit-train", type=int, help="use only the first N training images")
     g.add_argument("--limit-test", type=int, help="use only the first N test images")
     g.add_argument("--no-augment", dest="augment", action="store_false", help="no random crop/flip")
-    g.add_argument("--model", default=d.model, choices=MODEL_NAMES)
+    g.add_argument(
+        "--model",
+        default=d.model,
+        choices=MODEL_NAMES,
+        help=f"(default: {d.model}; with --dataset digits: {DATASET_MODELS['digits']})",
+    )
     g.add_argument("--no-bn", dest="bn", action="store_false", help="VGG-11 without BatchNorm")
     g.add_argument("--no-conv-bias", dest="conv_bias", action="store_false", help="VGG-11 convs without biases")
     g.add_argument("--shortcut", default=d.shortcut, choices=("A", "B"), help="ResNet shortcut option")
     g.add_argument("--init", metavar="CKPT", help="start from this float model (state_dict or brelax checkpoint)")
     g = p.add_argument_group("quantization")
     g.add_argument("--set", default=d.set, help="binary, ternary, uniform:B, levels:L0,L1,... (optionally @SCALE)")
-    g.add_argument("--method", default=d.method, choices=METHOD_NAMES)
+    g.add_argument("--method", default=d.method, choices=METHOD_NAMES, help=methods_help())
     g.add_argument("--axis", type=_axis, default=d.axis, help="0: a scale per output channel; none: per tensor")
     g.add_argument("--include-last-fc", action="store_true", help="quantize the classifier too")
     g.add_argument("--lam0", type=float, default=d.lam0)
@@ -82,11 +88,23 @@ def add_arguments(p) -> None:
     g.add_argument("--seed", type=int, default=d.seed)
     g = p.add_argument_group("run")
     g.add_argument("--out", default=d.out, metavar="RUN", help="folder for metrics.jsonl, ckpt.pt, summary.json")
-    g.add_argument("--resume", action="store_true", help="continue from RUN/ckpt.pt")
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from RUN/ckpt.pt (required); flags not given take the recorded values, a given flag "
+        "that differs from the recorded run is refused unless --override",
+    )
+    g.add_argument(
+        "--override",
+        action="store_true",
+        help="with --resume: continue with the flags given even where they differ from the recorded run "
+        "(momentum, lr, lam0, rho, phase 2, ...); each change is recorded in the checkpoint and steps/meta.json",
+    )
     g.add_argument(
         "--force",
         action="store_true",
-        help="start over in a RUN folder holding an earlier run (its checkpoint and metrics are replaced)",
+        help="start over in a RUN folder holding an earlier run: its checkpoint, metrics, summary and steps/ are "
+        "removed first (regular files only; a symlink, FIFO or device there is refused)",
     )
     g.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda, cuda:N")
     g.add_argument("--amp", default=d.amp, choices=("none", "bf16"), help="bf16 autocast")
@@ -160,10 +178,19 @@ def config_from_args(args) -> TrainConfig:
     names = {f.name for f in dataclasses.fields(TrainConfig)} - {"recipe"}
     given = getattr(args, "given_flags", None)
     values = {k: v for k, v in vars(args).items() if k in names and (given is None or k in given)}
+    if getattr(args, "resume", False) and given is not None:
+        # A resume continues the recorded run: every flag not given takes its recorded value, so only
+        # what the user typed can differ (and is refused unless --override, by brelax.torch.train).
+        recorded = recorded_config(args.out)
+        keep = {k: v for k, v in recorded.items() if k in names and k not in NOT_COMPARED}
+        keep["epochs"] = recorded.get("epochs", TrainConfig().epochs)
+        values = {**keep, **values}
+        return recipe_config(recorded.get("recipe", "default") if "recipe" not in given else args.recipe, **values)
     return recipe_config(getattr(args, "recipe", "default"), **values)
 
 
 def main(args) -> int:
+    """Train; every error propagates to :func:`brelax.cli.main`, which maps it to the exit code."""
     cfg = config_from_args(args)
     # Bad input, a divergence (TrainingStopped), Ctrl-C and SIGTERM propagate: brelax.cli.main maps them
     # to the exit codes 2, 3, 130 and 143.
