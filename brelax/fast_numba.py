@@ -92,3 +92,50 @@ def values(g, thr, sv, out):  # pragma: no cover - compiled
             else:
                 out[r, i] = 0.0
     return out
+
+
+@nb.njit(**_OPTS)
+def sweep_sorted(s, mids, dl, dn, s0, n0):  # pragma: no cover - compiled
+    # The sweep of brelax.fast_levels.sweep_rows on rows of decreasing magnitudes s: the K runs of keys
+    # s / m_j merged in the order of its stable argsort (largest key first; among equal keys the lower level,
+    # then the earlier entry), S and N accumulated in that order from 0 and then offset by s0 and n0 (as
+    # cumsum then +=), a candidate after each run of equal keys, the first maximum kept. Returns per row the
+    # key of the best state (inf: the state with every entry at l_0).
+    G, n = s.shape
+    K = mids.size
+    thr = np.empty(G)
+    ptr = np.zeros(K, dtype=np.int64)
+    head = np.empty(K)  # the next key of each run (-inf: run done); one division per key
+    for r in range(G):
+        best = s0[r] * s0[r] / n0 if n0 > 0 else 0.0
+        best_key = np.inf
+        cs = 0.0
+        cn = 0.0
+        for j in range(K):
+            ptr[j] = 0
+            head[j] = s[r, 0] / mids[j]
+        j_next = 0
+        for jj in range(1, K):
+            if head[jj] > head[j_next]:
+                j_next = jj
+        for _t in range(n * K):
+            j = j_next
+            key = head[j]
+            i = ptr[j]
+            ptr[j] = i + 1
+            head[j] = s[r, i + 1] / mids[j] if i + 1 < n else -np.inf
+            cs += s[r, i] * dl[j]
+            cn += dn[j]
+            j_next = 0
+            for jj in range(1, K):
+                if head[jj] > head[j_next]:
+                    j_next = jj
+            if head[j_next] == key:
+                continue  # not the last of a run of equal keys
+            S = cs + s0[r]
+            N = cn + n0
+            obj = S * S / N if N > 0 else 0.0
+            if obj > best:
+                best, best_key = obj, key
+        thr[r] = best_key
+    return thr

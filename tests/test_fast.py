@@ -204,6 +204,17 @@ def test_level_refine_on_float32_magnitudes(levels, a):
     assert_same_projection(a32.astype(np.float64), ref, got, levels)
 
 
+@pytest.mark.parametrize("levels", LEVEL_SETS)
+@given(a=cases(max_n=1500), block=st.sampled_from([1, 100, 1 << 18]))
+def test_sweep_rows_matches_sweep_reference(levels, a, block):
+    """The all-rows sweep (sorted runs merged, blocks of rows) against the reference, blocks of any size."""
+    ref = projections.level_sweep(xnp, a, levels)
+    got = fast_levels.sweep_rows(a, levels, block_keys=block)
+    assert_same_projection(a, ref, got, levels)
+    same = np.all(got[0] == ref[0], axis=1)
+    np.testing.assert_array_equal(got[1][same], ref[1][same])  # same pattern: the same scale, bit for bit
+
+
 def test_level_kernel_routes_by_row_length(monkeypatch):
     calls = []
     monkeypatch.setattr(fast_levels, "level_refine", lambda xp, a, lv: calls.append(a.shape) or (None, None))

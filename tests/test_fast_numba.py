@@ -16,10 +16,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_fast import KINDS, magnitudes
+from test_fast import KINDS, LEVEL_SETS, cases, magnitudes
 
 import brelax
-from brelax import fast, kernels, projections
+from brelax import fast, fast_levels, kernels, projections
 
 pytestmark = pytest.mark.filterwarnings("error")
 NUMBA = "numba" in kernels.available()
@@ -70,6 +70,15 @@ def test_compiled_ternary_is_bitwise_the_pure_path(dtype, kind, G, n, seed):
     # ... and both are the reference projection's values, dequantized from its codes and scales.
     ref = brelax.levels([0.0, 0.75]).quantize(g.astype(np.float64), axis=0)
     np.testing.assert_allclose(sc0, ref.scales, rtol=1e-12)
+
+
+@pytest.mark.parametrize("levels", LEVEL_SETS)
+@settings(max_examples=40)
+@given(a=cases(max_n=1500))
+def test_compiled_level_sweep_is_bitwise_the_pure_path(levels, a):
+    """brelax.fast_levels.sweep_rows: the merged runs of keys swept in compiled code, or in NumPy arrays."""
+    (i0, s0), (i1, s1) = both(lambda: fast_levels.sweep_rows(a, levels))
+    assert bits_equal(i0, i1) and bits_equal(s0, s1)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
