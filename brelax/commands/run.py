@@ -14,7 +14,9 @@ PROBLEMS = ("lsq", "diabetes", "digits")
 
 def add_arguments(p):
     p.add_argument("problem", choices=PROBLEMS, help="planted least squares, diabetes regression or the digits MLP")
-    p.add_argument("--method", default="binaryrelax", help="gd, binaryconnect, pgd, proxquant or binaryrelax (default)")
+    from ..steps import METHODS, methods_help
+
+    p.add_argument("--method", default="binaryrelax", choices=tuple(METHODS), help=methods_help())
     p.add_argument("--set", dest="qset", default="binary", help="binary, ternary, uniform:3, levels:1,3, ...")
     p.add_argument("--m", type=int, default=100, help="lsq: rows of A")
     p.add_argument("--n", type=int, default=50, help="lsq: unknowns")
@@ -24,7 +26,7 @@ def add_arguments(p):
     p.add_argument("--steps", type=int, default=500)
     p.add_argument("--lr", type=float, default=None, help="step size (default 1/L when L is known, else 0.5)")
     p.add_argument("--lam0", type=float, default=1.0)
-    p.add_argument("--rho", type=float, default=1.02)
+    p.add_argument("--rho", type=float, default=_optimize_default("rho"), help="lam is multiplied by rho every step")
     p.add_argument(
         "--phase2-start", type=int, default=None, help="step of the switch to Phase II (default 80%% of steps)"
     )
@@ -32,6 +34,15 @@ def add_arguments(p):
     p.add_argument("--granularity", default="block", choices=("block", "tensor", "channel"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="brelax-out/trajectory.npz", help="where to write the trajectory (.npz)")
+
+
+def _optimize_default(name: str):
+    """The default of :func:`brelax.optimize`'s argument ``name``: the CLI states no second copy of it."""
+    import inspect
+
+    from ..optimize import optimize
+
+    return inspect.signature(optimize).parameters[name].default
 
 
 def build_problem(args):

@@ -361,7 +361,7 @@ def check_run_dir(cfg: TrainConfig) -> None:
             f"{', ...' if len(held) > 3 else ''}); give --resume to continue that run, "
             "--force to start over in it, or another --out"
         )
-    if cfg.force:
+    if cfg.force and _is_launcher_main():  # one process removes; the others have written nothing yet
         clear_run(cfg.out)
 
 
