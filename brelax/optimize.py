@@ -278,6 +278,9 @@ class _Recorder:
             if curvature is not None:
                 a["curv_stable_gap"][t] = curvature(xs - s.x, e)
                 a["curv_gap"][t] = curvature(e, e)
+        curvature = getattr(self.problem, "curvature", None)
+        if curvature is not None:
+            a["curv_step"][t] = curvature(n.x - s.x, n.x - s.x)
         cs, cn = self._codes(c_t), self._codes(c_n)
         none = [None] * len(self.blocks)
         xp, xn, rp, rn, gv, gf = (views(v) for v in (s.x, n.x, s.y - s.p, n.y - n.p, g, g_full))

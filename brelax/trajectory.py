@@ -37,6 +37,7 @@ STEP_FIELDS = (
     "curv_stable_gap",
     "curv_gap",
     "gap_gs_dot",
+    "curv_step",
 )
 #: Per-layer arrays: point fields (length steps + 1) and step fields (length steps), as the diagnostics make them.
 LAYER_POINT_FIELDS = POINT_OUT
@@ -67,7 +68,7 @@ class Trajectory:
     ``pattern_gap`` = ||e_t|| with ``e_t = P(y_{t+1}) - P^s_{t+1}`` (the recorded flip),
     ``stable_dot_r`` = <D^s_t, r_t>, ``gap_g_dot`` = <G_t, e_t>, ``stable_dot_gap`` = <D^s_t, e_t>, and
     where the problem has a quadratic majorant ``H`` (``problem.curvature``) ``curv_stable_gap`` =
-    <D^s_t, H e_t> and ``curv_gap`` = <e_t, H e_t>; ``gap_gs_dot`` = <grad f(x^s_{t+1}), e_t> (NaN for the other
+    <D^s_t, H e_t>, ``curv_gap`` = <e_t, H e_t> and ``curv_step`` = <D_t, H D_t> (every method); ``gap_gs_dot`` = <grad f(x^s_{t+1}), e_t> (NaN for the other
     methods).
 
     ``layers`` maps a quantized block name to its own :data:`LAYER_FIELDS`

@@ -174,3 +174,17 @@ def test_pl_statement_carries_the_c_nonnegative_hypothesis():
     stmt = text[text.index("**Theorem II.8") : text.index("*Proof.*", text.index("**Theorem II.8"))]
     assert "c_t \\ge 0" in stmt
     assert "c_t >= 0" in PLRate.statement
+
+
+def test_a_gradient_biased_in_the_step_and_the_record_is_caught_on_a_run_without_flips(lsq):
+    """gd never flips, so only the majorant on the actual step (exact for least squares) can see this bias."""
+
+    class Biased(P.LeastSquares):
+        def grad(self, x, idx=None):
+            return 1.005 * super().grad(x, idx)
+
+    prob = Biased(lsq.A, lsq.b)
+    traj = brelax.optimize(prob, qset="binary", steps=50, lr=1.0 / prob.L, method="gd", seed=0)
+    r = FlipDescent().check(traj)
+    assert r.status == "violated" and r.details["majorant_on_step_failing"] > 40
+    assert FlipDescent().check(run(lsq, "gd", 1.0, steps=50)).details["majorant_on_step_failing"] == 0

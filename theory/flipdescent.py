@@ -33,7 +33,10 @@ class FlipDescent(_PerStep):
     ``f(x_t)`` (plus rounding): f provably did not go up.
 
     Where the pattern-stable fields are recorded it also checks, per step, the measured forms: the
-    descent lemma at ``x^s_{t+1}``, ``pattern_gap_t <= B_t`` and ``E_t <= Ehat_t`` (and the L form).
+    descent lemma at ``x^s_{t+1}``, ``pattern_gap_t <= B_t`` and ``E_t <= Ehat_t`` (and the L form); where
+    the problem has a quadratic majorant ``H``, also ``f(x_{t+1}) <= f(x_t) + <grad f(x_t), D_t> +
+    <D_t, H D_t>/2`` on the actual step, an equality for least squares (a gradient that is biased in
+    the step *and* in the record is caught there on every step).
 
     Measured: ``sum_t S_t`` over the valid steps; bound: ``sum_t (f(x_t) - f(x_{t+1}) + K_t + N_t +
     Ebest_t)`` over the same steps. ``details`` has the flip-cost tightness: the median over flip steps
@@ -121,6 +124,14 @@ class FlipDescent(_PerStep):
             )
         else:
             det.update(stable_fields=False)
+        # the majorant on the actual step (an equality for least squares): f' <= f + <grad f, D> + <D, H D>/2
+        gD, cD = field(trajectory, "g_dot_D", T), field(trajectory, "curv_step", T)
+        if gD is not None and cD is not None and np.isfinite(cD).any():
+            maj = ctx.f[1:] - (ctx.f[:-1] + gD + 0.5 * cD)
+            tol_m = rtol * (np.abs(ctx.f[1:]) + np.abs(ctx.f[:-1]) + np.abs(gD) + np.abs(cD)) + floor
+            f4 = valid & np.isfinite(maj) & (maj > tol_m)
+            bad = bad | f4
+            det["majorant_on_step_failing"] = int(f4.sum())
         gap = np.where(bad, np.fmax(gap, tol + sizes + 1.0), gap)
         elig = valid & np.isfinite(gap)
         meas = float(np.sum(tm["S"][elig])) if elig.any() else None
