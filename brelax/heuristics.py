@@ -25,7 +25,7 @@ def _finish(xp, values, shape, axis, dtype):
 
 
 def twn(w, axis=None, group_size=None, factor: float = 0.7):
-    r"""Ternary Weight Networks threshold (Li, Zhang, Liu 2016). Not exact.
+    r"""Ternary Weight Networks threshold (Li, Zhang, Liu 2016; :cite:`li2016ternary`). Not exact.
 
     Keeps ``|w_i| > factor * mean|w|`` with the sign of ``w_i`` and scale the
     mean of the kept magnitudes. The threshold ``0.7 mean|w|`` approximates the

@@ -38,6 +38,9 @@ def relax(y, p, mu):
 def prox(w, Q, lam, axis=None, group_size=None):
     r"""The prox of ``(lam/2) d_Q^2`` at ``w``: ``(w + lam P(w)) / (1 + lam)``.
 
+    BinaryRelax's relaxed point :cite:`yin2018binaryrelax` (``lam`` grows during Phase I); the
+    same map, with a different ``lam``, is ProxQuant's prox step :cite:`bai2019proxquant`.
+
     Parameters
     ----------
     w : NumPy array or torch tensor (float16/32/64)
@@ -54,6 +57,15 @@ def prox(w, Q, lam, axis=None, group_size=None):
     ValueError
         ``lam`` is negative, NaN or infinite (use ``Q.project`` for ``mu = 1``),
         and every error of :meth:`QuantSet.project`.
+
+    Examples
+    --------
+    >>> import numpy as np, brelax
+    >>> w = np.array([0.9, -0.2, 0.05, -1.3])
+    >>> brelax.prox(w, brelax.binary(), lam=1.0)  # halfway between w and P(w) = 0.6125 sign(w)
+    array([ 0.75625, -0.40625,  0.33125, -0.95625])
+    >>> brelax.prox(w, brelax.binary(), lam=0.0)  # lam = 0: the identity
+    array([ 0.9 , -0.2 ,  0.05, -1.3 ])
     """
     lam = check_nonneg(lam, "lam")
     check_float_array(w, "w")

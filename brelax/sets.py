@@ -318,12 +318,38 @@ def _make(levels, scale, name):
 
 
 def binary(scale=None) -> QuantSet:
-    """``{±a}^n``: exact projection ``a = ||y||_1 / n``, ``q = sign(y)``, O(n)."""
+    """``{±a}^n``: exact projection ``a = ||y||_1 / n``, ``q = sign(y)``, O(n).
+
+    The set of BinaryConnect :cite:`courbariaux2015binaryconnect` and of BinaryRelax's binary
+    weights :cite:`yin2018binaryrelax`; ``scale=a`` fixes the scale (``{-a, +a}^n``).
+
+    Examples
+    --------
+    >>> import numpy as np, brelax
+    >>> brelax.binary().project(np.array([0.9, -0.2, 0.05, -1.3]))  # a = mean |y| = 0.6125
+    array([ 0.6125, -0.6125,  0.6125, -0.6125])
+    >>> brelax.binary(scale=1.0).project(np.array([0.9, -0.2]))
+    array([ 1., -1.])
+    """
     return _make((1.0,), scale, "binary")
 
 
 def ternary(scale=None) -> QuantSet:
-    """``{0, ±a}^n``: exact sort-based projection, O(n log n)."""
+    """``{0, ±a}^n``: exact sort-based projection, O(n log n).
+
+    Exact, unlike the threshold heuristic of Ternary Weight Networks :cite:`li2016ternary`
+    (:func:`brelax.heuristics.twn`): the support and the scale are chosen together.
+
+    Examples
+    --------
+    >>> import numpy as np, brelax
+    >>> w = np.array([0.9, -0.2, 0.05, -1.3])
+    >>> brelax.ternary().project(w)  # keep the two largest |w|, scale their mean 1.1
+    array([ 1.1,  0. ,  0. , -1.1])
+    >>> qt = brelax.ternary().quantize(w)  # codes index the levels (-1, 0, +1)
+    >>> qt.codes, qt.scales
+    (array([2, 1, 1, 0], dtype=int8), array([1.1]))
+    """
     return _make((0.0, 1.0), scale, "ternary")
 
 

@@ -42,6 +42,8 @@ extensions = [
     "exit_codes",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+# Quotes and ellipses only: "--flag" must stay two hyphens, not become an en dash.
+smartquotes_action = "qe"
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "tutorials/GALLERY_HEADER.rst"]
 
 # The API pages are generated from the docstrings (docs/api/ is a build product).

@@ -54,7 +54,7 @@ def caption(name: str) -> Caption:
     number = FIGURES.index(name) + 1
     if m is None or int(m.group(1)) != number:
         raise ValueError(f"figures/{name}.py: the docstring must start with 'Figure {number}: ', not {first!r}")
-    title = m.group(2).strip()
+    title = m.group(2).strip().rstrip(".")
     return Caption(number, name, title[:1].upper() + title[1:], rest.strip())
 
 
