@@ -323,9 +323,17 @@ class TrainConfig:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
 
 
+#: Fields whose flag is not ``--field-name``: a renamed one, and the switches that turn a default off.
+_FLAGS = {
+    "weight_decay": "--wd",
+    **{k: "--no-" + k.replace("_", "-") for k in ("bn", "conv_bias", "augment", "diagnostics", "eval_train")},
+    "progress": "--no-progress",
+}
+
+
 def _flag(field_name: str) -> str:
-    """The ``brelax train`` flag of a TrainConfig field (``weight_decay`` is ``--wd``)."""
-    return {"weight_decay": "--wd"}.get(field_name, "--" + field_name.replace("_", "-"))
+    """The ``brelax train`` flag of a TrainConfig field (``weight_decay``: ``--wd``, ``bn``: ``--no-bn``)."""
+    return _FLAGS.get(field_name, "--" + field_name.replace("_", "-"))
 
 
 #: What a run writes into ``OUT`` (``--force`` removes these, and only these, before it starts over).
@@ -818,13 +826,13 @@ def _restore(cfg: TrainConfig, net, opt, ckpt_path: str) -> tuple[int, list]:
     if fixed:
         raise ResumeMismatch(
             f"--resume: {ckpt_path} is another run: "
-            + ", ".join(f"{_flag(k)} recorded {diffs[k][0]!r}, given {diffs[k][1]!r}" for k in fixed)
+            + ", ".join(_changed(k, *diffs[k]) for k in fixed)
             + " (these define the model, data or method and cannot change, not even with --override)"
         )
     if diffs and not cfg.override:
         raise ResumeMismatch(
             f"--resume: {ckpt_path} was run with other settings: "
-            + ", ".join(f"{_flag(k)} recorded {old!r}, given {new!r}" for k, (old, new) in diffs.items())
+            + ", ".join(_changed(k, old, new) for k, (old, new) in diffs.items())
             + "; give them as recorded (or not at all), or add --override to continue with the new ones"
         )
     if cfg.epochs < start:
@@ -836,6 +844,14 @@ def _restore(cfg: TrainConfig, net, opt, ckpt_path: str) -> tuple[int, list]:
     if diffs:
         history.append({"epoch": start, "step": opt.step_count, "changed": {k: list(v) for k, v in diffs.items()}})
     return start, history
+
+
+def _changed(field_name: str, old, new) -> str:
+    """One difference for a message: the flag, the recorded value and the given one."""
+    flag = _flag(field_name)
+    if flag.startswith("--no-"):  # a switch: name the field, whose values say which way it was set
+        return f"{flag} ({field_name} recorded {old!r}, given {new!r})"
+    return f"{flag} recorded {old!r}, given {new!r}"
 
 
 def _steplog_meta(cfg: TrainConfig, opt, data: _Data, ctx, history: list) -> dict:
