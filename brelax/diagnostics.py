@@ -28,6 +28,7 @@ known). The *step sums* of a block (:data:`STEP_SUMS`, float64):
 ``stable_dot_r``    :math:`\langle D^s_t, r_t\rangle`
 ``gap_g_dot``       :math:`\langle G_t, e_t\rangle`, :math:`e_t = p_{t+1} - P^s_{t+1}` (the recorded flip)
 ``stable_dot_gap``  :math:`\langle D^s_t, e_t\rangle`
+``gap_sg_dot``      :math:`\langle g_t, e_t\rangle` (the gradient the step used)
 ==================  ==================================================================
 
 *Pattern-stable comparison* (lazy methods): with ``q_t`` the level pattern of
@@ -75,6 +76,7 @@ STEP_SUMS = (
     "stable_dot_r",
     "gap_g_dot",
     "stable_dot_gap",
+    "gap_sg_dot",
 )
 #: Per-block sums of one point, in this order.
 POINT_SUMS = ("r_norm2", "grad_norm2", "scale_min", "scale_max")
@@ -96,6 +98,7 @@ STEP_OUT = (
     "stable_dot_r",
     "gap_g_dot",
     "stable_dot_gap",
+    "gap_sg_dot",
 )
 #: Point fields derived from the sums.
 POINT_OUT = ("dist_x", "dist_y", "grad_norm2", "scale_min", "scale_max")
@@ -186,12 +189,13 @@ def step_sums(
         out.append(_dot(xp, e, e))
     out.append(nan if g_full is None else _dot(xp, g_full, D))
     if x_stable is None:
-        out += [nan] * 6
+        out += [nan] * 7
     else:
         Ds = x_stable - x_prev
         gap = p_new - p_stable
         out += [_dot(xp, Ds, Ds), nan if g_full is None else _dot(xp, g_full, Ds), _dot(xp, gap, gap)]
         out += [_dot(xp, Ds, r_prev), nan if g_full is None else _dot(xp, g_full, gap), _dot(xp, Ds, gap)]
+        out.append(nan if g is None else _dot(xp, g, gap))
     return xp.stack(out)
 
 

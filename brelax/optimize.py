@@ -178,7 +178,8 @@ def optimize(
     )
     bar = _progress(steps, progress, m.name)
     for t in range(steps):
-        g = g_full if sampler is None else problem.grad(state.x, sampler.next())
+        idx = None if sampler is None else sampler.next()
+        g = g_full if sampler is None else problem.grad(state.x, idx)
         lr_t, mu_n = lr_sched(t), mu_sched(t + 1)
         new = m.update(state, g, lr_t, mu_n, proj)
         f_n = problem.f(new.x) if np.all(np.isfinite(new.x)) else math.nan
@@ -189,6 +190,8 @@ def optimize(
             raise NonFiniteError(meta["stopped"], traj)
         codes_n = proj.codes(new.y)
         rec.step(t, state, new, f_t, f_n, g, g_full, g_n, codes, codes_n, lr_sched(t + 1), mu_n)
+        if idx is not None:
+            rec.same_batch(t, problem, idx, state.x, new.x, g)
         state, f_t, g_full, codes = new, f_n, g_n, codes_n
         _keep(its, keep, t + 1, steps, state)
         if bar is not None:
@@ -301,6 +304,14 @@ class _Recorder:
             for k in LAYER_STEP_FIELDS:
                 self.layers[name][k][t] = d[k]
         self._point(t + 1, n, f_n, mu_n, lr_n, pt, lay)
+
+    def same_batch(self, t, problem, idx, x, x_new, g):
+        """f_B(x_t), f_B(x_{t+1}) and the secant of grad f_B on the step's own batch (THEORY.md, batch descent)."""
+        a = self.a
+        a["batch_f"][t] = problem.f(x, idx)
+        a["batch_f_next"][t] = problem.f(x_new, idx)
+        d = float(np.linalg.norm(x_new - x))
+        a["batch_L_local"][t] = float(np.linalg.norm(problem.grad(x_new, idx) - g)) / d if d > 0 else math.nan
 
     def _codes(self, codes):
         out, off = [], 0

@@ -38,6 +38,10 @@ STEP_FIELDS = (
     "curv_gap",
     "gap_gs_dot",
     "curv_step",
+    "gap_sg_dot",
+    "batch_f",
+    "batch_f_next",
+    "batch_L_local",
 )
 #: Per-layer arrays: point fields (length steps + 1) and step fields (length steps), as the diagnostics make them.
 LAYER_POINT_FIELDS = POINT_OUT
@@ -68,7 +72,10 @@ class Trajectory:
     ``pattern_gap`` = ||e_t|| with ``e_t = P(y_{t+1}) - P^s_{t+1}`` (the recorded flip),
     ``stable_dot_r`` = <D^s_t, r_t>, ``gap_g_dot`` = <G_t, e_t>, ``stable_dot_gap`` = <D^s_t, e_t>, and
     where the problem has a quadratic majorant ``H`` (``problem.curvature``) ``curv_stable_gap`` =
-    <D^s_t, H e_t>, ``curv_gap`` = <e_t, H e_t> and ``curv_step`` = <D_t, H D_t> (every method); ``gap_gs_dot`` = <grad f(x^s_{t+1}), e_t> (NaN for the other
+    <D^s_t, H e_t>, ``curv_gap`` = <e_t, H e_t> and ``curv_step`` = <D_t, H D_t> (every method);
+    ``gap_sg_dot`` = <g_t, e_t>. Same-batch records (minibatch runs; a torch run every ``--check-every``
+    steps): ``batch_f`` = f_B(x_t), ``batch_f_next`` = f_B(x_{t+1}) on the same batch B, ``batch_L_local`` =
+    ||grad f_B(x_{t+1}) - grad f_B(x_t)|| / ||D_t||; ``gap_gs_dot`` = <grad f(x^s_{t+1}), e_t> (NaN for the other
     methods).
 
     ``layers`` maps a quantized block name to its own :data:`LAYER_FIELDS`

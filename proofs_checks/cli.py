@@ -37,6 +37,7 @@ MODULES = (
     "check_fact_c",
     "check_monotonicity",
     "check_flip_descent",
+    "check_batch_descent",
     "check_prox_step",
     "check_rates",
     "check_sgd",

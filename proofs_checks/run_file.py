@@ -309,11 +309,14 @@ def checked(traj, steps: int) -> int:
     """The steps whose record holds what the descent checks need.
 
     A NumPy run records ``f(x_{t+1})`` and the full gradient on every step: all of them. A ``brelax train``
-    run logs the minibatch loss at ``x_t`` only, not ``f_B(x_{t+1})`` on the same batch, so none of its
-    steps can carry a descent guarantee (same-batch checks are not recorded yet).
+    run logs the minibatch loss at ``x_t``; only the steps with a same-batch record (``--check-every K``:
+    ``f_B(x_{t+1})`` on the step's own batch) can carry a descent guarantee.
     """
     meta = getattr(traj, "meta", {}) or {}
-    return 0 if meta.get("source") == "brelax train" else int(steps)
+    if meta.get("source") != "brelax train":
+        return int(steps)
+    nxt = getattr(traj, "batch_f_next", None)
+    return 0 if nxt is None else int(np.sum(np.isfinite(np.asarray(nxt, dtype=np.float64))))
 
 
 def verify_paths(paths, seed: int = 0) -> tuple:

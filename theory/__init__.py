@@ -51,6 +51,7 @@ projector. :func:`theory.resolution.resolved` is the one definition of a resolve
 """
 
 from .aocflip import AOCFlipBound
+from .batchdescent import BatchDescent
 from .flipcost import descent_terms
 from .flipdescent import FlipDescent
 from .lemmas import FactC, LemmaA, LemmaB, lemma_b_slack
@@ -84,6 +85,7 @@ RESULTS = {
         ProjectionMonotonicity,
         ProxStepDescent,
         FlipDescent,
+        BatchDescent,
         StationarityRate,
         PLRate,
         AOCFlipBound,
@@ -135,6 +137,7 @@ __all__ = [
     "TRAJECTORY_RESULTS",
     "WIRED_ELSEWHERE",
     "AOCFlipBound",
+    "BatchDescent",
     "AOCFraction",
     "Assumption",
     "ConeOrthogonality",

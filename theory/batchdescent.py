@@ -1,0 +1,152 @@
+r"""Theorem II.4 on the step's own minibatch (THEORY.md, "Descent on the batch"): a guarantee for SGD steps.
+
+On a step that records ``f_B(x_t)``, ``f_B(x_{t+1})`` on the batch ``B`` the step used and the secant
+of ``grad f_B``, Theorem II.4 applies with ``f := f_B``: the gradient the step used *is*
+``grad f_B(x_t)`` (plain SGD), so ``N_t = 0``, and the smoothness constant is ``L_B``, estimated as
+the largest secant on a burn-in of the recorded steps fixed in advance (:data:`BURN_IN`) and checked
+as a hypothesis on every later step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import assumptions as A
+from .flipcost import descent_terms, flip_cost_bound, set_info
+from .flipdescent import _describe_gL, _hi
+from .numerics import _tols, field, working_eps
+from .perstep import StepHypothesis, _PerStep
+from .result import Assumption
+
+#: The fraction of the recorded steps, from the first, on which ``L_B`` is estimated (never checked there).
+BURN_IN = 0.2
+
+
+class BatchDescent(_PerStep):
+    r"""Every-step descent on the step's own batch (Theorem II.4 with ``f = f_B``), lazy methods, plain SGD.
+
+    ``f_B(x_{t+1}) <= f_B(x_t) - S_t + K_t + min(Ebar_t, Ehat_t)`` with the terms of Theorem II.4 for
+    ``G_t = grad f_B(x_t)`` (``N_t = 0``), ``L = L_B``. ``Ehat_t = mu' (<G_t, e_t> + L_B <D^s_t, e_t>) +
+    (L_B/2) mu'^2 ||e_t||^2``. ``L_B`` is the largest recorded secant ``||grad f_B(x_{t+1}) - grad
+    f_B(x_t)|| / ||D_t||`` on the first :data:`BURN_IN` of the recorded steps (or given). A guarantee on
+    a later recorded step where ``g L_B < 2`` and the step's own secant is at most ``L_B``; certified
+    where the right side is at most ``f_B(x_t)``. With an estimated ``L_B`` a failed inequality is
+    reported as the estimate failing (a hypothesis), never as a violation: a secant measured at the
+    two ends of a step does not bound the curvature between them.
+    """
+
+    name = "batch_descent"
+    label = "Theorem II.4"
+    kind = "guarantee"
+    statement = (
+        "same batch B: f_B(x_{t+1}) <= f_B(x_t) - S_t + K_t + min(Ebar_t, Ehat_t) with L_B from a burn-in; "
+        "a guarantee where g L_B < 2 and the secant <= L_B"
+    )
+    assumptions = [A.LAZY]
+
+    def bound(self, f_t=None, S=None, K=0.0, E=0.0, **_):
+        """The right side ``f_B(x_t) - S_t + K_t + E_t`` of one step."""
+        return f_t - S + K + E
+
+    def check(self, trajectory, L=None, burn_in=BURN_IN, rtol=1e-10, **kw):
+        """Parameters: ``L`` (a known ``L_B``; default: estimated on the burn-in), ``burn_in`` in (0, 1)."""
+        if not 0.0 < float(burn_in) < 1.0:
+            raise ValueError(f"burn_in must lie in (0, 1), got {burn_in!r}")
+        ctx = self.context(trajectory, **kw)
+        T = ctx.T
+        if working_eps(ctx.meta) > np.finfo(np.float64).eps:
+            rtol = _tols(ctx, rtol, 0.0)[0]
+        nan = np.full(T, np.nan)
+        bf, bfn, sec = (field(trajectory, n, T) for n in ("batch_f", "batch_f_next", "batch_L_local"))
+        bf, bfn, sec = (nan if v is None else v for v in (bf, bfn, sec))
+        rec = np.isfinite(bf) & np.isfinite(bfn)
+        idx = np.flatnonzero(rec)
+        nb = math.ceil(float(burn_in) * idx.size) if idx.size else 0
+        burn = np.zeros(T, dtype=bool)
+        burn[idx[:nb]] = True
+        checked = rec & ~burn
+        if L is not None:
+            L_B, src = float(L), "given"
+        else:
+            s = sec[burn & np.isfinite(sec)]
+            L_B, src = (float(s.max()) if s.size else math.nan), f"max secant on the burn-in ({nb} recorded steps)"
+        info = set_info(ctx.meta)
+        tm = descent_terms(ctx, L_B, info)
+        g, mn = ctx.lr[:-1], ctx.mu[1:]
+        sg2 = tm["sgrad_norm2"]
+        gn = np.sqrt(np.maximum(sg2, 0.0))
+        r = ctx.r_norm if ctx.r_norm is not None else np.full(T + 1, np.nan)
+        Eb = flip_cost_bound(tm["B"], mn, gn, gn, g, tm["dmu"], r[:-1], L_B)
+        gsd, sdg, pg = (field(trajectory, n, T) for n in ("gap_sg_dot", "stable_dot_gap", "pattern_gap"))
+        gsd, sdg, pg = (nan if v is None else v for v in (gsd, sdg, pg))
+        Eh = np.where((ctx.flips == 0) | (mn == 0), 0.0, mn * (gsd + L_B * sdg) + 0.5 * L_B * mn * mn * pg * pg)
+        E = np.fmin(Eb, Eh)
+        rhs = self.bound(bf, tm["S"], tm["K"], E)
+        gap = bfn - rhs
+        sizes = np.abs(bf) + np.abs(bfn) + np.abs(tm["S"]) + np.abs(tm["K"]) + np.abs(E)
+        tol = rtol * sizes + 64 * working_eps(ctx.meta) * (np.abs(bf) + np.abs(bfn))
+        gL = g * L_B
+        mu_ok = (mn >= 0) & (mn <= 1) & (g > 0)
+        valid = checked & mu_ok & np.isfinite(tm["S"]) & np.isfinite(gap)
+        sec_ok = ~(sec > L_B * (1 + 1e-9))
+        estimated = L is None
+        held = gap <= tol
+        hyps = [
+            StepHypothesis(
+                "checked after the burn-in (L_B estimated there)",
+                ~burn,
+                lambda fail: f"burn-in of {burn_in:g} of the recorded steps, fixed in advance",
+            ),
+            StepHypothesis("step size g*L_B < 2", ~rec | (gL < 2), lambda fail: _describe_gL(gL, fail)),
+            StepHypothesis(
+                "secant of grad f_B <= L_B on the step",
+                ~rec | sec_ok,
+                lambda fail: f"secant up to {_hi(sec, fail)} > L_B = {L_B:.4g}",
+            ),
+        ]
+        if estimated:
+            # an estimated L_B: a failed inequality says the estimate is too small there, not that a theorem failed
+            hyps.append(
+                StepHypothesis(
+                    "the inequality with the estimated L_B held",
+                    ~valid | held,
+                    lambda fail: f"L_B = {L_B:.4g} estimated: too small on these steps",
+                )
+            )
+            eligible = valid & held
+        else:
+            eligible = valid
+        guarantee = eligible & (gL < 2) & sec_ok
+        ctx.consts.update(L_B=L_B, L_B_source=src, recorded_steps=int(rec.sum()), burn_in_steps=int(nb))
+        det = {
+            "checked_after_burn_in": int(checked.sum()),
+            "guarantee_fraction_after_burn_in": float((guarantee & held).sum() / checked.sum())
+            if checked.any()
+            else None,
+        }
+        plain = Assumption(
+            "G_t = grad f_B(x_t) (plain SGD: no momentum, no weight decay)",
+            lambda c: (
+                c.meta.get("plain_sgd", True) is not False and c.meta.get("direction") != "anchor step",
+                f"momentum={c.meta.get('momentum')}, weight_decay={c.meta.get('weight_decay')}: no descent result "
+                "covers heavy-ball or Adam steps here (THEORY.md, section 15)",
+            ),
+        )
+        recorded = Assumption(
+            "same-batch records (f_B(x_t), f_B(x_(t+1)), secant)",
+            lambda c: (bool(idx.size), f"{idx.size} recorded steps"),
+        )
+        return self.per_step(
+            ctx,
+            eligible,
+            gap,
+            tol,
+            np.where(sizes > 0, sizes, 1.0),
+            det,
+            extra_assumptions=[recorded, plain],
+            guarantee=guarantee,
+            certified=rhs <= bf + tol,
+            hypotheses=hyps,
+        )
