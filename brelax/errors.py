@@ -39,7 +39,8 @@ EXIT_CODES = (
 
 def exit_codes_text() -> str:
     """:data:`EXIT_CODES` as the ``--help`` epilog."""
-    return "exit codes:\n" + "\n".join(f"  {code:>3}  {what}" for code, what in EXIT_CODES)
+    # Every line indented alike: reStructuredText (the CLI reference) reads it as one definition.
+    return "exit codes:\n" + "\n".join(f"  {code:<3}  {what}" for code, what in EXIT_CODES)
 
 
 class BrelaxError(Exception):

@@ -86,7 +86,7 @@ def test_every_help_states_the_exit_codes(command, capsys):
     out = capsys.readouterr().out
     assert "exit codes:" in out
     for code, _ in errors.EXIT_CODES:
-        assert f"  {code:>3}  " in out, (code, out[-800:])
+        assert f"  {code:<3}  " in out, (code, out[-800:])
 
 
 def test_only_the_cli_maps_errors_the_library_raises_its_own():
