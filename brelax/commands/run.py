@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from ..errors import Diverged
+from ..steps import get_method
 
 PROBLEMS = ("lsq", "diabetes", "digits")
 
@@ -119,7 +120,7 @@ def main(args) -> int:
         print(f"recovered    {'yes' if s['recovered'] else 'no'} (the planted x_star's pattern)")
     if hasattr(prob, "test_accuracy"):
         line = f"test acc     {prob.test_accuracy(traj.x):.4f} (quantized weights)"
-        if args.method == "gd":
+        if not get_method(args.method).quantizes:  # the float weights are the trained ones too
             line += f", {prob.test_accuracy(traj.y):.4f} (float weights)"
         print(line)
     print(f"flips        {s['flips_total']} in all, {int(np.count_nonzero(traj.flips))} steps with a flip")

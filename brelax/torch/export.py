@@ -32,6 +32,7 @@ import torch
 from .._atomic import atomic_write_with_digest, check_digest
 from ..commands import _args
 from ..sets import QuantizedTensor, get_set
+from ..steps import get_method
 from . import checkpoint
 from .models import build_model
 
@@ -83,7 +84,8 @@ def export_checkpoint(ckpt_path, out, pack: bool = False) -> dict:
                 f"CHECKPOINT {ckpt_path}: {name} holds NaN or inf; refusing to export a diverged model"
             )
     tensors, entries = {}, []
-    quantized = quant["plan"] if quant["method"] not in ("gd", "float") else []  # "float": older checkpoints
+    method = "gd" if quant["method"] == "float" else quant["method"]  # "float": older checkpoints' name of gd
+    quantized = quant["plan"] if get_method(method).quantizes else []
     names = {rec["name"] for rec in quantized}
     for rec in quantized:
         w = quant["latent"].get(rec["index"], model_sd[rec["name"]])
