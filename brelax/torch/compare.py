@@ -548,10 +548,46 @@ def winners(records: list) -> dict:
     return {k: v["method"] for k, v in best.items()}
 
 
+def _pct(r: dict) -> str:
+    lo, hi = r["ci95"]
+    return f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def table_lines(records: list, study: Study, model: str) -> list:
+    """The Markdown table of ``model``: one row per method, one column per set; the best quantized mean in bold."""
+    sets = list(study.sets)
+    win = winners(records)
+    lines = ["| method | " + " | ".join(SETS[s].label for s in sets) + " |", "|---|" + "---|" * len(sets)]
+    for method in study.methods:
+        rs = {r["set"]: r for r in records if r["model"] == model and r["method"] == method}
+        cells = []
+        for s in sets:
+            r = rs.get(s if METHODS[method].quantized else "float")
+            cell = _pct(r) if r else ""
+            cells.append(f"**{cell}**" if r and win.get((model, s)) == method else cell)
+        lines.append(f"| {METHODS[method].label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def versus(records: list, a: str = "binaryrelax", b: str = "binaryconnect") -> list:
+    """Per (model, set): ``{"model", "set", "diff"}`` (mean of ``a`` minus mean of ``b``) and ``"disjoint"``.
+
+    ``disjoint``: the two 95% intervals do not overlap (a clear difference); otherwise the
+    seeds cannot tell the two methods apart at this budget.
+    """
+    out = []
+    by = {(r["model"], r["set"], r["method"]): r for r in records}
+    for (model, qset, method), ra in by.items():
+        rb = by.get((model, qset, b))
+        if method != a or rb is None:
+            continue
+        disjoint = ra["ci95"][0] > rb["ci95"][1] or rb["ci95"][0] > ra["ci95"][1]
+        out.append({"model": model, "set": qset, "diff": ra["mean"] - rb["mean"], "disjoint": disjoint})
+    return out
+
+
 def markdown(records: list, study: Study, minutes: float) -> str:
-    """``comparison.md``: one table per model (sets as columns), the winners, and the protocol."""
-    pct = lambda r: f"{100 * r['mean']:.1f} ± {100 * r['std']:.1f} [{100 * r['ci95'][0]:.1f}, {100 * r['ci95'][1]:.1f}]"  # noqa: E731
-    sets = [s for s in study.sets]
+    """``comparison.md``: one table per model (sets as columns), the chosen points, BinaryRelax vs BinaryConnect."""
     lines = [
         f"# brelax compare: {study.dataset}, {study.epochs} epochs, {study.seeds} seeds",
         "",
@@ -560,23 +596,8 @@ def markdown(records: list, study: Study, minutes: float) -> str:
         f"({GRID_SIZE} grid points per method). Wall time {minutes:.1f} min.",
         "",
     ]
-    win = winners(records)
     for model in study.models:
-        lines += [f"## {model}", "", "| method | " + " | ".join(SETS[s].label for s in sets) + " |"]
-        lines.append("|---|" + "---|" * len(sets))
-        for method in study.methods:
-            rs = {r["set"]: r for r in records if r["model"] == model and r["method"] == method}
-            if not METHODS[method].quantized:
-                r = rs.get("float")
-                cells = [pct(r) if r else "" for _ in sets]
-            else:
-                cells = []
-                for s in sets:
-                    r = rs.get(s)
-                    cell = pct(r) if r else ""
-                    cells.append(f"**{cell}**" if r and win.get((model, s)) == method else cell)
-            lines.append(f"| {METHODS[method].label} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += [f"## {model}", "", *table_lines(records, study, model), ""]
         lines.append("Chosen hyperparameters (lr; rho or ramp and Phase II start as fractions of the epochs):")
         lines.append("")
         for r in records:
@@ -584,6 +605,12 @@ def markdown(records: list, study: Study, minutes: float) -> str:
                 lines.append(f"- {r['method']}, {r['set']}: {json.dumps(r['chosen'])}")
         lines.append("")
     lines.append("Bold: the best quantized method's mean in each column (overlapping intervals mean no clear winner).")
+    vs = versus(records)
+    if vs:
+        lines += ["", "BinaryRelax (geometric) minus BinaryConnect, test accuracy points:", ""]
+        for v in vs:
+            verdict = "95% intervals disjoint" if v["disjoint"] else "95% intervals overlap"
+            lines.append(f"- {v['model']}, {v['set']}: {100 * v['diff']:+.1f} ({verdict})")
     return "\n".join(lines) + "\n"
 
 
@@ -636,6 +663,7 @@ def write_outputs(records: list, study: Study, out: str, minutes: float, plot: b
         "study": _study_dict(study),
         "minutes": minutes,
         "winners": {f"{m}/{s}": w for (m, s), w in winners(records).items()},
+        "binaryrelax_vs_binaryconnect": versus(records),
         "records": records,
     }
     atomic_write_text(os.path.join(out, "comparison.json"), json.dumps(doc, indent=1) + "\n")
