@@ -78,6 +78,12 @@ from .optimizer import METHOD_NAMES, QuantOptimizer
 CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
 #: The model a dataset trains when ``--model`` is not given (the recipes' own model otherwise).
 DATASET_MODELS = {"digits": "digits_cnn"}
+#: A dataset's own defaults, used where neither a flag nor the recipe sets the field. The digits' values are
+#: BinaryRelax's on digits_cnn, binary, chosen on a validation split of the training images by ``brelax compare``
+#: (lr x rho x Phase II start; lr times 0.1 at 40% and 70% of the epochs).
+DATASET_DEFAULTS = {
+    "digits": {"epochs": 30, "batch_size": 64, "lr": 0.1, "rho": 1.3, "milestones": [12, 21], "phase2_epoch": 15}
+}
 #: The largest float32: lr, gamma and weight decay past it overflow in torch's float32 arithmetic.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: Training images (per rank) whose BatchNorm statistics the evaluation of P(y) uses (brelax.torch.bn).
@@ -197,6 +203,9 @@ def recipe_config(name: str = "default", **overrides) -> TrainConfig:
     dataset = overrides.get("dataset", values.get("dataset"))
     if "model" not in overrides and "model" not in values and dataset in DATASET_MODELS:
         values["model"] = DATASET_MODELS[dataset]  # --dataset digits trains digits_cnn unless --model says otherwise
+    for k, v in DATASET_DEFAULTS.get(dataset, {}).items():
+        if k not in overrides and k not in values:
+            values[k] = list(v) if isinstance(v, list) else v
     return TrainConfig(**{**values, **overrides, "recipe": name})
 
 

@@ -16,7 +16,17 @@ import os
 from ..steps import methods_help
 from .models import MODEL_NAMES
 from .optimizer import METHOD_NAMES
-from .train import CLASSES, DATASET_MODELS, NOT_COMPARED, RECIPES, TrainConfig, recipe_config, recorded_config, train
+from .train import (
+    CLASSES,
+    DATASET_DEFAULTS,
+    DATASET_MODELS,
+    NOT_COMPARED,
+    RECIPES,
+    TrainConfig,
+    recipe_config,
+    recorded_config,
+    train,
+)
 
 
 def add_arguments(p) -> None:
@@ -30,7 +40,13 @@ def add_arguments(p) -> None:
         "every flag given explicitly overrides it; the defaults shown below are recipe default's",
     )
     g = p.add_argument_group("data and model")
-    g.add_argument("--dataset", default=d.dataset, choices=tuple(CLASSES))
+    g.add_argument(
+        "--dataset",
+        default=d.dataset,
+        choices=tuple(CLASSES),
+        help=f"(default: {d.dataset}) digits: its own defaults where no flag is given: "
+        + ", ".join(f"{k} {v}" for k, v in DATASET_DEFAULTS["digits"].items()),
+    )
     g.add_argument("--data", metavar="DIR", help="CIFAR python archive (.tar.gz), its folder, or the folder holding it")
     g.add_argument("--synthetic", action="store_true", help="random CIFAR-shaped data (smoke runs); no --data needed")
     g.add_argument("--synthetic-n", type=int, default=d.synthetic_n, help="synthetic training images (test: n/5)")
