@@ -291,16 +291,26 @@ def test_state_dict_has_torchs_layout_and_a_base_state_dict_loads():
     assert opt2.step_count == 0
 
 
-def test_distributed_checkpoint_reads_the_optimizer_state():
-    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+def test_distributed_checkpoint_round_trips_the_whole_optimizer():
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
 
-    model, opt = _make()
-    _train(model, opt, range(1))
-    osd = get_optimizer_state_dict(model, opt)
-    assert "state" in osd and "param_groups" in osd
+    model, opt = _make(schedule="epoch")
+    _train(model, opt, range(2))
+    osd = copy.deepcopy(get_optimizer_state_dict(model, opt))  # keeps only "state" and "param_groups"
+    assert set(osd) == {"state", "param_groups"}
     assert torch.equal(
         osd["state"]["conv.weight"]["momentum_buffer"], opt.base.state[model.conv.weight]["momentum_buffer"]
     )
+    model2, opt2 = _make(seed=1, schedule="epoch")
+    model2.load_state_dict(model.state_dict())
+    set_optimizer_state_dict(model2, opt2, osd)
+    assert opt2.step_count == 2 and torch.equal(
+        opt2.state[model2.conv.weight]["latent"], opt.state[model.conv.weight]["latent"]
+    )
+    _train(model, opt, range(2, 4))
+    _train(model2, opt2, range(2, 4))
+    for a, b in zip(model.parameters(), model2.parameters(), strict=True):
+        assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize(

@@ -77,7 +77,7 @@ from ..steps import METHODS, get_method
 #: The methods, as registered in :data:`brelax.steps.METHODS` (``gd`` trains without quantization).
 METHOD_NAMES = tuple(METHODS)
 #: Group entries that describe the run, not the base optimizer's hyperparameters.
-_NOT_HYPER = ("params", "param_names", "lr", "initial_lr", "qset", "axis")
+_NOT_HYPER = ("params", "param_names", "lr", "initial_lr", "qset", "axis", "brelax")
 
 
 @dataclasses.dataclass
@@ -608,8 +608,11 @@ class QuantOptimizer(torch.optim.Optimizer):
 
         ``quant`` holds the method, the schedule (:meth:`_schedule_record`, ``mu_schedule``
         included), the step and epoch counts, lam, mu and phase, which tensors are quantized
-        (``plan``) and the latent weights ``y`` by parameter index. Tensors and primitive
-        containers only (loads with ``torch.load(weights_only=True)``).
+        (``plan``) and the latent weights ``y`` by parameter index. The same record (without
+        ``y``) is the first param group's ``"brelax"`` entry and each ``y`` is also its
+        parameter's ``state[i]["latent"]`` (one tensor, saved once), so a tool that keeps only
+        ``state`` and ``param_groups`` (``torch.distributed.checkpoint``) round-trips the whole
+        optimizer. Tensors and primitive containers only (loads with ``torch.load(weights_only=True)``).
         """
         base = self.base.state_dict()
         base["param_groups"] = [
@@ -624,9 +627,13 @@ class QuantOptimizer(torch.optim.Optimizer):
             "mu": self.mu,
             "phase": self.phase,
             "plan": self._plan_record(),
-            "latent": {s.index: self.state[s.param]["latent"] for s in self.slots if self._keeps_anchor},
         }
-        return {**base, "quant": quant}
+        latent = {s.index: self.state[s.param]["latent"] for s in self.slots if self._keeps_anchor}
+        if base["param_groups"]:
+            base["param_groups"][0]["brelax"] = dict(quant)
+        for i, y in latent.items():
+            base["state"][i] = {**base["state"].get(i, {}), "latent": y}
+        return {**base, "quant": {**quant, "latent": latent}}
 
     def load_state_dict(self, state_dict: dict, strict: bool = True) -> list:
         """Restore the base optimizer, the step and epoch counts and ``y``; then ``x`` into the parameters.
@@ -670,6 +677,12 @@ class QuantOptimizer(torch.optim.Optimizer):
                 f"got keys {sorted(state_dict)}"
             )
         q = state_dict.get("quant")
+        groups = state_dict["param_groups"]
+        if q is None and groups and isinstance(groups[0].get("brelax"), dict):  # via state and param_groups only
+            # Saved ids are indices (torch.save) or parameter names (distributed checkpoint): map them by position.
+            order = {pid: i for i, pid in enumerate(pid for g in groups for pid in g["params"])}
+            latent = {order[k]: st["latent"] for k, st in state_dict["state"].items() if "latent" in st}
+            q = {**groups[0]["brelax"], "latent": latent}
         base = {k: v for k, v in state_dict.items() if k != "quant"}
         if q is None:  # a base optimizer's own state dict
             diffs = self._differences(None, base)
@@ -730,7 +743,11 @@ class QuantOptimizer(torch.optim.Optimizer):
     def _load_base(self, base: dict):
         """The base optimizer's state; this optimizer's hyperparameters stay (lr is the saved one, as in torch)."""
         keep = [{k: v for k, v in g.items() if k not in _NOT_HYPER} for g in self.param_groups]
-        base = {**base, "state": {k: {n: t for n, t in v.items() if n != "latent"} for k, v in base["state"].items()}}
+        base = {
+            **base,
+            "state": {k: {n: t for n, t in v.items() if n != "latent"} for k, v in base["state"].items()},
+            "param_groups": [{k: v for k, v in g.items() if k != "brelax"} for g in base["param_groups"]],
+        }
         self.base.load_state_dict(base)
         self.param_groups = self.base.param_groups  # the base replaced its list
         for g, own in zip(self.param_groups, keep, strict=True):
