@@ -23,6 +23,10 @@ TITLE = "Training step on the authors' VGG-11 and on ResNet-56, CPU"
 SETS = (("binary", "binary"), ("ternary", "ternary"), ("uniform3", "uniform:3"))
 #: Issue 19's targets, the same for both models (step time / SGD step time).
 STEP_TARGETS = {"br_binary": 1.03, "br_ternary": 1.07, "br_uniform3": 1.5}
+STEP_WHY = (
+    "the step adds one projection of every quantized weight (the per-channel rows: one pass of the weights "
+    "times that ratio) and the wrapper's lerp to forward + backward + SGD"
+)
 
 
 def model_steps(cfg, rng) -> dict:
@@ -93,6 +97,7 @@ def _one_model(torch, name, build, batch, repeats, param_groups, QuantOptimizer,
                 ratio(k, "sgd"),
                 "plain SGD step",
                 targets.get(k),
+                why=STEP_WHY,
                 model=name,
                 batch=batch,
             )
