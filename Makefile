@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint typecheck docs verify demo figures bench clean
+.PHONY: install test test-fast lint typecheck docs verify demo figures bench clean proofs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,13 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	@if command -v coqc >/dev/null; then $(MAKE) --no-print-directory proofs; else echo "make test: coqc not found, the Coq proofs (make proofs) were skipped"; fi
+
+# The Coq development of theory/coq/ (apt-get install coq libcoq-mathcomp-algebra-tactics): builds it,
+# fails on Admitted/admit/Axiom/Parameter or an axiom in Print Assumptions, prints the theorems checked.
+# Standard library only, so it needs no venv.
+proofs:
+	$(PY) theory/proofs.py
 
 # Everything but the slow (whole-pipeline) and the torch tests; markers in pyproject.toml and tests/conftest.py.
 test-fast: $(STAMP)

@@ -11,6 +11,77 @@ Unset Strict Implicit.
 Unset Printing Implicit Defensive.
 Open Scope ring_scope.
 
+Section Convex.
+Variable R : rcfType.
+Variable n : nat.
+Notation vec := 'rV[R]_n.
+
+(* A projection onto a closed convex set C, given by its variational inequality. *)
+Variable C : vec -> Prop.
+Variable Pc : vec -> vec.
+Hypothesis Pc_in : forall y, C (Pc y).
+Hypothesis Pc_vi : forall y z, C z -> << y - Pc y, z - Pc y >> <= 0.
+
+(* Firm nonexpansiveness: <Pc y' - Pc y, y' - y> >= ||Pc y' - Pc y||^2 (Lemma II.3(a)). *)
+Theorem convex_projection_firm y y' :
+  << Pc y' - Pc y, Pc y' - Pc y >> <= << Pc y' - Pc y, y' - y >>.
+Proof.
+have h1 := Pc_vi y (Pc_in y'); have h2 := Pc_vi y' (Pc_in y).
+rewrite -subr_ge0.
+have e : << Pc y' - Pc y, y' - y >> - << Pc y' - Pc y, Pc y' - Pc y >> =
+         - (<< y - Pc y, Pc y' - Pc y >> + << y' - Pc y', Pc y - Pc y' >>).
+  ip_ring.
+by rewrite e oppr_ge0 -(addr0 0) ler_add.
+Qed.
+
+(* Lemma II.3(b), one scale row: P^s = Pc y' projects y' onto the convex cone C, z is in C,
+   P' (the new projection) is at distance d from y' and at most e from z, and no point of C is
+   nearer to y' than d (P^s lies in Q and P' is a nearest point).  Then
+   ||P' - P^s||^2 <= 4 e^2 + 4 e d. *)
+Theorem pattern_gap_row (y' P' z : vec) (d e : R) :
+  C z -> nrm (y' - P') = d -> nrm (P' - z) <= e -> d <= nrm (y' - Pc y') ->
+  << P' - Pc y', P' - Pc y' >> <= 4%:R * e ^+ 2 + 4%:R * e * d.
+Proof.
+move=> hz hd he hn.
+set ps := Pc y'.
+have d0 : 0 <= d by rewrite -hd nrm_ge0.
+have e0 : 0 <= e := le_trans (nrm_ge0 _) he.
+have hvi := Pc_vi y' hz; rewrite -/ps in hvi.
+(* ||z - P^s||^2 <= ||z - y'||^2 - ||P^s - y'||^2 <= (d + e)^2 - d^2 *)
+have hzy : nrm (z - y') <= d + e.
+  have -> : z - y' = - (y' - P') + - (P' - z) by vec_ring.
+  by apply: le_trans (nrm_triangle _ _) _; rewrite !nrmN hd ler_add2l.
+have hw2 : << z - ps, z - ps >> <= e ^+ 2 + 2%:R * e * d.
+  have h1 : << z - ps, z - ps >> <= << z - y', z - y' >> - << y' - ps, y' - ps >>.
+    rewrite -subr_ge0.
+    have -> : << z - y', z - y' >> - << y' - ps, y' - ps >> - << z - ps, z - ps >> =
+              - (2%:R * << y' - ps, z - ps >>) by ip_ring.
+    by rewrite oppr_ge0 mulr_ge0_le0 ?ler0n.
+  apply: le_trans h1 _.
+  have h2 : << z - y', z - y' >> <= (d + e) ^+ 2.
+    by rewrite -nrm_sq ler_sqr ?nnegrE ?nrm_ge0 ?addr_ge0.
+  have h3 : d ^+ 2 <= << y' - ps, y' - ps >>.
+    by rewrite -nrm_sq ler_sqr ?nnegrE ?nrm_ge0.
+  apply: le_trans (ler_sub h2 h3) _; apply: eq_le_; ring.
+have hw : nrm (z - ps) <= e + d.
+  apply: le_of_sq; first by rewrite addr_ge0.
+  apply: le_trans _ (le_trans hw2 _); first by rewrite nrm_sq.
+  rewrite -subr_ge0; have -> : (e + d) ^+ 2 - (e ^+ 2 + 2%:R * e * d) = d ^+ 2 by ring.
+  exact: sqr_ge0.
+have hg : nrm (P' - ps) <= e + nrm (z - ps).
+  have -> : P' - ps = (P' - z) + (z - ps) by vec_ring.
+  by apply: le_trans (nrm_triangle _ _) _; rewrite ler_add2r.
+rewrite -nrm_sq; apply: le_trans (_ : _ <= (e + nrm (z - ps)) ^+ 2) _.
+  by rewrite ler_sqr ?nnegrE ?nrm_ge0 ?addr_ge0 ?nrm_ge0.
+rewrite -subr_ge0.
+have -> : 4%:R * e ^+ 2 + 4%:R * e * d - (e + nrm (z - ps)) ^+ 2 =
+          (e ^+ 2 + 2%:R * e * d - nrm (z - ps) ^+ 2) + 2%:R * e * (e + d - nrm (z - ps)) by ring.
+apply: addr_ge0; first by rewrite subr_ge0 nrm_sq.
+by apply: mulr_ge0; [apply: mulr_ge0 => //; exact: ler0n | rewrite subr_ge0].
+Qed.
+
+End Convex.
+
 Section Descent.
 Variable R : rcfType.
 Variable n : nat.
@@ -36,6 +107,24 @@ have -> : << a, a >> - << u, u >> =
 have h1 : 0 <= << a, a >> - << a, b >> by rewrite subr_ge0.
 have h2 : 0 <= << a, b >> - << b, b >> by rewrite subr_ge0.
 by rewrite !addr_ge0 // ?mulr_ge0 // ?sqr_ge0 // subr_ge0.
+Qed.
+
+(* Lemma II.3(a), the norm bound: ||u|| <= ||a|| = g ||G|| and ||D^s|| <= g ||G|| + |Delta| ||r||
+   for D^s = u - Delta r. *)
+Theorem stable_norm_bound (G b r : vec) (g mu' Dl : R) :
+  0 < g -> 0 <= mu' <= 1 ->
+  let a := - (g *: G) in
+  << b, b >> <= << a, b >> ->
+  let u := (1 - mu') *: a + mu' *: b in
+  nrm u <= g * nrm G /\ nrm (u - Dl *: r) <= g * nrm G + `|Dl| * nrm r.
+Proof.
+move=> g0 hm a hb u.
+have nu : nrm u <= g * nrm G.
+  apply: le_of_sq; first by rewrite mulr_ge0 ?nrm_ge0 // ltW.
+  rewrite nrm_sq exprMn nrm_sq; apply: le_trans (stable_step_norm hm hb) _.
+  by apply: eq_le_; rewrite /a; ip_ring.
+split => //; apply: le_trans (nrm_triangle _ _) _.
+by rewrite nrmN nrmZ ler_add2r.
 Qed.
 
 (* Theorem II.4 (i), the c_t form: -(1/g) <a, u> + L/2 ||u||^2 <= -c_t ||G||^2,
@@ -190,6 +279,71 @@ apply: le_trans (ler_add (lexx _) (ler_add (ler_add hu (lexx K)) (lexx N))) _.
 by apply: eq_le_; ring.
 Qed.
 
+(* The gradient is L-Lipschitz (used by Lemma II.3(d) only). *)
+Hypothesis grad_lipschitz : forall x z, nrm (grad z - grad x) <= L * nrm (z - x).
+
+(* Lemma II.3(d), first inequality: the flip excess E = f(x^s + mu' e) - f(x^s), x^s = x + D^s,
+   is at most mu' (||grad f(x)|| + L ||D^s||) ||e|| + L/2 mu'^2 ||e||^2. *)
+Theorem flip_excess_bound (x Ds e : vec) (mu' : R) :
+  0 <= mu' ->
+  f (x + Ds + mu' *: e) - f (x + Ds) <=
+  mu' * (nrm (grad x) + L * nrm Ds) * nrm e + L / 2%:R * mu' ^+ 2 * << e, e >>.
+Proof.
+move=> m0; rewrite ler_subl_addl.
+apply: le_trans (descent (x + Ds) (mu' *: e)) _.
+rewrite -addrA ler_add2l ipZr ipZl ipZr.
+have hg : nrm (grad (x + Ds)) <= nrm (grad x) + L * nrm Ds.
+  have -> : grad (x + Ds) = grad x + (grad (x + Ds) - grad x) by rewrite [grad x + _]addrC subrK.
+  apply: le_trans (nrm_triangle _ _) _; rewrite ler_add2l.
+  by have := grad_lipschitz x (x + Ds); rewrite [x + Ds]addrC addrK.
+have hc : mu' * << grad (x + Ds), e >> <= mu' * (nrm (grad x) + L * nrm Ds) * nrm e.
+  rewrite -mulrA ler_wpmul2l //; apply: le_trans (cs _ _) _.
+  by rewrite ler_wpmul2r ?nrm_ge0.
+apply: le_trans (ler_add hc (lexx _)) _; apply: eq_le_; ring.
+Qed.
+
+(* Lemma II.3(d), the a-priori bound: with ||e|| <= B and ||D^s|| <= g ||G|| + |Delta| ||r||,
+   E <= Ebar = mu' (||grad f(x)|| + L (g ||G|| + |Delta| ||r||)) B + L/2 mu'^2 B^2. *)
+Theorem flip_excess_apriori (x Ds e : vec) (mu' B gG rD : R) :
+  0 <= mu' -> nrm e <= B -> nrm Ds <= gG + rD ->
+  f (x + Ds + mu' *: e) - f (x + Ds) <=
+  mu' * (nrm (grad x) + L * (gG + rD)) * B + L / 2%:R * mu' ^+ 2 * B ^+ 2.
+Proof.
+move=> m0 he hD; apply: le_trans (flip_excess_bound x Ds e m0) _.
+have B0 : 0 <= B := le_trans (nrm_ge0 e) he.
+have k0 : 0 <= L / 2%:R by rewrite divr_ge0 // ler0n.
+apply: ler_add.
+  apply: le_trans (ler_wpmul2l _ he) _.
+    by apply: mulr_ge0 => //; apply: addr_ge0; [exact: nrm_ge0 | apply: mulr_ge0 => //; exact: nrm_ge0].
+  apply: ler_wpmul2r => //; apply: ler_wpmul2l => //; rewrite ler_add2l; exact: ler_wpmul2l.
+apply: ler_wpmul2l; first by apply: mulr_ge0 => //; exact: sqr_ge0.
+by rewrite -nrm_sq ler_sqr ?nnegrE ?nrm_ge0.
+Qed.
+
+(* Theorem II.4 with the a-priori flip cost Ebar (Lemma II.3(d)): for x' = x^s + mu' e, ||e|| <= B,
+   f(x') <= f(x) - c_t ||G||^2 + K + N + Ebar. *)
+Theorem flip_descent_apriori (x G b r e : vec) (g mu' Dl B : R) :
+  0 < g -> 0 <= mu' <= 1 -> (mu' = 0 \/ g * L * (2%:R - mu') <= 2%:R) -> nrm e <= B ->
+  let a := - (g *: G) in
+  << b, b >> <= << a, b >> ->
+  let u := (1 - mu') *: a + mu' *: b in
+  let Ds := u - Dl *: r in
+  let xi := G - grad x in
+  let ct := g * (1 - mu') * (1 - g * L * (1 - mu') / 2%:R) in
+  let K := - Dl * << G, r >> + L * `|Dl| * g * nrm G * nrm r + L / 2%:R * Dl ^+ 2 * << r, r >> in
+  let N := nrm xi * (g * nrm G + `|Dl| * nrm r) in
+  let Ebar := mu' * (nrm (grad x) + L * (g * nrm G + `|Dl| * nrm r)) * B + L / 2%:R * mu' ^+ 2 * B ^+ 2 in
+  is_true (f (x + Ds + mu' *: e) <= f x - ct * << G, G >> + K + N + Ebar).
+Proof.
+move=> g0 hm hc he a hb u Ds xi ct K N Ebar.
+have m0 : 0 <= mu' by case/andP: hm.
+have hs : f (x + Ds) <= f x - ct * << G, G >> + K + N by exact: (@flip_descent x G b r g mu' Dl g0 hm hc hb).
+have hD : nrm Ds <= g * nrm G + `|Dl| * nrm r by have [_ h] := @stable_norm_bound G b r g mu' Dl g0 hm hb; exact: h.
+have hE := @flip_excess_apriori x Ds e mu' B (g * nrm G) (`|Dl| * nrm r) m0 he hD.
+rewrite -/Ebar ler_subl_addl in hE; apply: le_trans hE _.
+by rewrite ler_add2r.
+Qed.
+
 End Descent.
 
 Section RecordedFlip.
@@ -220,6 +374,15 @@ move=> Ehat; apply: le_trans (majorant x _) _; apply: eq_le_.
 have hDr : forall u v w, h w (u + v) = h w u + h w v by move=> u v w; rewrite hC hDl ![h _ w]hC.
 have hZr : forall c u v, h v (c *: u) = c * h v u by move=> c u v; rewrite hC hZl hC.
 rewrite /Ehat hDl !hDr !hZl !hZr [h e Ds]hC; ip_field.
+Qed.
+
+(* Lemma II.3(e), second form: E = f(x^s + mu' e) - f(x^s) <= mu' <grad f(x^s), e> + mu'^2 h(e, e) / 2. *)
+Theorem recorded_flip_excess (xs e : vec) (mu' : R) :
+  f (xs + mu' *: e) - f xs <= mu' * << grad xs, e >> + mu' ^+ 2 * h e e / 2%:R.
+Proof.
+rewrite ler_subl_addl; apply: le_trans (majorant xs _) _; apply: eq_le_.
+have hZr : forall c u v, h v (c *: u) = c * h v u by move=> c u v; rewrite hC hZl hC.
+by rewrite hZl hZr ipZr; ring.
 Qed.
 
 (* Theorem II.4 with the recorded-flip cost Ehat in place of Ebar. *)

@@ -1,5 +1,4 @@
-(* Theorem II.1: every nearest-point map onto any set is monotone (no convexity), and
-   Lemma II.3(a)'s firm nonexpansiveness of a projection onto a convex set. *)
+(* Theorem II.1: every nearest-point map onto any set is monotone (no convexity). *)
 From mathcomp Require Import all_ssreflect all_algebra.
 From mathcomp Require Import ring.
 From Brelax Require Import Euclid.
@@ -49,27 +48,3 @@ Qed.
 
 End Nearest.
 
-Section Convex.
-Variable R : rcfType.
-Variable n : nat.
-Notation vec := 'rV[R]_n.
-
-(* A projection onto a closed convex set C, given by its variational inequality. *)
-Variable C : vec -> Prop.
-Variable Pc : vec -> vec.
-Hypothesis Pc_in : forall y, C (Pc y).
-Hypothesis Pc_vi : forall y z, C z -> << y - Pc y, z - Pc y >> <= 0.
-
-(* Firm nonexpansiveness: <Pc y' - Pc y, y' - y> >= ||Pc y' - Pc y||^2 (Lemma II.3(a)). *)
-Theorem convex_projection_firm y y' :
-  << Pc y' - Pc y, Pc y' - Pc y >> <= << Pc y' - Pc y, y' - y >>.
-Proof.
-have h1 := Pc_vi y (Pc_in y'); have h2 := Pc_vi y' (Pc_in y).
-rewrite -subr_ge0.
-have e : << Pc y' - Pc y, y' - y >> - << Pc y' - Pc y, Pc y' - Pc y >> =
-         - (<< y - Pc y, Pc y' - Pc y >> + << y' - Pc y', Pc y - Pc y' >>).
-  ip_ring.
-by rewrite e oppr_ge0 -(addr0 0) ler_add.
-Qed.
-
-End Convex.

@@ -1,5 +1,5 @@
-(* One step of a lazy method (BinaryRelax, BinaryConnect, gd): Lemma A, Lemma B, Theorem 1(i)
-   and Theorem II.2.  Notation of THEORY.md: y' = y - g G, r = y - P, x = y - mu r, and the
+(* One step of a lazy method (BinaryRelax, BinaryConnect, gd): Lemma A, Lemma B and
+   Theorem II.2.  Notation of THEORY.md: y' = y - g G, r = y - P, x = y - mu r, and the
    primed quantities at t+1. *)
 From mathcomp Require Import all_ssreflect all_algebra.
 From mathcomp Require Import ring.
@@ -65,27 +65,6 @@ rewrite hx; apply: le_trans (descent x D) _; apply: eq_le_.
 have gn0 : g != 0 by rewrite gt_eqF.
 apply: (@mulfI _ g) => //.
 rewrite !mulrDr !mulrN [g * << _, _ >>]hid /D /x' /x /r' /r; field; done.
-Qed.
-
-(* Theorem 1(i): mu fixed, AOC(d) (<r - r', D> <= d ||D||^2), mu >= 0:
-   f(x') <= f(x) - c ||D||^2 with c = (1 - g L / 2 - mu d) / g. *)
-Theorem theorem1_step (y y' P P' : vec) (g mu d : R) :
-  0 < g -> 0 <= mu ->
-  let r := y - P in let r' := y' - P' in
-  let x := y - mu *: r in let x' := y' - mu *: r' in let D := x' - x in
-  y' = y - g *: grad x ->
-  << r - r', D >> <= d * << D, D >> ->
-  f x' <= f x - (1 - g * L / 2%:R - mu * d) / g * << D, D >>.
-Proof.
-move=> g0 mu0 r r' x x' D hy aoc.
-apply: le_trans (@lemma_b y y' P P' g mu mu g0 hy) _.
-rewrite -subr_ge0.
-have gn0 : g != 0 by rewrite gt_eqF.
-have -> : f x - (1 - g * L / 2%:R - mu * d) / g * << D, D >> -
-          (f x - 1 / g * (1 - g * L / 2%:R) * << D, D >> + mu / g * << r - r', D >>
-           - (mu - mu) / g * << r, D >>) = mu / g * (d * << D, D >> - << r - r', D >>).
-  by field; done.
-by apply: mulr_ge0; [apply: divr_ge0 => //; exact: ltW | rewrite subr_ge0].
 Qed.
 
 End Steps.

@@ -1,8 +1,8 @@
-(* Sums over a window of steps: Theorem 1(ii)-(iii), Corollary II.5, Theorem II.7 and
+(* Theorem 1 (i)-(iii) and sums over a window of steps: Corollary II.5, Theorem II.7 and
    Theorem II.8 (as corrected: c_t >= 0 is a hypothesis).  Sequences are indexed by nat. *)
 From mathcomp Require Import all_ssreflect all_algebra.
 From mathcomp Require Import ring.
-From Brelax Require Import Euclid.
+From Brelax Require Import Euclid Steps.
 Import Order.TTheory GRing.Theory Num.Theory.
 
 Set Implicit Arguments.
@@ -190,3 +190,35 @@ exact: ler_wpmul2l.
 Qed.
 
 End Telescope.
+
+Section Theorem1Step.
+Variable R : rcfType.
+Variable n : nat.
+Notation vec := 'rV[R]_n.
+Variable f : vec -> R.
+Variable grad : vec -> vec.
+Variable L : R.
+Hypothesis descent : forall x D, f (x + D) <= f x + << grad x, D >> + L / 2%:R * << D, D >>.
+
+(* Theorem 1(i): mu fixed, AOC(d) (<r - r', D> <= d ||D||^2), mu >= 0:
+   f(x') <= f(x) - c ||D||^2 with c = (1 - g L / 2 - mu d) / g. *)
+Theorem theorem1_step (y y' P P' : vec) (g mu d : R) :
+  0 < g -> 0 <= mu ->
+  let r := y - P in let r' := y' - P' in
+  let x := y - mu *: r in let x' := y' - mu *: r' in let D := x' - x in
+  y' = y - g *: grad x ->
+  << r - r', D >> <= d * << D, D >> ->
+  f x' <= f x - (1 - g * L / 2%:R - mu * d) / g * << D, D >>.
+Proof.
+move=> g0 mu0 r r' x x' D hy aoc.
+apply: le_trans (@lemma_b R n f grad L descent y y' P P' g mu mu g0 hy) _.
+rewrite -subr_ge0.
+have gn0 : g != 0 by rewrite gt_eqF.
+have -> : f x - (1 - g * L / 2%:R - mu * d) / g * << D, D >> -
+          (f x - 1 / g * (1 - g * L / 2%:R) * << D, D >> + mu / g * << r - r', D >>
+           - (mu - mu) / g * << r, D >>) = mu / g * (d * << D, D >> - << r - r', D >>).
+  by field; done.
+by apply: mulr_ge0; [apply: divr_ge0 => //; exact: ltW | rewrite subr_ge0].
+Qed.
+
+End Theorem1Step.
