@@ -159,6 +159,17 @@ def test_verify_refuses_a_damaged_input_with_one_line(damaged, tmp_path, capsys,
     _one_line(rc, err, 2, names, what)
 
 
+@pytest.mark.parametrize("payload", ["object_array", "pickle"])
+def test_project_input_never_relays_the_allow_pickle_advice(tmp_path, capsys, payload):
+    path = tmp_path / "w.npy"
+    if payload == "object_array":
+        np.save(path, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    else:
+        path.write_bytes(__import__("pickle").dumps({"x": 1}))
+    rc, err = _cli(["project", "--input", path], capsys)
+    _one_line(rc, err, 2, "--input", "never loaded")
+
+
 def test_verify_only_selects_among_the_results_of_saved_runs(base, tmp_path, capsys):
     rc, err = _cli(["verify", base / "t.npz", "--only", "theorem1", "--out", tmp_path / "v"], capsys)
     assert rc == 0, err

@@ -76,7 +76,9 @@ def load_input(path: str) -> np.ndarray:
     except FileNotFoundError:
         raise InputError(f"--input {path!r}: no such file") from None
     except (OSError, ValueError, EOFError) as e:
-        raise InputError(f"--input {path!r}: not a readable .npy array ({e})") from None
+        if "pickle" in str(e):  # numpy would advise loading it unsafely; brelax never unpickles an input
+            raise InputError(f"--input {path!r}: holds Python objects (pickled), which are never loaded") from None
+        raise InputError(f"--input {path!r}: not a readable .npy array ({' '.join(str(e).split())})") from None
     if not isinstance(w, np.ndarray):
         w.close()
         raise InputError(f"--input {path!r}: is an .npz archive; give a single .npy array")
