@@ -77,7 +77,10 @@ def load_input(path: str) -> np.ndarray:
         raise InputError(f"--input {path!r}: no such file") from None
     except (OSError, ValueError, EOFError) as e:
         if "pickle" in str(e):  # numpy would advise loading it unsafely; brelax never unpickles an input
-            raise InputError(f"--input {path!r}: holds Python objects (pickled), which are never loaded") from None
+            raise InputError(
+                f"--input {path!r}: not a readable .npy array: not in the .npy format, or it holds pickled "
+                "Python objects, which are never loaded"
+            ) from None
         raise InputError(f"--input {path!r}: not a readable .npy array ({' '.join(str(e).split())})") from None
     if not isinstance(w, np.ndarray):
         w.close()
