@@ -392,6 +392,17 @@ def test_a_missing_optional_dependency_names_the_extra(tmp_path, capsys, monkeyp
     _one_line(rc, err, 2, "'sklearn'", "pip install 'brelax[digits]'")
 
 
+def test_a_missing_torch_names_the_torch_extra():
+    """In a fresh interpreter where ``import torch`` fails (as without brelax[torch])."""
+    code = (
+        "import sys; sys.modules['torch'] = None; from brelax import cli; sys.exit(cli.main(['train', '--synthetic']))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(err) == 1, (proc.returncode, err)
+    assert "'torch'" in err[0] and "pip install 'brelax[torch]'" in err[0]
+
+
 def test_memory_error_is_one_line_naming_the_size(tmp_path, capsys, monkeypatch):
     def no_memory(*a, **k):
         raise MemoryError("Unable to allocate 7.28 TiB for an array with shape (1000000000000,)")
