@@ -20,7 +20,6 @@ from .train import (
     CLASSES,
     DATASET_DEFAULTS,
     DATASET_MODELS,
-    NOT_COMPARED,
     RECIPES,
     TrainConfig,
     recipe_config,
@@ -198,8 +197,8 @@ def config_from_args(args) -> TrainConfig:
         # A resume continues the recorded run: every flag not given takes its recorded value, so only
         # what the user typed can differ (and is refused unless --override, by brelax.torch.train).
         recorded = recorded_config(args.out)
-        keep = {k: v for k, v in recorded.items() if k in names and k not in NOT_COMPARED}
-        keep["epochs"] = recorded.get("epochs", TrainConfig().epochs)
+        # --data, --device, --epochs too (not compared, but the run's own unless given); never the run control.
+        keep = {k: v for k, v in recorded.items() if k in names and k not in ("out", "resume", "force", "override")}
         values = {**keep, **values}
         return recipe_config(recorded.get("recipe", "default") if "recipe" not in given else args.recipe, **values)
     return recipe_config(getattr(args, "recipe", "default"), **values)
