@@ -105,31 +105,35 @@ def sweep_sorted(s, mids, dl, dn, s0, n0):  # pragma: no cover - compiled
     K = mids.size
     thr = np.empty(G)
     ptr = np.zeros(K, dtype=np.int64)
-    head = np.empty(K)  # the next key of each run (-inf: run done); one division per key
+    head = np.empty(K)  # the next key of each run (-inf: run done)
+    keys = np.empty((K, n + 1))  # the row's keys, divided up front (off the merge's critical path)
     for r in range(G):
+        for j in range(K):
+            m = mids[j]
+            for i in range(n):
+                keys[j, i] = s[r, i] / m
+            keys[j, n] = -np.inf
         best = s0[r] * s0[r] / n0 if n0 > 0 else 0.0
         best_key = np.inf
         cs = 0.0
         cn = 0.0
         for j in range(K):
             ptr[j] = 0
-            head[j] = s[r, 0] / mids[j]
+            head[j] = keys[j, 0]
         j_next = 0
         for jj in range(1, K):
-            if head[jj] > head[j_next]:
-                j_next = jj
+            j_next = jj if head[jj] > head[j_next] else j_next
         for _t in range(n * K):
             j = j_next
             key = head[j]
             i = ptr[j]
             ptr[j] = i + 1
-            head[j] = s[r, i + 1] / mids[j] if i + 1 < n else -np.inf
+            head[j] = keys[j, i + 1]
             cs += s[r, i] * dl[j]
             cn += dn[j]
             j_next = 0
             for jj in range(1, K):
-                if head[jj] > head[j_next]:
-                    j_next = jj
+                j_next = jj if head[jj] > head[j_next] else j_next
             if head[j_next] == key:
                 continue  # not the last of a run of equal keys
             S = cs + s0[r]
