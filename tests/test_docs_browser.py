@@ -125,3 +125,17 @@ def test_no_raw_latex_is_left_in_the_text(theory_page):
     assert "Lemma B" in text  # the page itself was read, not an error page
     for raw in ("\\(", "\\)", "\\[", "\\langle", "\\mathbb"):
         assert raw not in text, f"raw LaTeX {raw!r} in the rendered text: {text[max(0, text.find(raw) - 80) :][:200]!r}"
+
+
+@pytest.mark.parametrize(
+    "name", ["getting_started.html", "tutorials_gen/01_projection.html", "tutorials_gen/02_least_squares.html"]
+)
+def test_the_other_pages_with_math_are_typeset_too(name):
+    page = SITE / name
+    if not page.is_file():
+        pytest.fail(f"{page} is missing: build the site first with `make docs`")
+    parsed = _Page()
+    parsed.feed(_rendered(page))
+    assert parsed.math > 0, f"{name} has no math: the page list here is out of date"
+    assert parsed.typeset >= parsed.math and parsed.errors == 0
+    assert "\\(" not in "".join(parsed.text)

@@ -42,6 +42,7 @@ def _subparsers() -> dict[str, argparse.ArgumentParser]:
     return dict(sub.choices)
 
 
+@pytest.mark.torch  # full_parser imports every command's module, brelax train's (torch) included
 def test_full_parser_has_every_subcommand_with_its_flags():
     subs = _subparsers()
     assert list(subs) == list(COMMANDS)
