@@ -98,10 +98,9 @@ def _read_npz(p: str) -> dict:
 
     try:
         z = np.load(p, allow_pickle=False)
-    except ValueError as e:
-        if "pickle" in str(e):
-            raise InputError(f"{p}: holds Python objects, which are never loaded; not a brelax trajectory") from None
-        raise InputError(f"{p}: not a NumPy .npz archive ({_one_line(e)})") from None
+    except ValueError as e:  # numpy takes any other file for a pickle, and would advise loading it unsafely
+        why = "neither .npz nor .npy, or pickled Python objects (never loaded)" if "pickle" in str(e) else _one_line(e)
+        raise InputError(f"{p}: not a saved trajectory (.npz of brelax run --out / Trajectory.save): {why}") from None
     except Exception as e:  # a torn zip: BadZipFile, EOFError, OSError, zlib.error
         raise InputError(f"{p}: truncated or damaged archive ({type(e).__name__}: {_one_line(e)})") from None
     if isinstance(z, np.ndarray):

@@ -117,6 +117,7 @@ def damaged(base, tmp_path_factory):
     (d / "trunc.npz").write_bytes(good[: len(good) // 2])
     _flip_inside_member(base / "t.npz", d / "flip.npz", "a__aoc.npy")
     np.save(d / "plain.npy", np.zeros(3))
+    (d / "notes.txt").write_text("hello\n")
     np.savez(d / "objects.npz", a=np.array([{"x": 1}], dtype=object))
     np.savez(d / "other.npz", weights=np.zeros(3))
     z = dict(np.load(base / "t.npz"))
@@ -142,6 +143,7 @@ VERIFY_CASES = [
     ("trunc.npz", "trunc.npz", "truncated or damaged"),
     ("flip.npz", "flip.npz", "damaged"),
     ("plain.npy", "plain.npy", "plain .npy array"),
+    ("notes.txt", "notes.txt", "not a saved trajectory"),
     ("objects.npz", "objects.npz", "Python objects"),
     ("other.npz", "other.npz", "not a brelax trajectory"),
     ("short.npz", "a__aoc", "unequal length"),
