@@ -199,6 +199,13 @@ def test_resume_without_a_checkpoint_is_refused_and_removes_nothing(base, tmp_pa
     assert {p.name: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
 
 
+def test_resume_without_a_checkpoint_creates_nothing_from_the_api(tmp_path):
+    cfg = train_mod.recipe_config(dataset="digits", epochs=1, out=str(tmp_path / "never"), resume=True)
+    with pytest.raises(errors.ResumeMismatch, match="no checkpoint"):
+        train_mod.train(cfg)
+    assert not (tmp_path / "never").exists()
+
+
 def test_resume_refuses_changed_flags_naming_each(base, tmp_path, capsys):
     run = _copy(base, tmp_path)
     ck = (run / "ckpt.pt").read_bytes()

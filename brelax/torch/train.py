@@ -690,6 +690,8 @@ def train(cfg: TrainConfig, on_loss=None) -> TrainResult:
     1
     """
     cfg.validate()
+    if cfg.resume and not os.path.isfile(os.path.join(cfg.out, "ckpt.pt")):  # before anything is created
+        raise ResumeMismatch(_no_checkpoint(cfg.out))
     _args.output_dir(cfg.out)  # creates it; before the lock, which lives in it
     with run_lock(cfg.out) if _is_launcher_main() else contextlib.nullcontext():
         check_run_dir(cfg)  # before the process group: no rank has written anything yet
