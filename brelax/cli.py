@@ -38,7 +38,6 @@ COMMANDS = {
     "train": ("brelax.torch.train_cli", "train a quantized network on CIFAR-10/100 (torch)"),
     "export": ("brelax.torch.export", "export a checkpoint's codes and scales to safetensors"),
     "compare": ("brelax.torch.compare", "BinaryRelax vs BinaryConnect, ProxQuant, PARQ, float, tuned alike"),
-    "compare": ("brelax.torch.compare", "BinaryRelax vs BinaryConnect, ProxQuant, PARQ, float, tuned alike"),
 }
 
 #: What a user can cause: bad values (ValueError, TypeError), files (OSError: missing, unwritable, disk
