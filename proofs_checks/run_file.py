@@ -64,9 +64,10 @@ def load(path):
             raise InputError(f"{p} is a directory, and reading a training run needs brelax.torch ({e})") from None
         _check_run_folder(p)
         try:
-            return load_run(p)
+            traj = load_run(p)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             raise InputError(f"{p}: not a readable brelax train run: {_one_line(e)}") from None
+        return _mask_override_steps(traj)
     if not os.path.exists(p):
         raise InputError(f"no such file or directory: {p!r}")
     from brelax import Trajectory
@@ -79,6 +80,30 @@ def load(path):
         raise InputError(
             f"{p} is not a saved trajectory (Trajectory.save / brelax run --out): {_one_line(e)}"
         ) from None
+
+
+def _mask_override_steps(traj):
+    """Drop (NaN) the step that crosses each ``--resume --override`` of a train run, and say so in ``meta``.
+
+    An override can change the schedule, so the point the resumed run starts from is ``x``
+    re-formed with the new ``mu``, not the ``x_t`` the step log recorded last: the step from
+    one to the other belongs to no single step rule, and a check of it would test a falsehood.
+    Every other step keeps its record. ``meta["masked_steps"]`` lists the step indices dropped.
+    """
+    from brelax.trajectory import LAYER_STEP_FIELDS, STEP_FIELDS
+
+    meta = traj.meta
+    first, T = int(meta.get("first_step", 0)), len(traj.arrays["step_norm2"])
+    masked = sorted({int(o["step"]) - first for o in meta.get("overrides", ()) if 0 <= int(o["step"]) - first < T})
+    for i in masked:
+        for fields, arrays in [(STEP_FIELDS, traj.arrays)] + [(LAYER_STEP_FIELDS, d) for d in traj.layers.values()]:
+            for k in fields:
+                v = arrays.get(k)
+                if v is not None and np.issubdtype(np.asarray(v).dtype, np.floating):
+                    v[i] = np.nan
+    if masked:
+        meta["masked_steps"] = masked
+    return traj
 
 
 def _one_line(e) -> str:

@@ -235,7 +235,22 @@ def test_resume_compares_every_field_of_the_run_config(field):
 def test_resume_with_override_applies_the_flags_and_records_them(base, tmp_path, capsys):
     run = _copy(base, tmp_path)
     rc, err = _cli(
-        ["train", "--resume", "--override", "--epochs", "2", "--momentum", "0", "--wd", "0", "--out", run], capsys
+        [
+            "train",
+            "--resume",
+            "--override",
+            "--epochs",
+            "2",
+            "--momentum",
+            "0",
+            "--wd",
+            "0",
+            "--lam0",
+            "2",
+            "--out",
+            run,
+        ],
+        capsys,
     )
     assert rc == 0, err
     ck = checkpoint.load(run / "ckpt.pt")
@@ -244,13 +259,21 @@ def test_resume_with_override_applies_the_flags_and_records_them(base, tmp_path,
     groups = ck["optimizer"]["param_groups"]
     assert all(g["momentum"] == 0.0 and g["weight_decay"] == 0.0 for g in groups)  # what ran, not the old 0.9
     assert ck["overrides"] == [
-        {"epoch": 1, "step": 2, "changed": {"momentum": [0.9, 0.0], "weight_decay": [0.0001, 0.0]}}
+        {"epoch": 1, "step": 2, "changed": {"momentum": [0.9, 0.0], "weight_decay": [0.0001, 0.0], "lam0": [1.0, 2.0]}}
     ]
+    assert ck["optimizer"]["quant"]["lam0"] == 2.0  # the schedule that ran
     meta = json.loads((run / "steps" / "meta.json").read_text())
     assert meta["overrides"] == ck["overrides"] and meta["momentum"] == 0.0
     assert meta["plain_sgd"] is False  # epoch 1 ran with momentum: the run as a whole is not plain SGD
     summary = json.loads((run / "summary.json").read_text())
     assert summary["epochs"] == summary["last"]["epoch"] == 2
+    # verify drops the one step that crosses the override (x re-formed with the new mu) and checks the rest
+    from proofs_checks.run_file import load as load_saved
+
+    traj = load_saved(run)
+    assert traj.meta["masked_steps"] == [2] and np.isnan(traj.step_norm2[2]) and np.isfinite(traj.step_norm2[1])
+    rc, err = _cli(["verify", run, "--out", tmp_path / "v"], capsys)
+    assert rc == 0, err
     # --epochs below the epoch reached is refused (it used to write epochs: 1 with last.epoch: 2)
     rc, err = _cli(["train", "--resume", "--epochs", "1", "--out", run], capsys)
     _one_line(rc, err, 2, "--epochs 1 is below epoch 2")
