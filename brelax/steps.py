@@ -24,6 +24,9 @@ proxquant      ``z = x - g grad``; ``x' = z - mu' (z - P(z))``
 
 BinaryConnect is BinaryRelax with ``mu = 1``; Phase II of BinaryRelax is
 exactly that. The caller chooses ``mu`` (see :mod:`brelax.schedules`).
+The methods are those of BinaryConnect :cite:`courbariaux2015binaryconnect`, BinaryRelax
+:cite:`yin2018binaryrelax` and ProxQuant :cite:`bai2019proxquant` (here with the prox of the
+squared distance, the map BinaryRelax uses).
 """
 
 from __future__ import annotations
