@@ -1,4 +1,4 @@
-"""The outcome of checking one result, PEPit style: ``(measured, bound)`` and a status.
+"""The outcome of checking one result, PEPit style :cite:`goujaud2024pepit`: ``(measured, bound)`` and a status.
 
 A :class:`Result` says what was measured, what the theory bounds it by, and
 whether the theory's assumptions held along the evidence. The status is
