@@ -86,7 +86,10 @@ def mu_of_lam(lam: Schedule) -> Schedule:
 
 
 def linear_mu(ramp_steps: int, start: float = 0.0, end: float = 1.0) -> Schedule:
-    """PARQ-style ramp: ``mu`` goes linearly from ``start`` to ``end`` over ``ramp_steps`` steps, then stays."""
+    """PARQ-style ramp :cite:`jin2025parq`: ``mu`` goes linearly from ``start`` to ``end`` over ``ramp_steps`` steps.
+
+    After ``ramp_steps`` steps it stays at ``end``.
+    """
     if int(ramp_steps) < 1:
         raise ValueError(f"ramp_steps must be a positive int, got {ramp_steps}")
     for v, n in ((start, "start"), (end, "end")):
