@@ -51,9 +51,10 @@ def test_quick_bench_writes_json_and_markdown(quick_run):
     assert names == ["latest.json", "latest.md"]  # no temp files left behind
     with open(quick_run / "latest.json", encoding="utf-8") as f:
         results = json.load(f)
-    assert results["meta"]["quick"] is True
+    assert results["meta"]["quick"] is True and results["meta"]["threads"] == 1  # --threads defaults to 1
     check_results(results, bench_cli.SECTIONS)
     md = (quick_run / "latest.md").read_text(encoding="utf-8")
+    assert "1 torch thread(s) (--threads)" in md and "min-max (rounds)" in md
     for sec in results["sections"].values():
         assert f"## {sec['title']}" in md
         for r in sec["rows"]:
