@@ -222,26 +222,27 @@ def _threshold(x, l1: float, jit, check_range: bool = False):
 
     # Bin b holds [lo_b, hi_b): bit patterns floorbits + b 2^sh (inf past the largest float).
     infbits = int(np.array(np.inf, dtype=x.dtype).view(ity))
-    ebits = np.minimum(floorbits[:, None] + (np.arange(B + 1, dtype=np.int64) << sh), infbits)
-    edges = ebits.astype(ity).view(x.dtype).astype(np.float64)
-    delta = 8.0 * (n + B + 16) * _U
-    keep, b0, C, A = _surviving_bins(cnt, sm, edges, rowmax, n, delta)
-    live = keep.any(axis=1)
-    blo = b0 + np.argmax(keep, axis=1)
-    bhi = B - 1 - np.argmax(keep[:, ::-1], axis=1)
-    vlo = np.where(blo > 0, edges[rows, blo], -1.0)
-    vhi = np.where((bhi < B - 1) & live, edges[rows, np.minimum(bhi + 1, B)], math.inf)
-    vlo = np.where(live, vlo, math.inf)
-    base_s = A[rows, bhi - b0]
-    base_t = C[rows, bhi - b0]
-    lo, hi = vlo.astype(x.dtype), vhi.astype(x.dtype)
     if jit is not None:
-        # The hull's entries per row are the counts of its bins [blo, bhi] (none in a dead row).
-        csum = np.concatenate((np.zeros((G, 1)), np.cumsum(cnt, axis=1)), axis=1)
-        per = np.where(live, csum[rows, bhi + 1] - csum[rows, blo], 0.0).astype(np.int64)
-        rv = jit.hull(x, lo, hi, per)
+        edges = jit.edges(floorbits, sh, B, mant, 127 if x.dtype == np.float32 else 1023, infbits)
     else:
-        rv = _hull_entries(x, lo, hi)
+        ebits = np.minimum(floorbits[:, None] + (np.arange(B + 1, dtype=np.int64) << sh), infbits)
+        edges = ebits.astype(ity).view(x.dtype).astype(np.float64)
+    delta = 8.0 * (n + B + 16) * _U
+    if jit is not None:  # the same bounds and hull in one compiled pass over the (rows, bins) tables
+        tau_lo = np.maximum(sm.sum(axis=1) / (2 * n), rowmax / (2 * math.sqrt(n))) * (1.0 - delta)
+        _, vlo, vhi, base_s, base_t, per = jit.bounds(cnt, sm, edges, rowmax, tau_lo, delta)
+        rv = jit.hull(x, vlo.astype(x.dtype), vhi.astype(x.dtype), per)
+    else:
+        keep, b0, C, A = _surviving_bins(cnt, sm, edges, rowmax, n, delta)
+        live = keep.any(axis=1)
+        blo = b0 + np.argmax(keep, axis=1)
+        bhi = B - 1 - np.argmax(keep[:, ::-1], axis=1)
+        vlo = np.where(blo > 0, edges[rows, blo], -1.0)
+        vhi = np.where((bhi < B - 1) & live, edges[rows, np.minimum(bhi + 1, B)], math.inf)
+        vlo = np.where(live, vlo, math.inf)
+        base_s = A[rows, bhi - b0]
+        base_t = C[rows, bhi - b0]
+        rv = _hull_entries(x, vlo.astype(x.dtype), vhi.astype(x.dtype))
     thr, best, tstar = _best_in_hull(G, x.dtype, rv, base_s, base_t)
     return thr, np.where(tstar > 0, best / (np.maximum(tstar, 1.0) * l1), 0.0)
 

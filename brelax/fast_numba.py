@@ -1,4 +1,4 @@
-r"""Compiled loops (numba) of the exact ternary kernel: the passes of :func:`brelax.fast.ternary_threshold`, fused.
+r"""Compiled loops (numba) of the exact ternary kernel and the level sweep, bitwise their NumPy forms.
 
 Optional: ``pip install brelax[fast]``. Without numba this module is never
 imported and the pure NumPy passes of :mod:`brelax.fast` run; which one runs
@@ -19,6 +19,13 @@ bit for bit (pinned by ``tests/test_fast_numba.py``):
   caller sorts them per row, so only the multiset matters), given how many
   there are per row (the histogram's counts).
 * :func:`values` -- ``copysign(sv[r], g)`` where ``|g| >= thr[r]``, else ``+0.0``.
+* :func:`edges` -- the bin edges as float64 values of their bit patterns (exact);
+  :func:`bounds` -- the bounds of :func:`brelax.fast._surviving_bins` and the hull
+  they leave, in one pass over the small ``(rows, bins)`` tables, with the same
+  IEEE operations in the same order (the suffix sums added from the last bin
+  down, as the cumsum of the reversed bins) -- in NumPy these tables cost more
+  than the histogram itself on rows of a few thousand entries.
+* :func:`sweep_sorted` -- the merge and sweep of :func:`brelax.fast_levels.sweep_rows`.
 
 Cost: one read of ``g`` per loop, no temporaries of size n.
 """
@@ -143,3 +150,113 @@ def sweep_sorted(s, mids, dl, dn, s0, n0):  # pragma: no cover - compiled
                 best, best_key = obj, key
         thr[r] = best_key
     return thr
+
+
+@nb.njit(**_OPTS)
+def bounds(cnt, sm, edges, rowmax, tau_lo, delta):  # pragma: no cover - compiled
+    # brelax.fast._surviving_bins and the hull it gives, row by row, in the same operations in the same
+    # order (elementwise IEEE arithmetic; the suffix sums added from the last bin down, as the cumsum of
+    # the reversed bins): returns b0, vlo, vhi, base_s, base_t and the hull's entry count per row.
+    G, B = cnt.shape
+    b0 = B
+    for r in range(G):
+        k = 0
+        for b in range(B):
+            k += edges[r, b + 1] < tau_lo[r]
+        b0 = min(b0, k)
+    W = B - b0
+    vlo = np.empty(G)
+    vhi = np.empty(G)
+    base_s = np.empty(G)
+    base_t = np.empty(G)
+    per = np.zeros(G, dtype=np.int64)
+    C = np.empty(W)
+    A = np.empty(W)
+    U = np.empty(W)
+    thr = 1.0 - delta
+    for r in range(G):
+        C[W - 1] = 0.0
+        A[W - 1] = 0.0
+        cc = 0.0
+        aa = 0.0
+        for b in range(W - 1, 0, -1):
+            cc += cnt[r, b0 + b]
+            aa += sm[r, b0 + b]
+            C[b - 1] = cc
+            A[b - 1] = aa
+        L = -np.inf
+        for b in range(W):
+            c = cnt[r, b0 + b]
+            s = sm[r, b0 + b]
+            lo = 0.0 if (b0 == 0 and b == 0) else edges[r, b0 + b]
+            hi = min(edges[r, b0 + b + 1], rowmax[r])
+            full = A[b] + s
+            full = full * full
+            full = full / max(C[b] + c, 1.0)
+            L = max(L, full)
+            width = hi - lo
+            if width <= 0:
+                k0 = c
+            else:
+                k0 = s - c * lo
+                k0 = k0 / width
+            k0 = min(k0, max(c, 1.0))
+            k0 = max(k0, 1.0)
+            u = A[b] + hi
+            u = u * u
+            u = u / (C[b] + 1.0)
+            g = k0 * hi
+            g = g + A[b]
+            g = g * g
+            g = g / (C[b] + k0)
+            u = max(u, g)
+            u = max(u, full)
+            ok = (c > 0) and (hi >= tau_lo[r]) and (rowmax[r] > 0)
+            U[b] = u if ok else -np.inf
+        first, last = -1, -1
+        lim = L * thr
+        for b in range(W):
+            if lim <= U[b]:
+                if first < 0:
+                    first = b
+                last = b
+        live = first >= 0
+        blo = b0 + (first if live else 0)
+        bhi = b0 + (last if live else W - 1)
+        if not live:
+            vlo[r] = np.inf
+        elif blo > 0:
+            vlo[r] = edges[r, blo]
+        else:
+            vlo[r] = -1.0
+        vhi[r] = edges[r, min(bhi + 1, B)] if (bhi < B - 1 and live) else np.inf
+        base_s[r] = A[bhi - b0]
+        base_t[r] = C[bhi - b0]
+        if live:
+            t = 0
+            for b in range(blo, bhi + 1):
+                t += np.int64(cnt[r, b])
+            per[r] = t
+    return b0, vlo, vhi, base_s, base_t, per
+
+
+@nb.njit(**_OPTS)
+def edges(floorbits, sh, B, mant, bias, infbits):  # pragma: no cover - compiled
+    # The float64 value of the bit patterns min(floorbits[r] + (b << sh), infbits), b = 0..B, of a float type with
+    # `mant` mantissa bits and exponent bias `bias`: what NumPy's view-and-convert gives, exactly (every such value
+    # is an integer times a power of two that float64 holds exactly).
+    G = floorbits.size
+    out = np.empty((G, B + 1))
+    one = np.int64(1) << mant
+    for r in range(G):
+        for b in range(B + 1):
+            bits = min(floorbits[r] + (np.int64(b) << sh), infbits)
+            e = bits >> mant
+            m = bits & (one - 1)
+            if bits == infbits:
+                out[r, b] = np.inf
+            elif e == 0:
+                out[r, b] = np.ldexp(np.float64(m), 1 - bias - mant)
+            else:
+                out[r, b] = np.ldexp(np.float64(one + m), int(e - bias - mant))
+    return out
