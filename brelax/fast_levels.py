@@ -103,29 +103,39 @@ def sweep_rows(a, levels, block_keys: int = SWEEP_ROWS_KEYS):
 
     jit = kernels.compiled() if K <= MAX_STEPS else None  # its merge costs K per key
     step = max(1, block_keys // max(n * K, 1)) if jit is None else G
+    delta = 8.0 * (n + K + 16) * _U
     for r0 in range(0, G, step):
         blk = a[r0 : r0 + step].astype(np.float64)
         g = blk.shape[0]
-        s = np.sort(blk, axis=1)[:, ::-1]  # decreasing magnitudes
-        s0 = l0 * blk.sum(axis=1)
+        s = np.ascontiguousarray(np.sort(blk, axis=1)[:, ::-1])  # decreasing magnitudes
+        D = np.zeros((g, n + 1))  # D[:, c]: the sum of the c largest, added in decreasing order
+        np.cumsum(s, axis=1, out=D[:, 1:])
+        S0 = l0 * D[:, n]
+        obj0 = S0 * S0 / n0 if n0 > 0 else np.zeros(g)
         if jit is not None:
-            thr = jit.sweep_sorted(np.ascontiguousarray(s), mids, dl, dn, s0, float(n0))
+            _, c, S, N = jit.sweep_pruned(s, D, mids, l0, dl, dn, obj0, delta, max(1, n // 32))
         else:
-            thr = _sweep_sorted(s, mids, dl, dn, s0, n0)
+            _, c, S, N = _sweep_sorted(s, D, mids, l0, dl, dn, obj0)
+        # The level of an entry is #{j : fl(|y_i| / m_j) >= v*} = #{j : |y_i| >= theta_j}, theta_j the smallest of
+        # the c_j magnitudes whose key of level j is >= v* (fl(x / m) is non-decreasing in x).
+        theta = np.where(c > 0, np.take_along_axis(s, np.maximum(c - 1, 0), axis=1), math.inf)
         q = np.zeros(blk.shape, dtype=np.int64)
-        for j in range(K):  # #{j : fl(|y_i| / m_j) >= thr}, as the reference counts it
-            q += blk / mids[j] >= thr[:, None]
+        for j in range(K):
+            q += blk >= theta[:, j, None]
         idx[r0 : r0 + g] = q
-        num = (blk * lv[q]).sum(axis=1)
-        den = (lv[q] ** 2).sum(axis=1)
-        scale[r0 : r0 + g] = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+        scale[r0 : r0 + g] = np.where(N > 0, S / np.where(N > 0, N, 1.0), 0.0)  # <|y|, q> / ||q||^2
     return idx, scale
 
 
-def _sweep_sorted(s, mids, dl, dn, s0, n0):
-    """Per row the key of the best state of the sweep, from the decreasing magnitudes ``s`` (see :func:`sweep_rows`).
+def _sweep_sorted(s, D, mids, l0, dl, dn, obj0):
+    """Per row the best state of the sweep from the decreasing magnitudes ``s`` (see :func:`sweep_rows`):
+    its key (inf: every entry at ``l_0``), counts ``c`` (``(g, K)``), ``S`` and ``N``.
 
-    The NumPy form of :func:`brelax.fast_numba.sweep_sorted` (the same keys, order and sums, bit for bit).
+    At the state after every key ``>= v``, with ``c_j`` the keys of level ``j`` consumed (entries above
+    ``l_j``) and ``D_c`` the sum of the ``c`` largest, ``S = l_0 D_n + sum_j (l_{j+1} - l_j) D_{c_j}`` and
+    ``N = n l_0^2 + sum_j (l_{j+1}^2 - l_j^2) c_j``, summed left to right. The compiled form
+    (:func:`brelax.fast_numba.sweep_pruned`) evaluates the same formula at the keys its interval bounds
+    cannot rule out: the same objective values, bit for bit, and the same best key.
     """
     g, n = s.shape
     K = mids.size
@@ -133,21 +143,24 @@ def _sweep_sorted(s, mids, dl, dn, s0, n0):
     order = np.argsort(-keys, axis=1, kind="stable")
     ks = np.take_along_axis(keys, order, axis=1)
     lev = order // n
-    inc_s = np.take_along_axis(s, order % n, axis=1)
-    inc_s *= dl[lev]
-    S = np.cumsum(inc_s, axis=1)
-    S += s0[:, None]
-    N = np.cumsum(dn[lev], axis=1)
-    N += n0
+    S = np.broadcast_to((l0 * D[:, n])[:, None], ks.shape)
+    N = np.full(ks.shape, float(n * l0 * l0))
+    for j in range(K):
+        cj = np.cumsum(lev == j, axis=1)
+        S = S + dl[j] * np.take_along_axis(D, cj, axis=1)
+        N = N + dn[j] * cj
     with np.errstate(divide="ignore", invalid="ignore"):
         obj = np.where(N > 0, S * S / N, 0.0)
     last = np.ones(ks.shape, dtype=bool)
     last[:, :-1] = ks[:, :-1] != ks[:, 1:]
     obj[~last] = -1.0
-    obj0 = s0 * s0 / n0 if n0 > 0 else np.zeros(g)
     kstar = np.argmax(np.concatenate([obj0[:, None], obj], axis=1), axis=1)
-    picked = ks[np.arange(g), np.maximum(kstar - 1, 0)]
-    return np.where(kstar > 0, picked, math.inf)
+    rows = np.arange(g)
+    t = np.maximum(kstar - 1, 0)
+    got = kstar > 0
+    c = np.stack([np.where(got, np.cumsum(lev == j, axis=1)[rows, t], 0) for j in range(K)], axis=1)
+    S0, N0 = l0 * D[:, n], float(n * l0 * l0)
+    return np.where(got, ks[rows, t], math.inf), c, np.where(got, S[rows, t], S0), np.where(got, N[rows, t], N0)
 
 
 def level_refine(xp, a, levels):

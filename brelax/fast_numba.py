@@ -25,7 +25,8 @@ bit for bit (pinned by ``tests/test_fast_numba.py``):
   IEEE operations in the same order (the suffix sums added from the last bin
   down, as the cumsum of the reversed bins) -- in NumPy these tables cost more
   than the histogram itself on rows of a few thousand entries.
-* :func:`sweep_sorted` -- the merge and sweep of :func:`brelax.fast_levels.sweep_rows`.
+* :func:`sweep_pruned` -- the sweep of :func:`brelax.fast_levels.sweep_rows`, evaluated only at the
+  keys that interval bounds cannot rule out (the same objective values and best key).
 
 Cost: one read of ``g`` per loop, no temporaries of size n.
 """
@@ -99,57 +100,6 @@ def values(g, thr, sv, out):  # pragma: no cover - compiled
             else:
                 out[r, i] = 0.0
     return out
-
-
-@nb.njit(**_OPTS)
-def sweep_sorted(s, mids, dl, dn, s0, n0):  # pragma: no cover - compiled
-    # The sweep of brelax.fast_levels.sweep_rows on rows of decreasing magnitudes s: the K runs of keys
-    # s / m_j merged in the order of its stable argsort (largest key first; among equal keys the lower level,
-    # then the earlier entry), S and N accumulated in that order from 0 and then offset by s0 and n0 (as
-    # cumsum then +=), a candidate after each run of equal keys, the first maximum kept. Returns per row the
-    # key of the best state (inf: the state with every entry at l_0).
-    G, n = s.shape
-    K = mids.size
-    thr = np.empty(G)
-    ptr = np.zeros(K, dtype=np.int64)
-    head = np.empty(K)  # the next key of each run (-inf: run done)
-    keys = np.empty((K, n + 1))  # the row's keys, divided up front (off the merge's critical path)
-    for r in range(G):
-        for j in range(K):
-            m = mids[j]
-            for i in range(n):
-                keys[j, i] = s[r, i] / m
-            keys[j, n] = -np.inf
-        best = s0[r] * s0[r] / n0 if n0 > 0 else 0.0
-        best_key = np.inf
-        cs = 0.0
-        cn = 0.0
-        for j in range(K):
-            ptr[j] = 0
-            head[j] = keys[j, 0]
-        j_next = 0
-        for jj in range(1, K):
-            j_next = jj if head[jj] > head[j_next] else j_next
-        for _t in range(n * K):
-            j = j_next
-            key = head[j]
-            i = ptr[j]
-            ptr[j] = i + 1
-            head[j] = keys[j, i + 1]
-            cs += s[r, i] * dl[j]
-            cn += dn[j]
-            j_next = 0
-            for jj in range(1, K):
-                j_next = jj if head[jj] > head[j_next] else j_next
-            if head[j_next] == key:
-                continue  # not the last of a run of equal keys
-            S = cs + s0[r]
-            N = cn + n0
-            obj = S * S / N if N > 0 else 0.0
-            if obj > best:
-                best, best_key = obj, key
-        thr[r] = best_key
-    return thr
 
 
 @nb.njit(**_OPTS)
@@ -260,3 +210,136 @@ def edges(floorbits, sh, B, mant, bias, infbits):  # pragma: no cover - compiled
             else:
                 out[r, b] = np.ldexp(np.float64(one + m), int(e - bias - mant))
     return out
+
+
+@nb.njit(**_OPTS)
+def _count_ge(s, r, m, v):  # pragma: no cover - compiled
+    # #{i : fl(s[r, i] / m) >= v} for decreasing s[r]: a binary search on the keys themselves (exact).
+    lo, hi = 0, s.shape[1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if s[r, mid] / m >= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(**_OPTS)
+def _count_gt(s, r, m, v):  # pragma: no cover - compiled
+    # #{i : fl(s[r, i] / m) > v} for decreasing s[r].
+    lo, hi = 0, s.shape[1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if s[r, mid] / m > v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(**_OPTS)
+def _state(s, r, D, mids, lv0, dl, dn, v, c):  # pragma: no cover - compiled
+    # The sweep's state at v (every key >= v consumed): counts into c, and S, N by the formula of
+    # brelax.fast_levels._sweep_sorted (left to right, the same operations).
+    n = s.shape[1]
+    S = lv0 * D[r, n]
+    N = n * lv0 * lv0
+    for j in range(mids.size):
+        c[j] = _count_ge(s, r, mids[j], v)
+        S = S + dl[j] * D[r, c[j]]
+        N = N + dn[j] * c[j]
+    return S, N
+
+
+@nb.njit(**_OPTS)
+def _bound(hi, S_hi, N_hi, lo, S_lo, N_lo):  # pragma: no cover - compiled
+    # brelax.fast_levels._interval_bound for one gap (lo, hi).
+    Nx = (S_lo - S_hi + (hi * N_hi - lo * N_lo) / 2) / max((hi - lo) / 2, 1e-300)
+    Nx = min(max(Nx, N_hi), N_lo)
+    Ux = max(min(S_hi + hi / 2 * (Nx - N_hi), S_lo - lo / 2 * (N_lo - Nx)), 0.0)
+    both = max(S_hi * S_hi / N_hi, S_lo * S_lo / N_lo)
+    return max(both, Ux * Ux / max(Nx, 1e-300))
+
+
+@nb.njit(**_OPTS)
+def sweep_pruned(s, D, mids, lv0, dl, dn, obj0, delta, stride):  # pragma: no cover - compiled
+    # The best state of the sweep of brelax.fast_levels._sweep_sorted (same candidates, same objective values
+    # bit for bit, same tie rule: the largest key among equal objectives), without visiting every key: the
+    # objective at a grid of keys gives an attained lower bound L; a gap between two grid keys whose interval
+    # bound (brelax.fast_levels._interval_bound) is below L (1 - delta) holds no better key and is skipped; the
+    # others are merged and swept key by key. Returns per row the best key (inf: all entries at l_0), its
+    # counts c_j (entries above l_j) and its S and N.
+    G, n = s.shape
+    K = mids.size
+    thr = np.empty(G)
+    cbest = np.zeros((G, K), dtype=np.int64)
+    Sbest = np.empty(G)
+    Nbest = np.empty(G)
+    c = np.zeros(K, dtype=np.int64)
+    ptr = np.zeros(K, dtype=np.int64)
+    end = np.zeros(K, dtype=np.int64)
+    m = (n + stride - 1) // stride
+    grid = np.empty(K * m)
+    for r in range(G):
+        best, best_key = obj0[r], np.inf
+        Sbest[r] = lv0 * D[r, n]
+        Nbest[r] = n * lv0 * lv0
+        cbest[r, :] = 0
+        k = 0
+        for j in range(K):
+            for i in range(0, n, stride):
+                grid[k] = s[r, i] / mids[j]
+                k += 1
+        g = np.unique(grid[:k])[::-1]  # decreasing distinct grid keys
+        Sg = np.empty(g.size)
+        Ng = np.empty(g.size)
+        for t in range(g.size):
+            S, N = _state(s, r, D, mids, lv0, dl, dn, g[t], c)
+            Sg[t], Ng[t] = S, N
+            f = S * S / N if N > 0 else 0.0
+            if f > best or (f == best and g[t] > best_key):
+                best, best_key = f, g[t]
+                Sbest[r], Nbest[r] = S, N
+                cbest[r, :] = c
+        for t in range(g.size):
+            hi = g[t]
+            lo = g[t + 1] if t + 1 < g.size else 0.0
+            if t + 1 < g.size:
+                ub = _bound(hi, Sg[t], Ng[t], lo, Sg[t + 1], Ng[t + 1])
+                if ub < best * (1.0 - delta):
+                    continue
+            # keys strictly inside (lo, hi) (below the smallest grid key: every key down to 0), merged
+            for j in range(K):
+                ptr[j] = _count_ge(s, r, mids[j], hi)
+                end[j] = _count_gt(s, r, mids[j], lo) if t + 1 < g.size else n
+            while True:
+                j = -1
+                key = -np.inf
+                for jj in range(K):
+                    if ptr[jj] < end[jj]:
+                        kk = s[r, ptr[jj]] / mids[jj]
+                        if kk > key:
+                            j, key = jj, kk
+                if j < 0:
+                    break
+                ptr[j] += 1
+                nxt = -np.inf
+                for jj in range(K):
+                    if ptr[jj] < end[jj]:
+                        nxt = max(nxt, s[r, ptr[jj]] / mids[jj])
+                if nxt == key:
+                    continue  # not the last of a run of equal keys
+                # every key >= key consumed: ptr[j] is c_j(key); S, N by the formula of _state
+                S = lv0 * D[r, n]
+                N = n * lv0 * lv0
+                for jj in range(K):
+                    S = S + dl[jj] * D[r, ptr[jj]]
+                    N = N + dn[jj] * ptr[jj]
+                f = S * S / N if N > 0 else 0.0
+                if f > best or (f == best and key > best_key):
+                    best, best_key = f, key
+                    Sbest[r], Nbest[r] = S, N
+                    cbest[r, :] = ptr
+        thr[r] = best_key
+    return thr, cbest, Sbest, Nbest
