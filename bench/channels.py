@@ -31,9 +31,11 @@ WHY = {
     "binary": "abs into the output, float64 row sums, sign on the bits (3 passes, the last two on cache-resident "
     "chunks); a fresh 37 MB output adds its page faults (0.8-3.5 passes): compare the into-buffer row",
     "ternary": "the histogram is a scatter-add (a count and a float64 sum per bin), latency-bound at ~1-2 ns/entry "
-    "where one streaming pass costs ~0.1-0.4 ns/entry; then the hull gather and the value pass: >= 5 reads",
-    "uniform:3": "a sort of every row (O(n log n)) and a merge of its 3n keys at ~5-25 ns/key: tens of passes; "
-    "the histogram bounds for the K midpoints (issue 19 item 4, second half) are not built",
+    "where one streaming pass costs ~0.1-0.4 ns/entry; with the row maxima, the hull gather and the value pass: "
+    "5 reads and a write",
+    "uniform:3": "a sort of every row (O(n log n), ~10 passes alone), the float64 prefix sums of the sorted "
+    "rows, and the sweep evaluated at a grid of keys and inside the gaps its bounds keep (binary searches); the "
+    "histogram bounds for the K midpoints (issue 19 item 4, second half), which would avoid the sort, are not built",
 }
 SPECS = ("binary", "ternary", "uniform:3")
 
