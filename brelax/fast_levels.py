@@ -105,9 +105,9 @@ def sweep_rows(a, levels, block_keys: int = SWEEP_ROWS_KEYS):
     step = max(1, block_keys // max(n * K, 1)) if jit is None else G
     delta = 8.0 * (n + K + 16) * _U
     for r0 in range(0, G, step):
-        blk = a[r0 : r0 + step].astype(np.float64)
+        blk = a[r0 : r0 + step]  # in its own dtype: sorted, then widened (exactly) to float64
         g = blk.shape[0]
-        s = np.ascontiguousarray(np.sort(blk, axis=1)[:, ::-1])  # decreasing magnitudes
+        s = np.sort(blk, axis=1)[:, ::-1].astype(np.float64, order="C")  # decreasing magnitudes
         D = np.zeros((g, n + 1))  # D[:, c]: the sum of the c largest, added in decreasing order
         np.cumsum(s, axis=1, out=D[:, 1:])
         S0 = l0 * D[:, n]
@@ -119,6 +119,7 @@ def sweep_rows(a, levels, block_keys: int = SWEEP_ROWS_KEYS):
         # The level of an entry is #{j : fl(|y_i| / m_j) >= v*} = #{j : |y_i| >= theta_j}, theta_j the smallest of
         # the c_j magnitudes whose key of level j is >= v* (fl(x / m) is non-decreasing in x).
         theta = np.where(c > 0, np.take_along_axis(s, np.maximum(c - 1, 0), axis=1), math.inf)
+        theta = theta.astype(blk.dtype)  # each a magnitude of blk, or inf: exact in its dtype
         q = np.zeros(blk.shape, dtype=np.int64)
         for j in range(K):
             q += blk >= theta[:, j, None]
