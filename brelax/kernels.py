@@ -94,12 +94,25 @@ def use(name: str):
 
 
 def compiled():
-    """The compiled loops (:mod:`brelax.fast_numba`) when the active backend is numba, else None."""
-    global _jit
+    """The compiled loops (:mod:`brelax.fast_numba`) when the active backend is numba, else None.
+
+    A numba that is installed but fails to import (e.g. built for another NumPy) counts as absent,
+    with a warning, unless numba was asked for by name (then the ImportError is raised).
+    """
+    global _jit, _available
     if backend() != "numba":
         return None
     if _jit is None:
-        _jit = importlib.import_module("brelax.fast_numba")
+        try:
+            _jit = importlib.import_module("brelax.fast_numba")
+        except ImportError as err:
+            if _forced == "numba" or os.environ.get(ENV, "").strip().lower() == "numba":
+                raise
+            import warnings
+
+            warnings.warn(f"numba does not import ({err}); the pure NumPy kernels run instead", stacklevel=2)
+            _available = ("numpy",)
+            return None
     return _jit
 
 

@@ -136,6 +136,26 @@ def test_without_numba_the_pure_path_runs(monkeypatch):
     np.testing.assert_array_equal(got, ref)
 
 
+def test_a_numba_that_fails_to_import_falls_back_with_a_warning(monkeypatch):
+    import sys
+
+    monkeypatch.setattr(kernels, "_jit", None)
+    monkeypatch.setattr(kernels, "_available", ("numba", "numpy"))
+    monkeypatch.delenv(kernels.ENV, raising=False)
+    monkeypatch.setitem(sys.modules, "brelax.fast_numba", None)  # importing it raises ImportError
+    with pytest.warns(UserWarning, match="pure NumPy kernels run instead"):
+        assert kernels.compiled() is None
+    assert kernels.available() == ("numpy",) and kernels.backend() == "numpy"
+    w = np.random.default_rng(5).standard_normal((4, 50)).astype(np.float32)
+    np.testing.assert_array_equal(
+        brelax.ternary().project(w, axis=0), brelax.ternary().quantize(w, axis=0).dequantize()
+    )
+    monkeypatch.setattr(kernels, "_available", ("numba", "numpy"))
+    monkeypatch.setenv(kernels.ENV, "numba")
+    with pytest.raises(ImportError):
+        kernels.compiled()
+
+
 def test_backend_from_the_environment(monkeypatch):
     monkeypatch.setenv(kernels.ENV, "numpy")
     assert kernels.backend() == "numpy" and kernels.compiled() is None
