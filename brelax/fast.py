@@ -41,7 +41,7 @@ import math
 
 import numpy as np
 
-from .fast_levels import _U, level_kernel, level_refine, level_thresholds
+from .fast_levels import _U, level_kernel, level_refine, level_theta, level_thresholds, levels_from_thresholds
 from .fast_levels import magnitudes as _magnitudes
 
 __all__ = [
@@ -529,8 +529,9 @@ def signed_codes(g, levels):
         codes += 1
         codes -= np.less_equal(g, -t).view(np.int8)
         return codes, scales
-    idx, scales = level_kernel(np, np.abs(g), levels)
-    idx = idx.astype(ctype)
+    a = np.abs(g)
+    theta, scales = level_theta(a, levels)
+    idx = levels_from_thresholds(a, theta, ctype)  # the codes' dtype: no int64 index array
     neg = g < 0
     if has_zero:
         codes = np.where(neg, K - idx, K + idx)

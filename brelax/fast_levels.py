@@ -56,25 +56,37 @@ def level_kernel(xp, a, levels):
 
 
 def sweep_rows(a, levels, block_keys: int = SWEEP_ROWS_KEYS):
-    r"""The breakpoint sweep of :func:`~brelax.projections.level_sweep` on many rows at once, sorting less.
+    """:func:`sweep_theta`, then the level of every entry (``(G, n)`` int64) and the scales."""
+    a = magnitudes(a)
+    theta, scale = sweep_theta(a, levels, block_keys)
+    return levels_from_thresholds(a, theta), scale
+
+
+def sweep_theta(a, levels, block_keys: int = SWEEP_ROWS_KEYS):
+    r"""The breakpoint sweep of :func:`~brelax.projections.level_sweep` on many rows at once: thresholds, scales.
 
     The same candidates, objective and tie rule as the reference (the keys
     ``k_ij = fl(|y_i| / m_j)`` in decreasing order, the state after each run of
-    equal keys, the largest key among equal objectives), with two changes that
-    only make it faster:
+    equal keys, the largest key among equal objectives), computed differently:
 
-    * the magnitudes of each row are sorted once, so the keys of each level
-      form a decreasing run, and the ``nK`` keys are ordered by a stable
-      (run-merging) sort of ``K`` sorted runs, ``O(nK log K)`` instead of
-      ``O(nK log nK)``;
-    * every row of a block of about ``block_keys`` keys is swept in the same
-      array operations: no Python loop over rows.
+    * each row is sorted once (in its own dtype, then widened exactly to
+      float64), so the keys of each level form a decreasing run;
+    * the objective of the state after every key ``>= v`` is
+      ``S^2 / N`` with ``S = l_0 D_n + sum_j (l_{j+1} - l_j) D_{c_j}``,
+      ``N = n l_0^2 + sum_j (l_{j+1}^2 - l_j^2) c_j`` (``c_j`` the keys of level
+      ``j`` that are ``>= v``, ``D_c`` the sum of the ``c`` largest magnitudes);
+    * without numba: every key, all rows of a block of about ``block_keys``
+      keys at once (a stable run-merging sort of the ``K`` runs, no Python
+      loop over rows); with numba (:func:`brelax.fast_numba.sweep_pruned`):
+      only a grid of keys and the keys inside the gaps whose interval bound
+      (:func:`_interval_bound`) can still beat the best grid key. The same
+      formula at the same keys: the same objective values, bit for bit.
 
-    Within a run of equal keys the increments are added in another order than
-    the reference's, so ``S`` and ``N`` may differ from it in the last bits;
-    the pattern is the reference's except between candidates whose objectives
-    tie to rounding (where both are optimal). Memory about 100 bytes per key of
-    a block.
+    The pattern is the reference's except between candidates whose objectives
+    tie to rounding (both optimal). The level of entry ``i`` is
+    ``#{j : fl(|y_i| / m_j) >= v*} = #{j : |y_i| >= theta_j}``, ``theta_j`` the
+    smallest magnitude whose key of level ``j`` is ``>= v*`` (``fl(x / m)`` is
+    non-decreasing in ``x``), and the scale is ``S / N`` of the best state.
 
     Parameters
     ----------
@@ -84,8 +96,8 @@ def sweep_rows(a, levels, block_keys: int = SWEEP_ROWS_KEYS):
 
     Returns
     -------
-    idx : (G, n) int64
-        The level of every entry.
+    theta : (G, K) float64
+        Per row the thresholds (inf: no entry reaches level ``j + 1``).
     scale : (G,) float64
     """
     a = magnitudes(a)
@@ -97,7 +109,7 @@ def sweep_rows(a, levels, block_keys: int = SWEEP_ROWS_KEYS):
     dn = lv[1:] * lv[1:] - lv[:-1] * lv[:-1]
     l0 = float(lv[0])
     n0 = n * l0 * l0
-    idx = np.empty((G, n), dtype=np.int64)
+    theta_all = np.empty((G, K))
     scale = np.empty(G)
     from . import kernels
 
@@ -118,14 +130,38 @@ def sweep_rows(a, levels, block_keys: int = SWEEP_ROWS_KEYS):
             _, c, S, N = _sweep_sorted(s, D, mids, l0, dl, dn, obj0)
         # The level of an entry is #{j : fl(|y_i| / m_j) >= v*} = #{j : |y_i| >= theta_j}, theta_j the smallest of
         # the c_j magnitudes whose key of level j is >= v* (fl(x / m) is non-decreasing in x).
-        theta = np.where(c > 0, np.take_along_axis(s, np.maximum(c - 1, 0), axis=1), math.inf)
-        theta = theta.astype(blk.dtype)  # each a magnitude of blk, or inf: exact in its dtype
-        q = np.zeros(blk.shape, dtype=np.int64)
-        for j in range(K):
-            q += blk >= theta[:, j, None]
-        idx[r0 : r0 + g] = q
+        theta_all[r0 : r0 + g] = np.where(c > 0, np.take_along_axis(s, np.maximum(c - 1, 0), axis=1), math.inf)
         scale[r0 : r0 + g] = np.where(N > 0, S / np.where(N > 0, N, 1.0), 0.0)  # <|y|, q> / ||q||^2
-    return idx, scale
+    return theta_all, scale
+
+
+def levels_from_thresholds(a, theta, dtype=np.int64):
+    """``q[g, i] = #{j : a[g, i] >= theta[g, j]}``, compared in ``a``'s dtype (the thresholds are its values).
+
+    ``theta`` is non-decreasing along each row. Up to ``MAX_STEPS`` thresholds: one comparison pass each;
+    more: a binary search per entry (``O(n log K)``), one row at a time.
+    """
+    t = theta.astype(a.dtype)  # each a magnitude of a, or inf: exact in its dtype
+    q = np.zeros(a.shape, dtype=dtype)
+    if t.shape[1] <= MAX_STEPS:
+        for j in range(t.shape[1]):
+            q += a >= t[:, j, None]
+        return q
+    for g in range(a.shape[0]):
+        q[g] = np.searchsorted(t[g], a[g], side="right")
+    return q
+
+
+def level_theta(a, levels):
+    """Per row the thresholds ``theta`` (``(G, K)``) and the scale of :func:`level_kernel`'s projection.
+
+    Entry ``i`` of row ``g`` is at level ``#{j : a[g, i] >= theta[g, j]}``
+    (:func:`levels_from_thresholds`); the same routing as :func:`level_kernel`.
+    """
+    a = magnitudes(a)
+    if a.shape[1] * (len(levels) - 1) >= MIN_KEYS_PER_ROW:
+        return level_thresholds(a, levels)
+    return sweep_theta(a, levels)
 
 
 def _sweep_sorted(s, D, mids, l0, dl, dn, obj0):
@@ -204,10 +240,7 @@ def level_refine(xp, a, levels):
     """
     a = magnitudes(a)
     theta, scale = level_thresholds(a, levels)
-    idx = np.empty(a.shape, dtype=np.int64)
-    for g in range(a.shape[0]):
-        idx[g] = np.searchsorted(theta[g], a[g], side="right")
-    return idx, scale
+    return levels_from_thresholds(a, theta), scale
 
 
 def level_thresholds(a, levels):
