@@ -185,3 +185,46 @@ def test_the_gpu_script_runs_on_cpu_on_its_own_tiny_archive(tmp_path):
     for model in ("resnet20", "vgg11"):
         _check_outputs(tmp_path / model, 2, ["binaryrelax"])
     assert cuda_compare.main(["--out", str(tmp_path / "x")]) == 2  # no --data, no --quick
+
+
+RESULTS = os.path.join(os.path.dirname(__file__), "..", "examples", "results", "compare", "comparison.json")
+
+
+def test_the_digits_defaults_are_binaryrelaxs_validation_choice_in_the_committed_study():
+    """``brelax train --dataset digits`` defaults = the grid point ``brelax compare`` chose on the validation split."""
+    from brelax.torch.train import DATASET_DEFAULTS
+
+    with open(RESULTS) as f:
+        doc = json.load(f)
+    (rec,) = [
+        r for r in doc["records"] if (r["model"], r["set"], r["method"]) == ("digits_cnn", "binary", "binaryrelax")
+    ]
+    e = doc["study"]["epochs"]
+    d = DATASET_DEFAULTS["digits"]
+    assert d["epochs"] == e and d["batch_size"] == doc["study"]["batch_size"]
+    assert d["lr"] == rec["chosen"]["lr"] and d["rho"] == rec["chosen"]["rho"]
+    assert d["phase2_epoch"] == round(rec["chosen"]["phase2"] * e)
+    assert d["milestones"] == [round(f * e) for f in doc["protocol"]["lr_drops"]]
+
+
+@pytest.mark.slow
+def test_brelax_train_on_the_digits_with_its_defaults_reaches_93_percent(tmp_path, capsys):
+    assert cli.main(["train", "--dataset", "digits", "--set", "binary", "--out", str(tmp_path), "--no-progress"]) == 0
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["epoch"] == 30 and last["test_acc"] >= 0.93
+
+
+def test_the_readme_tables_are_the_committed_comparison():
+    """Every row of the README's results tables is exactly what compare.table_lines makes of comparison.json."""
+    with open(RESULTS) as f:
+        doc = json.load(f)
+    with open(os.path.join(os.path.dirname(RESULTS), "..", "..", "..", "README.md")) as f:
+        readme = f.read()
+    study = compare.Study(**{k: tuple(v) if isinstance(v, list) else v for k, v in doc["study"].items()})
+    assert study.epochs == 30 and study.seeds == 5 and set(study.models) == {"digits_cnn", "digits_mlp"}
+    for model in study.models:
+        table = "\n".join(compare.table_lines(doc["records"], study, model))
+        assert table in readme, model
+    with open(os.path.join(os.path.dirname(RESULTS), "comparison.md")) as f:
+        md = f.read()
+    assert all("\n".join(compare.table_lines(doc["records"], study, m)) in md for m in study.models)
