@@ -84,6 +84,8 @@ def _no_guarantee(rs, steps, guaranteed) -> tuple[dict, list]:
     for r in rs:
         if r.kind != "guarantee" or r.details.get("guarantee_steps") is None:
             continue  # only the per-step guarantees say which step lacks what
+        if any(r.assumptions[k].get("scope") for k in r.failed_assumptions):
+            continue  # the run is not the kind this result is about (another method, problem or record)
         per_step = dict(r.details.get("failed_per_step") or {})
         if r.status in ("assumption-not-met", "aoc-exceeded-calibration"):
             for name in r.failed_assumptions:

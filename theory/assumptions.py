@@ -16,6 +16,11 @@ from .context import LAZY_METHODS
 from .result import Assumption
 
 
+def _f_recorded(ctx):
+    n = int(np.sum(np.isfinite(ctx.f)))
+    return n > 1, f"{n} of {len(ctx.f)} values of the objective recorded"
+
+
 def _lazy(ctx):
     # A torch run with momentum or weight decay (meta "plain_sgd": false) steps y along another
     # direction than the recorded gradient: not the iteration the lemmas are about.
@@ -141,9 +146,12 @@ def _flip_set(ctx):
     return k is not None and k > 0, ctx.consts.get("flip_const_detail", "")
 
 
+F_RECORDED = Assumption(
+    "the objective f(x_t) recorded (a torch run logs minibatch losses only)", _f_recorded, scope=True
+)
 LAZY = Assumption("lazy method (gradient at x applied to y)", _lazy)
 LAZY_ANY_DIRECTION = Assumption("lazy method, y_(t+1) = y_t - g G_t with the recorded G_t", _lazy_any_direction)
-DETERMINISTIC = Assumption("deterministic gradients", _deterministic)
+DETERMINISTIC = Assumption("deterministic gradients", _deterministic, scope=True)
 L_KNOWN = Assumption("L known (exact smoothness constant)", _L_known)
 F_LOWER = Assumption("f_* known and f(x_t) >= f_*", _f_lower)
 NONEMPTY = Assumption("at least one step with t >= t0", _nonempty)

@@ -50,7 +50,7 @@ class FlipDescent(_PerStep):
         "f(x_{t+1}) <= f(x_t) - S_t + K_t + N_t + min(Ebar_t, Ehat_t) every step; a guarantee where g L < 2 "
         "(Ebar_t a priori from flips and scales, Ehat_t from the recorded flip)"
     )
-    assumptions = [A.LAZY, A.L_KNOWN]
+    assumptions = [A.F_RECORDED, A.LAZY, A.L_KNOWN]
 
     def bound(self, f_t=None, S=None, K=0.0, N=0.0, E=0.0, **_) -> float:
         """The right side ``f(x_t) - S_t + K_t + N_t + E_t`` of one step."""

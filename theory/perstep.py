@@ -116,7 +116,9 @@ class _PerStep(TheoryResult):
 
 def _method_in(methods, what):
     return Assumption(
-        f"method is one of {', '.join(methods)}", lambda c: (c.method in methods, f"method={c.method!r} ({what})")
+        f"method is one of {', '.join(methods)}",
+        lambda c: (c.method in methods, f"method={c.method!r} ({what})"),
+        scope=True,
     )
 
 

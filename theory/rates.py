@@ -192,6 +192,7 @@ class PLRate(_PerStep):
                 c.problem_name.startswith(("lsq", "least_squares")) or bool(c.meta.get("pl")),
                 f"problem={c.problem_name!r}",
             ),
+            scope=True,
         )
         mg = Assumption("m_PL given (not estimated on the run)", lambda _: (m_pl is not None and m > 0, f"m_pl={m_pl}"))
         b = self.bound(e[0], rho, eta) if T > 0 and np.all(step_ok & (rho >= 0)) else None

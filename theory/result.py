@@ -44,6 +44,10 @@ class Assumption:
 
     name: str
     predicate: Callable
+    #: True when the assumption says which runs the result is about (a method class, a problem class,
+    #: what the record holds): a run outside that scope is not the result's business, and the report
+    #: does not list it among the reasons a step lacks a guarantee.
+    scope: bool = False
 
     def __call__(self, ctx) -> tuple:
         ok, detail = self.predicate(ctx)
@@ -259,7 +263,7 @@ def evaluate(assumptions, ctx) -> dict:
     out = {}
     for a in assumptions:
         ok, detail = a(ctx)
-        out[a.name] = {"ok": ok, "detail": detail}
+        out[a.name] = {"ok": ok, "detail": detail, "scope": a.scope}
     return out
 
 

@@ -28,7 +28,9 @@ step ``x_t -> x_{t+1}``), no pickles:
 (``mu_{t+1}``, the mu ``x_{t+1}`` was formed with), ``noise_pair_norm2`` (every
 ``--noise-every k`` steps :math:`\|g_t - g'_t\|^2` with ``g'_t`` the gradient at the
 same ``x_t`` of a second, independently drawn minibatch of the same size; NaN on the
-other steps), the totals over all parameters of every field of
+other steps), ``batch_f``, ``batch_f_next``, ``batch_L_local`` (every ``--check-every K`` steps: the loss
+at ``x_t`` and at ``x_{t+1}`` on the step's own batch, and the secant of its gradient; NaN on the other
+steps), the totals over all parameters of every field of
 :data:`brelax.diagnostics.STEP_OUT` (step ``t``) and :data:`~brelax.diagnostics.POINT_OUT`
 (at ``x_{t+1}``), and the same per quantized tensor in columns ``layer::NAME::FIELD``.
 ``sgrad_norm2`` is :math:`\|g_t\|^2` (the minibatch gradient, or the anchor step); what needs the full
@@ -56,6 +58,8 @@ from .._atomic import atomic_write, atomic_write_text
 from ..trajectory import LAYER_POINT_FIELDS, Trajectory, fill_missing
 
 FORMAT = 1
+#: The same-batch columns (``--check-every K``): f_B(x_t), f_B(x_(t+1)) on the step's batch, the secant of grad f_B.
+SAME_BATCH = ("batch_f", "batch_f_next", "batch_L_local")
 FOLDER = "steps"
 _EPOCH = re.compile(r"epoch_(\d{4,})\.npz$")
 _BASE = ("step", "epoch", "partial", "loss", "lr", "mu", "noise_pair_norm2")
@@ -126,18 +130,25 @@ class StepLog:
                 row[f"layer::{name}::{k}"] = v
         return row
 
-    def record(self, step: int, epoch: int, loss: float, lr: float, diag: dict, pair: float = math.nan) -> None:
-        """One step's row: ``diag`` is :attr:`QuantOptimizer.last_diagnostics` after the step."""
+    def record(
+        self, step: int, epoch: int, loss: float, lr: float, diag: dict, pair: float = math.nan, check=None
+    ) -> None:
+        """One step's row: ``diag`` is :attr:`QuantOptimizer.last_diagnostics` after the step; ``check`` the
+        same-batch record of :func:`brelax.torch.train.same_batch_check` on the steps that have one."""
         if self.enabled:
-            self.rows.append(self._row(diag, step, epoch, loss, lr, pair))
+            row = self._row(diag, step, epoch, loss, lr, pair)
+            row.update(check or {})
+            self.rows.append(row)
 
     def replace_last(self, diag: dict) -> None:
         """After :meth:`QuantOptimizer.epoch_end` re-formed ``x``: its diagnostics replace the last row's."""
         if self.enabled and self.rows:
             last = self.rows[-1]
+            check = {k: last[k] for k in SAME_BATCH if k in last}
             self.rows[-1] = self._row(
                 diag, last["step"], last["epoch"], last["loss"], last["lr"], last["noise_pair_norm2"]
             )
+            self.rows[-1].update(check)
 
     def end_epoch(self, epoch: int, partial: bool = False) -> None:
         """Write ``epoch_EEEE.npz`` (atomically) and start the next epoch's rows."""
@@ -225,6 +236,7 @@ def run_meta(cfg, opt, steps_per_epoch: int, n_train: int, world_size: int) -> d
         "sampling": "shuffled epochs (without replacement)",
         "axis": cfg.axis,
         "noise_every": getattr(cfg, "noise_every", 0),
+        "check_every": getattr(cfg, "check_every", 0),
         "layers": [s.name for s in opt.slots],
         **dg.quant_meta(get_set(cfg.set), [(tuple(s.param.shape), s.axis) for s in opt.slots]),
     }
@@ -302,7 +314,7 @@ def load_run(path) -> Trajectory:
     for k in dg.STEP_OUT:
         arrays[k] = cols.get(k, np.full(T, np.nan))
     arrays["flips"] = np.nan_to_num(arrays["flips"]).astype(np.int64)
-    for k in ("loss", "noise_pair_norm2", "epoch"):
+    for k in ("loss", "noise_pair_norm2", "epoch", *SAME_BATCH):
         arrays[k] = cols.get(k, np.full(T, np.nan))
     for name in meta.get("layers", []):
         d = layers[name] = {}

@@ -256,6 +256,9 @@ class TrainConfig:
     eval_train: bool = True
     diagnostics: bool = True
     noise_every: int = 0
+    #: Every K-th step, f_B(x_(t+1)) and grad f_B(x_(t+1)) on the step's own batch (0: never); see
+    #: :func:`same_batch_check`. 25 keeps the cost near 4% of training (one more forward and backward).
+    check_every: int = 25
     progress: bool = True
     quiet: bool = False
     recipe: str = "default"
@@ -275,7 +278,7 @@ class TrainConfig:
         get_set(self.set)
         for k in ("epochs", "batch_size", "eval_batch_size", "synthetic_n", "limit_train", "limit_test"):
             _args.int_at_least(getattr(self, k), _flag(k), 1)
-        for k in ("workers", "phase2_epoch", "noise_every"):
+        for k in ("workers", "phase2_epoch", "noise_every", "check_every"):
             _args.int_at_least(getattr(self, k), _flag(k), 0)
         _args.seed(self.seed)
         # The weights are float32: a value past its largest float overflows inside torch (a traceback there).
@@ -959,6 +962,53 @@ class _EpochRun:
     mu_last: float | None
 
 
+@contextlib.contextmanager
+def _frozen_state(net):
+    """A forward pass that changes nothing: BatchNorm running statistics and the RNG are restored after it."""
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone()) for m in bns]
+    rng = torch.get_rng_state()
+    for m in bns:
+        m.momentum = 0.0  # running = 1 * running + 0 * batch: the statistics stay as they are
+    try:
+        yield
+    finally:
+        for m, (mom, n) in zip(bns, saved, strict=True):
+            m.momentum = mom
+            if n is not None:
+                m.num_batches_tracked.copy_(n)
+        torch.set_rng_state(rng)
+
+
+def same_batch_check(cfg, ctx, fwd, net, params, xb, yb, m, loss_t, step_norm2) -> dict:
+    r"""``f_B(x_{t+1})`` and the secant of ``grad f_B`` on the step's own batch, in the same BatchNorm mode.
+
+    Called right after ``opt.step()``, while ``p.grad`` still holds ``grad f_B(x_t)`` and the parameters
+    hold ``x_{t+1}``: one more forward and backward on the same batch (train mode, so BatchNorm
+    normalises with the batch's statistics as the step did; running statistics and the RNG are left
+    as they were, so the run is bitwise the one without checks). The step log's ``batch_f``,
+    ``batch_f_next``, ``batch_L_local`` columns; :class:`theory.BatchDescent` checks Theorem II.4 on them.
+    """
+    old = [torch.zeros_like(p) if p.grad is None else p.grad.detach().clone() for p in params]
+    for p in params:
+        p.grad = None
+    with _frozen_state(net):
+        with _autocast(cfg, ctx.device):
+            out = fwd(xb)
+        ce = F.cross_entropy(out.float(), yb, reduction="sum")
+        (ce * (ctx.world_size / m)).backward()
+    diff2 = sum(
+        float(((torch.zeros_like(o) if p.grad is None else p.grad) - o).double().pow(2).sum())
+        for p, o in zip(params, old, strict=True)
+    )
+    d = math.sqrt(step_norm2) if step_norm2 > 0 else math.nan
+    return {
+        "batch_f": loss_t,
+        "batch_f_next": float(ce.detach()) / max(len(yb), 1),
+        "batch_L_local": math.sqrt(diff2) / d if d == d else math.nan,
+    }
+
+
 def _train_epoch(cfg, ctx, epoch, fwd, net, opt, data: _Data, slog, on_loss, ckpt_path) -> _EpochRun:
     """The minibatch steps of one epoch, the step log rows, ``epoch_end``; stops on a non-finite loss or step."""
     loader = data.train
@@ -1001,6 +1051,11 @@ def _train_epoch(cfg, ctx, epoch, fwd, net, opt, data: _Data, slog, on_loss, ckp
         except FloatingPointError as e:
             slog.end_epoch(epoch + 1, partial=True)
             raise TrainingStopped(f"{e}; stopped at epoch {epoch + 1}, {ckpt_path} keeps the last good epoch") from None
+        check = None
+        if slog.enabled and cfg.check_every and step_t % cfg.check_every == 0 and ctx.world_size == 1:
+            loss_t = float(ce.detach()) / max(len(yb), 1)
+            nd = float(opt.last_diagnostics.get("total", {}).get("step_norm2", math.nan))
+            check = same_batch_check(cfg, ctx, fwd, net, params, xb, yb, m, loss_t, nd)
         opt.zero_grad(set_to_none=True)
         run += torch.stack(
             [
@@ -1011,7 +1066,7 @@ def _train_epoch(cfg, ctx, epoch, fwd, net, opt, data: _Data, slog, on_loss, ckp
         )
         if cfg.diagnostics:
             aoc.add(opt.last_diagnostics)
-            slog.record(step_t, epoch + 1, float(ce.detach()) / max(len(yb), 1), lr, opt.last_diagnostics, pair)
+            slog.record(step_t, epoch + 1, float(ce.detach()) / max(len(yb), 1), lr, opt.last_diagnostics, pair, check)
     train_s = time.perf_counter() - t0
     opt.epoch_end()
     slog.replace_last(opt.last_diagnostics)  # epoch_end may re-form x with the new mu

@@ -91,6 +91,14 @@ def add_arguments(p) -> None:
         metavar="K",
         help="every K steps a second minibatch gradient at the same x, for ||g - g'||^2 (0: never)",
     )
+    g.add_argument(
+        "--check-every",
+        type=int,
+        default=d.check_every,
+        metavar="K",
+        help="every K steps f_B(x_(t+1)) and its gradient on the step's own batch, for the descent guarantee "
+        "of brelax verify (about 4%% more time at K = 25; 0: never)",
+    )
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=d.epochs)
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch (split over DDP ranks)")
