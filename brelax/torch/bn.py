@@ -23,12 +23,25 @@ import torch
 
 from . import ddp
 
-__all__ = ["bn_layers", "recalibrate", "recalibrated"]
+__all__ = ["bn_layers", "recalibrate", "recalibrated", "statistics"]
 
 
 def bn_layers(net: torch.nn.Module) -> list:
     """The BatchNorm layers of ``net`` that keep running statistics."""
     return [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
+def statistics(net: torch.nn.Module) -> dict:
+    """``{state_dict key: tensor}`` (copies) of every BatchNorm running mean, variance and batch count of ``net``."""
+    names = {id(m) for m in bn_layers(net)}
+    out = {}
+    for prefix, m in net.named_modules():
+        if id(m) in names:
+            for k in ("running_mean", "running_var", "num_batches_tracked"):
+                t = getattr(m, k, None)
+                if t is not None:
+                    out[f"{prefix}.{k}" if prefix else k] = t.detach().clone()
+    return out
 
 
 @torch.no_grad()

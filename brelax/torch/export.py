@@ -107,9 +107,12 @@ def export_checkpoint(ckpt_path, out, pack: bool = False) -> dict:
                 "code_dtype": str(qt.codes.dtype),
             }
         )
+    # P(y) is exported with the BatchNorm statistics it was evaluated with (re-estimated at P(y)), where the
+    # checkpoint has them; the training statistics in "model" belong to the relaxed weights
+    at_q = ck.get("bn_at_quantized") or {} if quantized else {}
     for k, v in model_sd.items():
         if k not in names:
-            tensors[k] = v.contiguous()
+            tensors[k] = at_q.get(k, v).contiguous()
     meta = {
         "format": FORMAT,
         "model": ck["model_name"],

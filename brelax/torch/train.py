@@ -896,6 +896,7 @@ class _Checkpointer:
         self.cfg, self.ctx, self.net, self.opt, self.classes = cfg, ctx, net, opt, classes
         self.history = history
         self.path = os.path.join(cfg.out, "ckpt.pt")
+        self.bn_at_quantized: dict = {}
 
     def save(self, epoch: int) -> None:
         net, opt, ctx = self.net, self.opt, self.ctx
@@ -919,6 +920,9 @@ class _Checkpointer:
                     "model_kwargs": _model_kwargs(self.cfg),
                     "num_classes": self.classes,
                     "model": net.state_dict(),
+                    # BatchNorm statistics re-estimated at P(y) by the last evaluation ("model" keeps the
+                    # training ones, which a resume needs); `brelax export` writes these with P(y)
+                    "bn_at_quantized": self.bn_at_quantized,
                     "optimizer": opt.state_dict(),
                     "rng": checkpoint.rng_state(),
                     "loader_epoch": epoch,
@@ -960,6 +964,7 @@ class _EpochRun:
     aoc: dict
     x_last: list | None
     mu_last: float | None
+    bn_at_quantized: dict = dataclasses.field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -1082,6 +1087,8 @@ def _evaluate_epoch(cfg, ctx, epoch, net, opt, data: _Data, e: _EpochRun, ckpt_p
     quant = opt.quantized() if quantizes else contextlib.nullcontext()
     with quant, bn.recalibrated(net, data.bn_images if quantizes else None, ctx, BN_IMAGES):
         test_loss, test_acc = evaluate(net, data.test, ctx, cfg)
+        # the statistics P(y) was evaluated with: the checkpoint keeps them for `brelax export`
+        e.bn_at_quantized = bn.statistics(net) if quantizes else {}
         tr_loss, tr_acc = evaluate(net, data.train_eval, ctx, cfg) if data.train_eval else (None, None)
     test_loss_authors = test_acc_authors = None
     if e.x_last is not None:
@@ -1158,6 +1165,7 @@ def _train(cfg, ctx, on_loss):
     for epoch in range(start, cfg.epochs):
         e = _train_epoch(cfg, ctx, epoch, fwd, net, opt, data, slog, on_loss, ckpt_path)
         row = _evaluate_epoch(cfg, ctx, epoch, net, opt, data, e, ckpt_path)
+        ckpt.bn_at_quantized = e.bn_at_quantized
         if ctx.is_main:  # the row first, then the checkpoint that it belongs to (see the module docstring)
             rows.append(row)
             checkpoint.write_text_atomic(metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
