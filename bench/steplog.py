@@ -11,7 +11,9 @@ its own copy of the same model and batch:
 * ``off`` -- diagnostics off, no step-log calls at all: the step as it was before the log existed;
 * ``log off`` -- diagnostics off and a disabled :class:`~brelax.torch.steplog.StepLog`
   called as ``brelax train --no-diagnostics`` calls it (target: at most 1% above ``off``);
-* ``log on`` -- diagnostics on and the row recorded (target: at most 5% above ``off``).
+* ``log on`` -- diagnostics on and the row recorded (target: at most 5% above ``off``);
+* ``checked`` -- ``log on`` plus a same-batch check (:func:`brelax.torch.train.same_batch_check`) on every
+  step; ``--check-every 25`` costs 1/25 of the difference (target: at most 5% above ``log on``).
 
 The epoch file is written once per epoch; its cost (one epoch of 391 rows, CIFAR-10
 at batch 128) divided by 391 is its own row. The optional noise pairs
@@ -31,6 +33,9 @@ import time
 from .timing import interleaved, ratio_row, row, section, torch_threads, unavailable
 
 TITLE = "Step log overhead: ResNet-20 training step of brelax train, CPU"
+#: The default of ``brelax train --check-every``: its overhead is (step with a check / step - 1) / K.
+CHECK_EVERY = 25
+_CFG = _CTX = None
 STEPS_PER_EPOCH = 391  # CIFAR-10, 50000 images at batch 128
 
 
@@ -48,13 +53,20 @@ def steplog_overhead(cfg, rng) -> dict:
 
 
 def _overhead(cfg, torch, steplog, param_groups, resnet20, QuantOptimizer, tmp) -> dict:
+    import types
+
     import torch.nn.functional as F
+
+    from brelax.torch.train import same_batch_check
+
+    global _CFG, _CTX
+    _CFG, _CTX = types.SimpleNamespace(amp="none"), types.SimpleNamespace(world_size=1, device=torch.device("cpu"))
 
     torch.manual_seed(0)
     model0 = resnet20()
     x = torch.randn(cfg.train_batch, 3, 32, 32)
     y = torch.randint(0, 10, (cfg.train_batch,))
-    variants = {"off": (False, None), "log_off": (False, False), "log_on": (True, True)}
+    variants = {"off": (False, None), "log_off": (False, False), "log_on": (True, True), "checked": (True, True)}
     models, opts, logs = {}, {}, {}
     for name, (diag, log) in variants.items():
         models[name] = copy.deepcopy(model0)
@@ -74,9 +86,14 @@ def _overhead(cfg, torch, steplog, param_groups, resnet20, QuantOptimizer, tmp) 
             pair = 0.0
         t = opt.step_count
         opt.step()
+        check = None
+        if name == "checked":  # a same-batch check on every step (brelax train --check-every 1)
+            nd = float(opt.last_diagnostics["total"]["step_norm2"])
+            params = [p for g in opt.param_groups for p in g["params"]]
+            check = same_batch_check(_CFG, _CTX, m, m, params, x, y, len(y), float(ce.detach()) / len(y), nd)
         opt.zero_grad(set_to_none=True)
         if slog is not None and opt.diagnostics:
-            slog.record(t, 1, float(ce.detach()) / len(y), 0.01, opt.last_diagnostics, pair)
+            slog.record(t, 1, float(ce.detach()) / len(y), 0.01, opt.last_diagnostics, pair, check)
         elif slog is not None:  # brelax train calls nothing else with diagnostics off
             slog.record(t, 1, math.nan, 0.01, {}, pair)
 
@@ -120,6 +137,12 @@ def _overhead(cfg, torch, steplog, param_groups, resnet20, QuantOptimizer, tmp) 
         ),
         row(
             "epoch file write, per step / step", write_s / STEPS_PER_EPOCH / step_off, "x", "step without the log", 0.01
+        ),
+        ratio_row(
+            f"step, --check-every {CHECK_EVERY} / log on (from a check on every step)",
+            {k: (1 + (v - 1) / CHECK_EVERY if k != "repeats" else v) for k, v in ratio("checked", "log_on").items()},
+            "step with the log on",
+            1.05,
         ),
         row(
             "step with a noise pair / step (--noise-every k adds 1/k of this minus 1)",
