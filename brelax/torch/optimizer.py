@@ -72,7 +72,7 @@ from .._validate import check_axis, check_choice
 from ..prox import relax
 from ..schedules import DEFAULT_RHO, RelaxSchedule, schedule_spec
 from ..sets import QuantizedTensor, QuantSet, get_set
-from ..steps import METHODS, get_method
+from ..steps import METHODS, State, get_method, lazy_init
 
 #: The methods, as registered in :data:`brelax.steps.METHODS` (``gd`` trains without quantization).
 METHOD_NAMES = tuple(METHODS)
@@ -330,6 +330,19 @@ class QuantOptimizer(torch.optim.Optimizer):
     # ------------------------------------------------------------------- steps
     def _write_x(self, slot, anchor, mu):
         """``x = init(anchor, mu, P).x`` into the parameter; returns the State."""
+        if self._m.init is lazy_init:
+            # x = relax(y, P(y), mu) = y - mu (y - P(y)), written into the parameter by the same operations
+            # (the same bits as brelax.relax) without the expression's full-size temporaries. (torch.lerp would
+            # be one pass, but it fuses and switches formula at weight 0.5: other bits than relax.)
+            p = slot.proj(anchor)
+            x = slot.param
+            if isinstance(mu, (int, float)) and mu == 1:
+                x.copy_(p)
+            else:
+                torch.sub(anchor, p, out=x)
+                x.mul_(mu)
+                torch.sub(anchor, x, out=x)
+            return State(x, anchor, p)
         s = self._m.init(anchor, mu, slot.proj)
         if s.x is not slot.param:
             slot.param.copy_(s.x)
@@ -413,15 +426,18 @@ class QuantOptimizer(torch.optim.Optimizer):
                 self._flat_float(False),
                 self._flat_float(True),
             )
-        if self._m.lazy:
-            for slot in self.slots:
-                slot.param.copy_(self.state[slot.param]["latent"])
+        if self._m.lazy:  # the parameters take y by swapping storages with the latent (no copy); swapped back below
+            self._swap_latent()
         if diag and self.direction == "anchor step":  # a_t, to measure the direction the base step takes
             assert self._pending is not None
             self._pending.anchors = [s.param.detach().clone() for s in self.slots]
             self._pending.float_anchor = self._flat_float(False)
             self._pending.lrs = self._lrs()
-        self.base.step()
+        try:
+            self.base.step()
+        finally:
+            if self._m.lazy:  # y' is in the parameters' storage: back to the latent; x is rewritten below
+                self._swap_latent()
         self._check_float_finite()
         self._step += 1
         mu = self.mu
@@ -429,7 +445,8 @@ class QuantOptimizer(torch.optim.Optimizer):
             p = slot.param
             if self._keeps_anchor:
                 anchor = self.state[p]["latent"]
-                anchor.copy_(p)
+                if not self._m.lazy:  # (lazy methods: already there, by the swap)
+                    anchor.copy_(p)
             elif not self._m.quantizes and not diag:
                 continue  # unquantized training: the base step is the whole step
             else:  # pgd, gd: the anchor is the parameter; keep a copy if diagnostics need it
@@ -448,6 +465,12 @@ class QuantOptimizer(torch.optim.Optimizer):
         if diag:
             self.last_diagnostics = self._measure(mu, self._pending)
         return loss
+
+    def _swap_latent(self):
+        """Exchange the storages of every quantized parameter and its latent ``y`` (``param.data``: no copy)."""
+        for slot in self.slots:
+            st = self.state[slot.param]
+            st["latent"], slot.param.data = slot.param.data, st["latent"]
 
     def _measure(self, mu, pending) -> dict:
         """The diagnostics of the current point (and of the step from ``pending``), via :mod:`brelax.diagnostics`."""
