@@ -62,6 +62,9 @@ Proof. by rewrite ipC ipZl ipC. Qed.
 Lemma ipNr u v : ip v (- u) = - ip v u.
 Proof. by rewrite ipC ipNl ipC. Qed.
 
+Lemma ip0l v : ip 0 v = 0.
+Proof. by rewrite /ip big1 // => i _; rewrite mxE mul0r. Qed.
+
 Lemma ip_ge0 u : 0 <= ip u u.
 Proof. by apply: sumr_ge0 => i _; rewrite -expr2 sqr_ge0. Qed.
 

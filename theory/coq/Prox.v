@@ -1,5 +1,6 @@
 (* Theorem II.6: one step of ProxQuant (mu' < 1) and of PGD (mu' = 1), for any direction G;
-   with full gradients and an L-smooth f, the descent form (ii). *)
+   with full gradients and an L-smooth f, the descent form (ii).  Propositions 5.1 and 5.2: the prox
+   of (lam/2) d_Q^2 for any set Q. *)
 From mathcomp Require Import all_ssreflect all_algebra.
 From mathcomp Require Import ring.
 From Brelax Require Import Euclid.
@@ -111,3 +112,84 @@ by apply: divr_ge0; [rewrite subr_ge0 | exact: ltW].
 Qed.
 
 End Prox.
+
+Section Moreau.
+Variable R : rcfType.
+Variable n : nat.
+Notation vec := 'rV[R]_n.
+Variable Q : vec -> Prop.
+Variable P : vec -> vec.
+Hypothesis P_in : forall y, Q (P y).
+Hypothesis P_nearest : forall y q, Q q -> << y - P y, y - P y >> <= << y - q, y - q >>.
+
+(* psi_z(x) = 1/2 ||x - y||^2 + lam/2 ||x - z||^2 = psi_z(x_z) + (1 + lam)/2 ||x - x_z||^2,
+   x_z = (y + lam z)/(1 + lam), psi_z(x_z) = lam/(2(1 + lam)) ||y - z||^2. *)
+Lemma psi_split (x y z : vec) (lam : R) :
+  0 <= lam ->
+  let xz := (1 + lam)^-1 *: (y + lam *: z) in
+  << x - y, x - y >> / 2%:R + lam / 2%:R * << x - z, x - z >> =
+  lam / (2%:R * (1 + lam)) * << y - z, y - z >> + (1 + lam) / 2%:R * << x - xz, x - xz >>.
+Proof.
+move=> l0 xz.
+have ln0 : 1 + lam != 0 by rewrite gt_eqF // (lt_le_trans ltr01) // ler_addl.
+by rewrite /xz; ip_field.
+Qed.
+
+(* Proposition 5.1 (prox lemma), for any set Q and any nearest-point map P:
+   J(x) = 1/2 ||x - y||^2 + lam/2 d_Q(x)^2 is minimised at x* = (y + lam P(y))/(1 + lam),
+   with min J = lam/(2(1 + lam)) d_Q(y)^2.  No convexity of Q. *)
+Theorem prox_lemma (y : vec) (lam : R) :
+  0 <= lam ->
+  let J x := << x - y, x - y >> / 2%:R + lam / 2%:R * << x - P x, x - P x >> in
+  let xs := (1 + lam)^-1 *: (y + lam *: P y) in
+  J xs = lam / (2%:R * (1 + lam)) * << y - P y, y - P y >> /\ forall x, J xs <= J x.
+Proof.
+move=> l0 J xs.
+have lp : 0 <= 1 + lam by apply: addr_ge0 => //; exact: ler01.
+have k0 : 0 <= lam / (2%:R * (1 + lam)) by apply: divr_ge0 => //; apply: mulr_ge0 => //; exact: ler0n.
+have l1 : 0 <= (1 + lam) / 2%:R by apply: divr_ge0 => //; exact: ler0n.
+have l2 : 0 <= lam / 2%:R by apply: divr_ge0 => //; exact: ler0n.
+(* every J x is at least the bound *)
+have lower : forall x, lam / (2%:R * (1 + lam)) * << y - P y, y - P y >> <= J x.
+  move=> x; rewrite /J (psi_split x y (P x) l0).
+  apply: le_trans (_ : _ <= lam / (2%:R * (1 + lam)) * << y - P x, y - P x >>) _.
+    by rewrite ler_wpmul2l // P_nearest.
+  by rewrite ler_addl mulr_ge0 // ip_ge0.
+(* J at x* is at most the bound *)
+have upper : J xs <= lam / (2%:R * (1 + lam)) * << y - P y, y - P y >>.
+  apply: le_trans (_ : _ <= << xs - y, xs - y >> / 2%:R + lam / 2%:R * << xs - P y, xs - P y >>) _.
+    by rewrite /J ler_add2l ler_wpmul2l // P_nearest.
+  rewrite (psi_split xs y (P y) l0) -/xs subrr.
+  by rewrite ip0l mulr0 addr0.
+have e : J xs = lam / (2%:R * (1 + lam)) * << y - P y, y - P y >>.
+  by apply/eqP; rewrite eq_le upper lower.
+by split => // x; rewrite e lower.
+Qed.
+
+(* Proposition 5.2 (first part): w = y - mu (y - P y), 0 <= mu <= 1, keeps P y as a nearest point,
+   at distance (1 - mu) d_Q(y). (Uniqueness for mu > 0 is the equality case of the triangle
+   inequality, hand-proved.) *)
+Theorem relaxed_keeps_projection (y : vec) (mu : R) :
+  0 <= mu <= 1 ->
+  let w := y - mu *: (y - P y) in
+  nrm (w - P y) = (1 - mu) * nrm (y - P y) /\ forall q, Q q -> nrm (w - P y) <= nrm (w - q).
+Proof.
+move=> /andP[m0 m1] w.
+have hw : nrm (w - P y) = (1 - mu) * nrm (y - P y).
+  have -> : w - P y = (1 - mu) *: (y - P y) by rewrite /w; vec_ring.
+  by rewrite nrmZ ger0_norm // subr_ge0.
+split => // q hq.
+have hyw : nrm (y - w) = mu * nrm (y - P y).
+  have -> : y - w = mu *: (y - P y) by rewrite /w; vec_ring.
+  by rewrite nrmZ ger0_norm.
+have hnear : nrm (y - P y) <= nrm (y - q).
+  by rewrite -(ler_sqr (nrm_ge0 _) (nrm_ge0 _)) !nrm_sq P_nearest.
+have tri : nrm (y - q) <= nrm (y - w) + nrm (w - q).
+  have -> : y - q = (y - w) + (w - q) by vec_ring.
+  exact: nrm_triangle.
+rewrite hw; rewrite hyw in tri.
+rewrite -ler_subl_addl in tri; apply: le_trans tri.
+by rewrite mulrBl mul1r ler_add2r.
+Qed.
+
+End Moreau.

@@ -1,5 +1,5 @@
-(* One step of a lazy method (BinaryRelax, BinaryConnect, gd): Lemma A, Lemma B and
-   Theorem II.2.  Notation of THEORY.md: y' = y - g G, r = y - P, x = y - mu r, and the
+(* One step of a lazy method (BinaryRelax, BinaryConnect, gd): Lemma A, Lemma B,
+   Theorem II.2 and Proposition 9.1 (Fact C).  Notation of THEORY.md: y' = y - g G, r = y - P, x = y - mu r, and the
    primed quantities at t+1. *)
 From mathcomp Require Import all_ssreflect all_algebra.
 From mathcomp Require Import ring.
@@ -130,3 +130,70 @@ by apply: mulr_ge0; [rewrite subr_ge0 | exact: sqr_ge0].
 Qed.
 
 End Against.
+
+Section FactC.
+Variable R : rcfType.
+Variable n : nat.
+Notation vec := 'rV[R]_n.
+
+(* An orthogonal projector: linear, self-adjoint and idempotent. *)
+Variable Pi : vec -> vec.
+Hypothesis PiD : forall u v, Pi (u + v) = Pi u + Pi v.
+Hypothesis PiZ : forall c u, Pi (c *: u) = c *: Pi u.
+Hypothesis Pi_sym : forall u v, << Pi u, v >> = << u, Pi v >>.
+Hypothesis Pi_idem : forall u, Pi (Pi u) = Pi u.
+
+(* Proposition 9.1 (Fact C, general form): mu fixed, y' = y - g G, P' - P = Pi (y' - y).  With
+   a = ||(I - Pi) G||^2 and b = ||Pi G||^2: D = -g [(1 - mu)(I - Pi) + Pi] G,
+   <r - r', D> = -g^2 (1 - mu) a <= 0 (for mu <= 1), ||D||^2 = g^2 ((1 - mu)^2 a + b). *)
+Theorem fact_c (y G P P' : vec) (g mu : R) :
+  let y' := y - g *: G in
+  P' - P = Pi (y' - y) ->
+  let r := y - P in let r' := y' - P' in
+  let D := (y' - mu *: r') - (y - mu *: r) in
+  let a := << G - Pi G, G - Pi G >> in let b := << Pi G, Pi G >> in
+  D = - g *: ((1 - mu) *: (G - Pi G) + Pi G) /\
+  << r - r', D >> = - (g ^+ 2 * (1 - mu) * a) /\
+  << D, D >> = g ^+ 2 * ((1 - mu) ^+ 2 * a + b).
+Proof.
+move=> y' hP r r' D a b.
+have hPi : Pi (y' - y) = - g *: Pi G.
+  by rewrite /y' -PiZ; congr Pi; vec_ring.
+have hP' : P' = P - g *: Pi G by rewrite -[P'](subrK P) hP hPi; vec_ring.
+have hD : D = - g *: ((1 - mu) *: (G - Pi G) + Pi G) by rewrite /D /r' /r /y' hP'; vec_ring.
+have hr : r - r' = g *: (G - Pi G) by rewrite /r /r' /y' hP'; vec_ring.
+have hPP : << Pi G, Pi G >> = << G, Pi G >> by rewrite Pi_sym Pi_idem.
+split => //; split.
+  rewrite hr hD /a; ip_expand; rewrite hPP; ip_sym; ring.
+rewrite hD /a /b; ip_expand; rewrite hPP; ip_sym; ring.
+Qed.
+
+(* Proposition 9.1, the range of delta: for 0 <= mu < 1 and D <> 0,
+   -1/(1 - mu) <= delta = <r - r', D> / ||D||^2 <= 0. *)
+Theorem fact_c_delta (y G P P' : vec) (g mu : R) :
+  0 <= mu < 1 ->
+  let y' := y - g *: G in
+  P' - P = Pi (y' - y) ->
+  let r := y - P in let r' := y' - P' in
+  let D := (y' - mu *: r') - (y - mu *: r) in
+  0 < << D, D >> ->
+  - (1 - mu)^-1 <= << r - r', D >> / << D, D >> /\ << r - r', D >> / << D, D >> <= 0.
+Proof.
+move=> /andP[m0 m1] y' hP r r' D D0.
+have [_ [hi hn]] := @fact_c y G P P' g mu hP.
+rewrite -/y' -/r -/r' -/D in hi hn.
+have a0 := ip_ge0 (G - Pi G); have b0 := ip_ge0 (Pi G).
+have m1' : 0 < 1 - mu by rewrite subr_gt0.
+have hg : 0 <= g ^+ 2 := sqr_ge0 g.
+split; last first.
+  rewrite hi; apply: mulr_le0_ge0; last by rewrite invr_ge0 ltW.
+  by rewrite oppr_le0 mulr_ge0 // mulr_ge0 // ltW.
+rewrite ler_oppl -mulNr ler_pdivr_mulr // hi opprK hn.
+rewrite -subr_ge0.
+have mn0 : 1 - mu != 0 by rewrite gt_eqF.
+have -> : (1 - mu)^-1 * (g ^+ 2 * ((1 - mu) ^+ 2 * << G - Pi G, G - Pi G >> + << Pi G, Pi G >>)) -
+          g ^+ 2 * (1 - mu) * << G - Pi G, G - Pi G >> = g ^+ 2 * << Pi G, Pi G >> / (1 - mu) by field.
+by apply: divr_ge0; [exact: mulr_ge0 | exact: ltW].
+Qed.
+
+End FactC.

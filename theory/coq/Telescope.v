@@ -1,4 +1,4 @@
-(* Theorem 1 (i)-(iii) and sums over a window of steps: Corollary II.5, Theorem II.7 and
+(* Theorems 1 and 2 and sums over a window of steps: Corollary II.5, Theorem II.7 and
    Theorem II.8 (as corrected: c_t >= 0 is a hypothesis).  Sequences are indexed by nat. *)
 From mathcomp Require Import all_ssreflect all_algebra.
 From mathcomp Require Import ring.
@@ -189,6 +189,36 @@ have -> : (\prod_(t0 <= i < T) rho i) * rho T * e t0 +
 exact: ler_wpmul2l.
 Qed.
 
+(* Theorem 2, the sum: per-step c_eps S_t <= F_t - F_{t+1} + X_t with c_eps > 0 and F_T >= f_*
+   give sum S_t <= (F_t0 - f_* + sum X_t) / c_eps. *)
+Theorem theorem2_sum (F S X : nat -> R) (ce fstar : R) (t0 T : nat) :
+  0 < ce -> (t0 <= T)%N -> fstar <= F T ->
+  (forall t, (t0 <= t < T)%N -> ce * S t <= F t - F t.+1 + X t) ->
+  \sum_(t0 <= t < T) S t <= (F t0 - fstar + \sum_(t0 <= t < T) X t) / ce.
+Proof.
+move=> c0 hT hf hs.
+have hs' : forall t, (t0 <= t < T)%N -> F t.+1 <= F t - ce * S t + X t.
+  move=> t ht; have := hs t ht; rewrite -subr_ge0 => h; rewrite -subr_ge0.
+  by have -> : F t - ce * S t + X t - F t.+1 = F t - F t.+1 + X t - ce * S t by ring.
+have := @telescope_sum F (fun t => ce * S t) X t0 T hT hs'.
+rewrite -mulr_sumr => h; rewrite ler_pdivl_mulr // mulrC.
+by apply: le_trans h _; rewrite ler_add2r ler_add2l ler_opp2.
+Qed.
+
+(* Theorem 2, the last claim: with mu non-decreasing in [0, 1], sum (mu_{t+1} - mu_t)^2 <= 1. *)
+Theorem theorem2_mu_sum (mu : nat -> R) (t0 T : nat) :
+  (t0 <= T)%N -> 0 <= mu t0 -> mu T <= 1 ->
+  (forall t, (t0 <= t < T)%N -> 0 <= mu t /\ mu t <= mu t.+1 /\ mu t.+1 <= 1) ->
+  \sum_(t0 <= t < T) (mu t.+1 - mu t) ^+ 2 <= 1.
+Proof.
+move=> hT m0 m1 hm.
+apply: le_trans (_ : _ <= \sum_(t0 <= t < T) (mu t.+1 - mu t)) _.
+  apply: ler_sum_nat => t ht; have [a [b c]] := hm t ht.
+  rewrite expr2 ler_pimulr ?subr_ge0 //.
+  by rewrite ler_subl_addr (le_trans c) // ler_addl.
+by rewrite telescope_sumr // ler_subl_addr (le_trans m1) // ler_addl.
+Qed.
+
 End Telescope.
 
 Section Theorem1Step.
@@ -219,6 +249,49 @@ have -> : f x - (1 - g * L / 2%:R - mu * d) / g * << D, D >> -
            - (mu - mu) / g * << r, D >>) = mu / g * (d * << D, D >> - << r - r', D >>).
   by field; done.
 by apply: mulr_ge0; [apply: divr_ge0 => //; exact: ltW | rewrite subr_ge0].
+Qed.
+
+(* Theorem 2, one step: varying mu, mu' <r - r', D> <= kappa ||D||^2, ||r|| <= Rr, eps > 0:
+   c_eps ||D||^2 <= f(x) - f(x') + Rr^2 Delta^2 / (4 eps g), c_eps = (1 - g L / 2 - kappa - eps) / g.
+   (Cauchy-Schwarz on the continuation term, then Young's inequality.) *)
+Theorem theorem2_step (y y' P P' : vec) (g mu mu' kappa Rr eps : R) :
+  0 < g -> 0 < eps ->
+  let r := y - P in let r' := y' - P' in
+  let x := y - mu *: r in let x' := y' - mu' *: r' in let D := x' - x in
+  y' = y - g *: grad x ->
+  mu' * << r - r', D >> <= kappa * << D, D >> -> nrm r <= Rr ->
+  (1 - g * L / 2%:R - kappa - eps) / g * << D, D >> <=
+  f x - f x' + Rr ^+ 2 * (mu' - mu) ^+ 2 / (4%:R * eps * g).
+Proof.
+move=> g0 e0 r r' x x' D hy aoc hr.
+have hb := @lemma_b R n f grad L descent y y' P P' g mu mu' g0 hy.
+rewrite -/r -/r' -/x -/x' -/D in hb.
+have gn0 : g != 0 by rewrite gt_eqF.
+have en0 : eps != 0 by rewrite gt_eqF.
+set Dl := mu' - mu in hb *; clearbody Dl.
+(* -Delta <r, D> <= |Delta| Rr ||D|| <= eps ||D||^2 + Delta^2 Rr^2 / (4 eps) *)
+have hcs : - Dl * << r, D >> <= `|Dl| * (Rr * nrm D).
+  apply: le_trans (ler_norm _) _; rewrite normrM normrN ler_wpmul2l //.
+  apply: le_trans (cs_abs _ _) _; rewrite ler_wpmul2r ?nrm_ge0 //.
+have hyoung : `|Dl| * (Rr * nrm D) <= eps * << D, D >> + Rr ^+ 2 * Dl ^+ 2 / (4%:R * eps).
+  rewrite -nrm_sq -[Dl ^+ 2]real_normK ?num_real //.
+  move: `|Dl| (nrm D) => A N; rewrite -subr_ge0.
+  have -> : eps * N ^+ 2 + Rr ^+ 2 * A ^+ 2 / (4%:R * eps) - A * (Rr * N) =
+            (eps * N - A * Rr / 2%:R) ^+ 2 / eps by field.
+  by apply: divr_ge0; [exact: sqr_ge0 | exact: ltW].
+have hk : mu' / g * << r - r', D >> <= kappa / g * << D, D >>.
+  by rewrite [mu' / g * _]mulrAC [kappa / g * _]mulrAC ler_pmul2r ?invr_gt0.
+rewrite -subr_ge0.
+have e : f x - f x' + Rr ^+ 2 * Dl ^+ 2 / (4%:R * eps * g) -
+         (1 - g * L / 2%:R - kappa - eps) / g * << D, D >> =
+         (f x - 1 / g * (1 - g * L / 2%:R) * << D, D >> + mu' / g * << r - r', D >> - Dl / g * << r, D >> - f x')
+         + (kappa / g * << D, D >> - mu' / g * << r - r', D >>)
+         + (eps * << D, D >> + Rr ^+ 2 * Dl ^+ 2 / (4%:R * eps) - `|Dl| * (Rr * nrm D)) / g
+         + (`|Dl| * (Rr * nrm D) - - Dl * << r, D >>) / g.
+  by move: `|Dl| (nrm D) => A N; field; rewrite ?en0 ?gn0.
+rewrite e; apply: addr_ge0; last by apply: divr_ge0; [rewrite subr_ge0 | exact: ltW].
+apply: addr_ge0; last by apply: divr_ge0; [rewrite subr_ge0 | exact: ltW].
+by apply: addr_ge0; rewrite subr_ge0.
 Qed.
 
 End Theorem1Step.
