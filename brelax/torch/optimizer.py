@@ -20,9 +20,11 @@ plain SGD; momentum, weight decay or Adam otherwise) and then calls the
 method's ``init`` on the new anchor. With plain SGD this *is*
 :func:`brelax.optimize`. One :meth:`step`:
 
-1. lazy methods (binaryrelax, binaryconnect): copy the latent ``y`` back into
-   the parameters (the ``.grad`` there was computed at ``x``);
-2. ``base_optimizer.step()``: the parameters now hold the new anchor;
+1. lazy methods (binaryrelax, binaryconnect): the parameters take the latent
+   ``y`` (the ``.grad`` there was computed at ``x``) by swapping storages with
+   ``state[p]["latent"]``, not by a copy;
+2. ``base_optimizer.step()``: the parameters now hold the new anchor (lazy
+   methods: swapped back into the latent, the parameter gets ``x``'s buffer);
 3. the step count advances, ``mu`` is read from the schedule;
 4. ``x = init(anchor, mu, P).x`` is written into the parameters, the anchor is
    kept in ``state[p]["latent"]`` (lazy methods and proxquant; for pgd the
