@@ -2,7 +2,7 @@
 
 Only ``load_digits`` and ``load_diabetes`` are used; they read files inside
 the scikit-learn package. The ``fetch_*`` loaders download and are never
-called. scikit-learn is an optional dependency (``brelax[test]``); it is
+called. scikit-learn is an optional dependency (``brelax[digits]``); it is
 imported only when one of these functions runs.
 """
 
@@ -21,7 +21,7 @@ def _sklearn_datasets():
     try:
         from sklearn import datasets
     except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError("the digits/diabetes problems need scikit-learn: pip install 'brelax[test]'") from None
+        raise ImportError("the digits/diabetes problems need scikit-learn: pip install 'brelax[digits]'") from None
     return datasets
 
 
