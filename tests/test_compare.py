@@ -30,6 +30,7 @@ def test_every_method_gets_a_grid_of_the_same_size_with_its_own_axes():
 
 def test_t_quantiles_and_the_interval_match_scipy():
     from scipy import stats  # a dependency of brelax: no skip
+
     for df in (1, 2, 4, 10, 30):
         assert compare.t975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=5e-4)
     values = [0.91, 0.95, 0.93, 0.97, 0.92]
