@@ -16,9 +16,8 @@ import numpy as np
 
 from . import assumptions as A
 from .flipcost import descent_terms, flip_cost_bound, set_info
-from .flipdescent import _describe_gL, _hi
 from .numerics import _tols, field, working_eps
-from .perstep import StepHypothesis, _PerStep
+from .perstep import StepHypothesis, _describe_gL, _hi, _PerStep
 from .result import Assumption
 
 #: The fraction of the recorded steps, from the first, on which ``L_B`` is first estimated (never checked there).

@@ -9,7 +9,7 @@ import numpy as np
 from . import assumptions as A
 from .flipcost import descent_terms, set_info
 from .numerics import _tols, _x_scale, f_floor, field, working_eps
-from .perstep import StepHypothesis, _fields_present, _PerStep
+from .perstep import StepHypothesis, _describe_gL, _fields_present, _hi, _lo, _PerStep
 from .result import Assumption
 
 
@@ -164,19 +164,3 @@ class FlipDescent(_PerStep):
             certified=rhs <= ctx.f[:-1] + tol,
             hypotheses=[mu_h, step],
         )
-
-
-def _lo(v, mask) -> str:
-    m = mask & np.isfinite(v)
-    return f"{float(np.min(v[m])):.3g}" if m.any() else "nan"
-
-
-def _hi(v, mask) -> str:
-    m = mask & np.isfinite(v)
-    return f"{float(np.max(v[m])):.3g}" if m.any() else "nan"
-
-
-def _describe_gL(gL, fail) -> str:
-    """``"g*L = 2.50 > 2"`` (one value) or ``"g*L in [2.1, 3] >= 2"`` (a schedule)."""
-    lo, hi = _lo(gL, fail), _hi(gL, fail)
-    return f"step size g*L = {hi} >= 2" if lo == hi else f"step size g*L in [{lo}, {hi}] >= 2"

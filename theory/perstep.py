@@ -128,3 +128,19 @@ def _fields_present(traj, names, T):
         "diagnostic fields recorded",
         lambda c: (not missing, "missing: " + ", ".join(missing) if missing else "all present"),
     )
+
+
+def _lo(v, mask) -> str:
+    m = mask & np.isfinite(v)
+    return f"{float(np.min(v[m])):.3g}" if m.any() else "nan"
+
+
+def _hi(v, mask) -> str:
+    m = mask & np.isfinite(v)
+    return f"{float(np.max(v[m])):.3g}" if m.any() else "nan"
+
+
+def _describe_gL(gL, fail) -> str:
+    """``"g*L = 2.50 > 2"`` (one value) or ``"g*L in [2.1, 3] >= 2"`` (a schedule)."""
+    lo, hi = _lo(gL, fail), _hi(gL, fail)
+    return f"step size g*L = {hi} >= 2" if lo == hi else f"step size g*L in [{lo}, {hi}] >= 2"

@@ -8,9 +8,8 @@ import numpy as np
 
 from .context import PROX_METHODS
 from .flipcost import set_info
-from .flipdescent import _hi
 from .numerics import ATOL_DOT, RTOL, _nan, _tols, _x_scale, f_floor, field
-from .perstep import StepHypothesis, _fields_present, _method_in, _PerStep
+from .perstep import StepHypothesis, _fields_present, _hi, _method_in, _PerStep
 from .result import Assumption
 
 

@@ -9,9 +9,8 @@ import numpy as np
 from . import assumptions as A
 from .base import TheoryResult
 from .flipcost import descent_terms
-from .flipdescent import _hi, _lo
 from .numerics import f_floor, field
-from .perstep import StepHypothesis, _PerStep
+from .perstep import StepHypothesis, _hi, _lo, _PerStep
 from .result import Assumption
 
 
