@@ -102,6 +102,19 @@ STEP_OUT = (
 )
 #: Point fields derived from the sums.
 POINT_OUT = ("dist_x", "dist_y", "grad_norm2", "scale_min", "scale_max")
+#: Per-block sums of one step of a base optimizer whose anchor step is not ``-lr * grad`` (heavy-ball
+#: momentum, weight decay): what Theorem II.12 of THEORY.md needs (see :func:`momentum_sums`). Totals only.
+MOMENTUM_SUMS = (
+    "ystep_norm2",
+    "ystep_old2",
+    "ystep_new2",
+    "p_dot_ystep",
+    "r_dot_ystep",
+    "raw_norm2",
+    "raw_dot_r",
+    "raw_dot_gap",
+    "stable_clamped",
+)
 
 
 def _xp(x):
@@ -112,6 +125,15 @@ def _xp(x):
 
 def _dot(xp, a, b):
     return xp.sum(a * b, dtype=xp.float64)
+
+
+def _row_sums(u, v, axis):
+    """Per scale row, ``sum(u * v)`` (keepdims; ``axis`` indexes the rows, None: one row)."""
+    xp, _ = _xp(u)
+    other = None if axis is None else tuple(i for i in range(u.ndim) if i != axis % u.ndim)
+    if other == ():  # a 1-D array with one scale per entry
+        return u * v
+    return xp.sum(u * v, axis=other, keepdims=True)
 
 
 def stable_projection(y_new, p_prev, axis=None):
@@ -129,13 +151,7 @@ def stable_projection(y_new, p_prev, axis=None):
     array like ``y_new``: per row ``max(<y, p>, 0) / ||p||^2 * p`` (0 where ``p = 0``).
     """
     xp, _ = _xp(y_new)
-    other = None if axis is None else tuple(i for i in range(y_new.ndim) if i != axis % y_new.ndim)
-    if other == ():  # a 1-D array with one scale per entry
-        other = None
-        a, n = y_new * p_prev, p_prev * p_prev
-    else:
-        a = xp.sum(y_new * p_prev, axis=other, keepdims=True)
-        n = xp.sum(p_prev * p_prev, axis=other, keepdims=True)
+    a, n = _row_sums(y_new, p_prev, axis), _row_sums(p_prev, p_prev, axis)
     zero = xp.zeros_like(a)
     coef = xp.where(n > 0, xp.where(a > 0, a, zero) / xp.where(n > 0, n, xp.ones_like(n)), zero)
     return coef * p_prev
@@ -196,6 +212,71 @@ def step_sums(
         out += [_dot(xp, Ds, Ds), nan if g_full is None else _dot(xp, g_full, Ds), _dot(xp, gap, gap)]
         out += [_dot(xp, Ds, r_prev), nan if g_full is None else _dot(xp, g_full, gap), _dot(xp, Ds, gap)]
         out.append(nan if g is None else _dot(xp, g, gap))
+    return xp.stack(out)
+
+
+def _line_norm2(xp, a, p, axis):
+    """``||M a||^2`` with ``M`` the orthogonal projector onto the lines of ``p``'s rows (0 on a row where p = 0)."""
+    s, n = _row_sums(a, p, axis), _row_sums(p, p, axis)
+    pos = n > 0
+    return xp.sum(xp.where(pos, s * s / xp.where(pos, n, xp.ones_like(n)), xp.zeros_like(n)), dtype=xp.float64)
+
+
+def momentum_sums(y_prev, y_new, r_prev, p_new=None, p_stable=None, g_raw=None, axis=None):
+    r"""The :data:`MOMENTUM_SUMS` of one block: the anchor step ``a_t = y_{t+1} - y_t`` against the patterns.
+
+        With ``M_t`` the orthogonal projector onto the lines of the rows of ``p_t = y_t - r_t`` (per scale
+        row, ``M u = (<u, p>/||p||^2) p``; 0 on a row where ``p = 0``; the identity on a float block, given
+        as ``p_new=None``), and ``G_t`` the raw gradient of the step (``.grad``, before momentum and weight
+        decay):
+
+        ``ystep_norm2`` :math:`\|a_t\|^2`, ``ystep_old2`` :math:`\|M_t a_t\|^2`, ``ystep_new2``
+        :math:`\|M_{t+1}a_t\|^2`, ``p_dot_ystep`` :math:`\langle p_t, a_t
+    angle`, ``r_dot_ystep``
+        :math:`\langle r_t, a_t
+    angle`, ``raw_norm2`` :math:`\|G_t\|^2`, ``raw_dot_r``
+        :math:`\langle G_t, r_t
+    angle`, ``raw_dot_gap`` :math:`\langle G_t, p_{t+1} - P^s_{t+1}
+    angle`,
+        ``stable_clamped``: rows with :math:`\langle y_{t+1}, p_t
+    angle < 0
+    e \|p_t\|` (where the ray
+        comparison :func:`stable_projection` differs from the line ``M_t y_{t+1}``).
+
+        Parameters
+        ----------
+        y_prev, y_new, r_prev : arrays, ``y_t``, ``y_{t+1}``, ``r_t``
+        p_new, p_stable : ``P(y_{t+1})`` and ``P^s_{t+1}``, or None (a float block: ``M = I``, no gap)
+        g_raw : the raw gradient, or None (its sums are NaN)
+        axis : the scale-row axis (None: one scale for the block)
+
+        Returns
+        -------
+        float64 array of shape ``(len(MOMENTUM_SUMS),)`` on the block's device.
+    """
+    xp, dev = _xp(y_new)
+    nan = xp.full((), math.nan, dtype=xp.float64, device=dev)
+    a = y_new - y_prev
+    p_prev = y_prev - r_prev
+    a2 = _dot(xp, a, a)
+    if p_new is None:  # unquantized: x = y, M = I
+        old2 = new2 = a2
+        clamped = xp.zeros((), dtype=xp.float64, device=dev)
+    else:
+        old2, new2 = _line_norm2(xp, a, p_prev, axis), _line_norm2(xp, a, p_new, axis)
+        s, n = _row_sums(y_new, p_prev, axis), _row_sums(p_prev, p_prev, axis)
+        clamped = xp.sum(xp.astype((n > 0) & (s < 0), xp.float64))
+    out = [a2, old2, new2, _dot(xp, p_prev, a), _dot(xp, r_prev, a)]
+    if g_raw is None:
+        out += [nan, nan, nan]
+    else:
+        gap = None if p_new is None or p_stable is None else p_new - p_stable
+        out += [
+            _dot(xp, g_raw, g_raw),
+            _dot(xp, g_raw, r_prev),
+            xp.zeros((), dtype=xp.float64, device=dev) if gap is None else _dot(xp, g_raw, gap),
+        ]
+    out.append(clamped)
     return xp.stack(out)
 
 

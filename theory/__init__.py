@@ -54,6 +54,7 @@ from .aocflip import AOCFlipBound
 from .batchdescent import BatchDescent
 from .flipcost import descent_terms
 from .flipdescent import FlipDescent
+from .heavyball import HeavyBall
 from .lemmas import FactC, LemmaA, LemmaB, lemma_b_slack
 from .monotonicity import ProjectionMonotonicity
 from .projection import ConeOrthogonality, ProjectionOptimality
@@ -86,6 +87,7 @@ RESULTS = {
         ProxStepDescent,
         FlipDescent,
         BatchDescent,
+        HeavyBall,
         StationarityRate,
         PLRate,
         AOCFlipBound,

@@ -29,6 +29,34 @@ BURN_IN = 0.2
 MARGIN = 1.25
 
 
+def same_batch_records(trajectory, T, L=None, burn_in=BURN_IN):
+    """The same-batch records of a run and the predictable ``L_B`` of every step (this module's docstring).
+
+    Returns ``(bf, bfn, sec, L_B, burn, checked, info)``: ``f_B(x_t)``, ``f_B(x_{t+1})``, the secant,
+    ``L_B`` (given, or :data:`MARGIN` times the largest secant recorded before the step), the burn-in
+    mask, the recorded steps after it, and ``{"recorded", "burn_in_steps", "source"}``.
+    """
+    if not 0.0 < float(burn_in) < 1.0:
+        raise ValueError(f"burn_in must lie in (0, 1), got {burn_in!r}")
+    nan = np.full(T, np.nan)
+    bf, bfn, sec = (field(trajectory, n, T) for n in ("batch_f", "batch_f_next", "batch_L_local"))
+    bf, bfn, sec = (nan if v is None else v for v in (bf, bfn, sec))
+    rec = np.isfinite(bf) & np.isfinite(bfn)
+    idx = np.flatnonzero(rec)
+    nb = math.ceil(float(burn_in) * idx.size) if idx.size else 0
+    burn = np.zeros(T, dtype=bool)
+    burn[idx[:nb]] = True
+    checked = rec & ~burn
+    if L is not None:
+        L_B, src = np.full(T, float(L)), "given"
+    else:
+        seen = np.where(rec & np.isfinite(sec), sec, -np.inf)
+        before = np.concatenate([[-np.inf], np.maximum.accumulate(seen)[:-1]]) if T else seen
+        L_B = np.where(np.isfinite(before), MARGIN * before, np.nan)
+        src = f"{MARGIN:g} x the largest secant recorded before the step (burn-in: {nb} recorded steps)"
+    return bf, bfn, sec, L_B, burn, checked, {"recorded": int(idx.size), "burn_in_steps": int(nb), "source": src}
+
+
 class BatchDescent(_PerStep):
     r"""Every-step descent on the step's own batch (Theorem II.4 with ``f = f_B``), lazy methods, plain SGD.
 
@@ -58,28 +86,13 @@ class BatchDescent(_PerStep):
 
     def check(self, trajectory, L=None, burn_in=BURN_IN, rtol=1e-10, **kw):
         """Parameters: ``L`` (a known ``L_B``; default: estimated on the burn-in), ``burn_in`` in (0, 1)."""
-        if not 0.0 < float(burn_in) < 1.0:
-            raise ValueError(f"burn_in must lie in (0, 1), got {burn_in!r}")
         ctx = self.context(trajectory, **kw)
         T = ctx.T
         if working_eps(ctx.meta) > np.finfo(np.float64).eps:
             rtol = _tols(ctx, rtol, 0.0)[0]
         nan = np.full(T, np.nan)
-        bf, bfn, sec = (field(trajectory, n, T) for n in ("batch_f", "batch_f_next", "batch_L_local"))
-        bf, bfn, sec = (nan if v is None else v for v in (bf, bfn, sec))
-        rec = np.isfinite(bf) & np.isfinite(bfn)
-        idx = np.flatnonzero(rec)
-        nb = math.ceil(float(burn_in) * idx.size) if idx.size else 0
-        burn = np.zeros(T, dtype=bool)
-        burn[idx[:nb]] = True
-        checked = rec & ~burn
-        if L is not None:
-            L_B, src = np.full(T, float(L)), "given"
-        else:
-            seen = np.where(rec & np.isfinite(sec), sec, -np.inf)
-            before = np.concatenate([[-np.inf], np.maximum.accumulate(seen)[:-1]]) if T else seen
-            L_B = np.where(np.isfinite(before), MARGIN * before, np.nan)
-            src = f"{MARGIN:g} x the largest secant recorded before the step (burn-in: {nb} recorded steps)"
+        bf, bfn, sec, L_B, burn, checked, rinfo = same_batch_records(trajectory, T, L, burn_in)
+        nb, src, n_rec = rinfo["burn_in_steps"], rinfo["source"], rinfo["recorded"]
         info = set_info(ctx.meta)
         tm = descent_terms(ctx, L_B, info)
         g, mn = ctx.lr[:-1], ctx.mu[1:]
@@ -130,7 +143,7 @@ class BatchDescent(_PerStep):
         ctx.consts.update(
             L_B_max=float(np.nanmax(L_B[checked])) if np.isfinite(L_B[checked]).any() else None,
             L_B_source=src,
-            recorded_steps=int(rec.sum()),
+            recorded_steps=n_rec,
             burn_in_steps=int(nb),
         )
         det = {
@@ -143,13 +156,14 @@ class BatchDescent(_PerStep):
             "G_t = grad f_B(x_t) (plain SGD: no momentum, no weight decay)",
             lambda c: (
                 c.meta.get("plain_sgd", True) is not False and c.meta.get("direction") != "anchor step",
-                f"momentum={c.meta.get('momentum')}, weight_decay={c.meta.get('weight_decay')}: no descent result "
-                "covers heavy-ball or Adam steps here (THEORY.md, section 15)",
+                f"momentum={c.meta.get('momentum')}, weight_decay={c.meta.get('weight_decay')}: "
+                "heavy-ball SGD steps are heavy_ball's (Theorem II.12); no result covers Adam",
             ),
+            scope=True,
         )
         recorded = Assumption(
             "same-batch records (f_B(x_t), f_B(x_(t+1)), secant)",
-            lambda c: (bool(idx.size), f"{idx.size} recorded steps"),
+            lambda c: (bool(n_rec), f"{n_rec} recorded steps"),
             scope=True,
         )
         return self.per_step(

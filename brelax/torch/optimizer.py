@@ -476,7 +476,9 @@ class QuantOptimizer(torch.optim.Optimizer):
 
     def _measure(self, mu, pending) -> dict:
         """The diagnostics of the current point (and of the step from ``pending``), via :mod:`brelax.diagnostics`."""
-        steps, points, names = [], [], []
+        steps, points, names, moms = [], [], [], []
+        # Theorem II.12 (heavy ball) needs the anchor step against the old and new patterns and the raw gradient
+        momentum = pending is not None and pending.anchors is not None and self._m.lazy
         for i, slot in enumerate(self.slots):
             s, x = slot.state, slot.param.detach()
             points.append(dg.point_sums(slot.r, None, slot.scales))
@@ -491,6 +493,8 @@ class QuantOptimizer(torch.optim.Optimizer):
                     ps = dg.stable_projection(s.y, b.p, slot.axis)
                     xs = relax(s.y, ps, mu)
                 steps.append(dg.step_sums(b.x, x, b.r, slot.r, b.codes, slot.codes, g, None, xs, s.p, ps))
+                if momentum:
+                    moms.append(dg.momentum_sums(pending.anchors[i], s.y, b.r, s.p, ps, b.grad, slot.axis))
             names.append(slot.name)
         if self._tracked:  # the float parameters, as one block: r = 0, no codes, x^s = x
             x = self._flat_float(False)
@@ -504,11 +508,16 @@ class QuantOptimizer(torch.optim.Optimizer):
                     assert pending.lrs is not None
                     g = _direction(pending.float_anchor, x, pending.lrs[1])
                 steps.append(dg.step_sums(pending.float_x, x, zero, zero, None, None, g, None, *stable))
+                if momentum:
+                    moms.append(dg.momentum_sums(pending.float_anchor, x, zero, g_raw=pending.float_grad))
             names.append(None)
-        n = len(points)
-        rows = torch.cat(points + steps).cpu().numpy()  # one device sync per step
-        pr, sr = rows[: n * len(dg.POINT_SUMS)], rows[n * len(dg.POINT_SUMS) :]
+        n, ns = len(points), len(steps)
+        rows = torch.cat(points + steps + moms).cpu().numpy()  # one device sync per step
+        k = n * len(dg.POINT_SUMS)
+        pr, sr, mr = rows[:k], rows[k : k + ns * len(dg.STEP_SUMS)], rows[k + ns * len(dg.STEP_SUMS) :]
         st, pt, layers = dg.combine(sr if pending is not None else None, pr, mu, names)
+        if moms:
+            st.update(zip(dg.MOMENTUM_SUMS, mr.reshape(-1, len(dg.MOMENTUM_SUMS)).sum(axis=0).tolist(), strict=True))
         return {
             "step": self._step - 1 if pending is not None else None,
             "mu": mu,

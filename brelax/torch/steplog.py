@@ -30,7 +30,9 @@ step ``x_t -> x_{t+1}``), no pickles:
 same ``x_t`` of a second, independently drawn minibatch of the same size; NaN on the
 other steps), ``batch_f``, ``batch_f_next``, ``batch_L_local`` (every ``--check-every K`` steps: the loss
 at ``x_t`` and at ``x_{t+1}`` on the step's own batch, and the secant of its gradient; NaN on the other
-steps), the totals over all parameters of every field of
+steps), with a base optimizer other than plain SGD (momentum, weight decay) the totals of
+:data:`brelax.diagnostics.MOMENTUM_SUMS` (the anchor step against the old and new patterns and the raw
+gradient, for Theorem II.12), the totals over all parameters of every field of
 :data:`brelax.diagnostics.STEP_OUT` (step ``t``) and :data:`~brelax.diagnostics.POINT_OUT`
 (at ``x_{t+1}``), and the same per quantized tensor in columns ``layer::NAME::FIELD``.
 ``sgrad_norm2`` is :math:`\|g_t\|^2` (the minibatch gradient, or the anchor step); what needs the full
@@ -145,6 +147,9 @@ class StepLog:
         if self.enabled and self.rows:
             last = self.rows[-1]
             check = {k: last[k] for k in SAME_BATCH if k in last}
+            if diag.get("mu", math.nan) != last["mu"] and check:
+                # f_B(x_{t+1}) was taken at the x of the old mu: it no longer describes the recorded x_{t+1}
+                check = {k: math.nan for k in check}
             self.rows[-1] = self._row(
                 diag, last["step"], last["epoch"], last["loss"], last["lr"], last["noise_pair_norm2"]
             )
@@ -232,6 +237,10 @@ def run_meta(cfg, opt, steps_per_epoch: int, n_train: int, world_size: int) -> d
         "momentum": cfg.momentum,
         "weight_decay": cfg.weight_decay,
         "plain_sgd": cfg.momentum == 0 and cfg.weight_decay == 0,
+        # Theorem II.12 holds for torch's SGD recursion m = beta m + g + wd y, y -= lr m: say which base ran
+        "base_optimizer": type(opt.base).__name__,
+        "nesterov": bool(opt.base.param_groups[0].get("nesterov", False)),
+        "dampening": float(opt.base.param_groups[0].get("dampening", 0.0)),
         "direction": opt.direction,
         "sampling": "shuffled epochs (without replacement)",
         "axis": cfg.axis,
@@ -314,7 +323,7 @@ def load_run(path) -> Trajectory:
     for k in dg.STEP_OUT:
         arrays[k] = cols.get(k, np.full(T, np.nan))
     arrays["flips"] = np.nan_to_num(arrays["flips"]).astype(np.int64)
-    for k in ("loss", "noise_pair_norm2", "epoch", *SAME_BATCH):
+    for k in ("loss", "noise_pair_norm2", "epoch", *SAME_BATCH, *dg.MOMENTUM_SUMS):
         arrays[k] = cols.get(k, np.full(T, np.nan))
     for name in meta.get("layers", []):
         d = layers[name] = {}
