@@ -215,11 +215,10 @@ def step_sums(
     return xp.stack(out)
 
 
-def _line_norm2(xp, a, p, axis):
-    """``||M a||^2`` with ``M`` the orthogonal projector onto the lines of ``p``'s rows (0 on a row where p = 0)."""
-    s, n = _row_sums(a, p, axis), _row_sums(p, p, axis)
-    pos = n > 0
-    return xp.sum(xp.where(pos, s * s / xp.where(pos, n, xp.ones_like(n)), xp.zeros_like(n)), dtype=xp.float64)
+def _line_norm2(xp, ap, pp):
+    """``||M a||^2`` from the row sums ``<a, p>`` and ``<p, p>`` (``M`` projects onto the lines of p's rows)."""
+    pos = pp > 0
+    return xp.sum(xp.where(pos, ap * ap / xp.where(pos, pp, xp.ones_like(pp)), xp.zeros_like(pp)), dtype=xp.float64)
 
 
 def momentum_sums(y_prev, y_new, r_prev, p_new=None, p_stable=None, g_raw=None, axis=None):
@@ -262,11 +261,13 @@ def momentum_sums(y_prev, y_new, r_prev, p_new=None, p_stable=None, g_raw=None, 
     if p_new is None:  # unquantized: x = y, M = I
         old2 = new2 = a2
         clamped = xp.zeros((), dtype=xp.float64, device=dev)
-    else:
-        old2, new2 = _line_norm2(xp, a, p_prev, axis), _line_norm2(xp, a, p_new, axis)
-        s, n = _row_sums(y_new, p_prev, axis), _row_sums(p_prev, p_prev, axis)
-        clamped = xp.sum(xp.astype((n > 0) & (s < 0), xp.float64))
-    out = [a2, old2, new2, _dot(xp, p_prev, a), _dot(xp, r_prev, a)]
+        pa = _dot(xp, p_prev, a)
+    else:  # one pass per row sum: <a, p>, <p, p>, <y', p> for the old pattern, <a, p'>, <p', p'> for the new
+        ap, pp = _row_sums(a, p_prev, axis), _row_sums(p_prev, p_prev, axis)
+        old2, new2 = _line_norm2(xp, ap, pp), _line_norm2(xp, _row_sums(a, p_new, axis), _row_sums(p_new, p_new, axis))
+        clamped = xp.sum(xp.astype((pp > 0) & (_row_sums(y_new, p_prev, axis) < 0), xp.float64))
+        pa = xp.sum(ap, dtype=xp.float64)
+    out = [a2, old2, new2, pa, _dot(xp, r_prev, a)]
     if g_raw is None:
         out += [nan, nan, nan]
     else:
