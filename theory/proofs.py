@@ -191,6 +191,24 @@ PROOFS: dict[str, Proof] = {
         partial="the lower bound mu l (a_t + a_t+1) sqrt(k) on the step's norm from the flipped entries, "
         + _COORDINATES,
     ),
+    "Theorem II.12": _coq(
+        "HeavyBall.v",
+        "W_nonneg",
+        "W_contract",
+        "W_young",
+        "heavy_ball_geometry",
+        "heavy_ball_stable_excess",
+        "heavy_ball_step",
+        "heavy_ball_first_step",
+        "heavy_ball_step_min",
+        "heavy_ball_first_step_min",
+        "heavy_ball_iterates",
+        "heavy_ball_kappa_pos",
+        "heavy_ball_descent",
+        partial="that M_t is linear, symmetric and idempotent with M_t y_t = P_t (the orthogonal projector "
+        "of the pattern and the best scale, Lemma 3.2), and the bound B_t on the flip e_t that Ebar_t takes "
+        "(Lemma II.3(b)-(c) when no row turns against q_t), " + _COORDINATES,
+    ),
     "Theorem II.10": _hand("conditional expectations of minibatch gradients; probability is not formalized"),
     "Theorem II.11": _hand("the Azuma-Hoeffding inequality for martingales; probability is not formalized"),
 }
