@@ -276,7 +276,12 @@ class _Recorder:
             a["f_stable"][t] = self.problem.f(xs)
             e = n.p - ps
             # <grad f(x^s_{t+1}), e_t>: one more gradient, on flip steps only (e_t = 0 without a code change)
-            a["gap_gs_dot"][t] = float(self.problem.grad(xs) @ e) if np.any(c_t != c_n) else 0.0
+            flipped = bool(np.any(c_t != c_n))
+            a["gap_gs_dot"][t] = float(self.problem.grad(xs) @ e) if flipped else 0.0
+            segment = getattr(self.problem, "segment_curvature", None)
+            if segment is not None:
+                # bound on 2 (f(x_{t+1}) - f(x^s_{t+1}) - mu' <grad f(x^s_{t+1}), e_t>): x_{t+1} = x^s_{t+1} + mu' e_t
+                a["curv_gap_seg"][t] = segment(xs, mu_n * e) if flipped else 0.0
             curvature = getattr(self.problem, "curvature", None)
             if curvature is not None:
                 a["curv_stable_gap"][t] = curvature(xs - s.x, e)

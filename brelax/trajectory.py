@@ -37,6 +37,7 @@ STEP_FIELDS = (
     "curv_stable_gap",
     "curv_gap",
     "gap_gs_dot",
+    "curv_gap_seg",
     "curv_step",
     "gap_sg_dot",
     "batch_f",
@@ -76,7 +77,9 @@ class Trajectory:
     ``gap_sg_dot`` = <g_t, e_t>. Same-batch records (minibatch runs; a torch run every ``--check-every``
     steps): ``batch_f`` = f_B(x_t), ``batch_f_next`` = f_B(x_{t+1}) on the same batch B, ``batch_L_local`` =
     ||grad f_B(x_{t+1}) - grad f_B(x_t)|| / ||D_t||; ``gap_gs_dot`` = <grad f(x^s_{t+1}), e_t> (NaN for the other
-    methods).
+    methods); ``curv_gap_seg`` = the problem's segment bound on ``2 (f(x_{t+1}) - f(x^s_{t+1}) - mu' <grad
+    f(x^s_{t+1}), e_t>)`` along ``x_{t+1} - x^s_{t+1} = mu' e_t`` (``problem.segment_curvature(x^s_{t+1}, mu'
+    e_t)``, THEORY.md Lemma II.3(f); 0 without a flip; NaN for the other methods and where the problem has none).
 
     ``layers`` maps a quantized block name to its own :data:`LAYER_FIELDS`
     (multi-tensor problems only). ``x`` is the final point (in Q), ``y`` the final

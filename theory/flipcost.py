@@ -106,6 +106,25 @@ def recorded_flip_cost(ctx, L) -> tuple:
     return np.where(none, 0.0, Eh), source
 
 
+def segment_flip_cost(ctx) -> np.ndarray:
+    r"""``Ehat_seg_t = mu' <grad f(x^s_{t+1}), e_t> + (1/2) curv_gap_seg_t`` (THEORY.md, Lemma II.3(f)).
+
+    ``curv_gap_seg_t`` is the problem's bound on ``2 (f(x^s + mu' e_t) - f(x^s) - mu' <grad f(x^s), e_t>)``
+    along the flip segment, computed at ``x^s_{t+1}`` (for softmax models from the logits there: the
+    local curvature times the factor ``2 psi(a_i)`` by which the softmax weights can grow along the
+    segment). Unlike :func:`recorded_flip_cost` it takes no global majorant and no ``L``. 0 where no code
+    changed or ``mu' = 0``; NaN where ``curv_gap_seg`` or ``gap_gs_dot`` is not recorded.
+    """
+    tr, T = ctx.traj, ctx.T
+    mn = ctx.mu[1:]
+    seg, gs = field(tr, "curv_gap_seg", T), field(tr, "gap_gs_dot", T)
+    if seg is None or gs is None:
+        return _nan(T)
+    Eh = mn * gs + 0.5 * seg
+    none = (ctx.flips == 0) | (mn == 0)
+    return np.where(none & np.isfinite(Eh), 0.0, Eh)
+
+
 def descent_terms(ctx, L, info=None) -> dict:
     r"""The per-step terms of Theorem II.4 (arrays of length T), for checks and figures.
 
@@ -113,8 +132,9 @@ def descent_terms(ctx, L, info=None) -> dict:
     ``mu' = 0`` or ``g L (2 - mu') <= 2``) and ``(1/g - L/2) ||u_t||^2``, ``u_t = D^s_t + Dmu r_t`` (valid
     where ``g L <= 2``); ``S_t`` is the larger valid one (NaN where neither is). ``K_t`` (continuation),
     ``N_t`` (noise), ``B_t`` (:func:`pattern_gap_bound`), the a-priori flip cost ``Ebar_t``
-    (:func:`flip_cost_bound`), the recorded one ``Ehat_t`` (:func:`recorded_flip_cost`) and
-    ``Ebest_t = min(Ebar_t, Ehat_t)``; the measured excess ``E_t = f(x_{t+1}) - f(x^s_{t+1})`` (NaN
+    (:func:`flip_cost_bound`), the recorded one ``Ehat_t`` (:func:`recorded_flip_cost`), the segment one
+    ``Ehat_seg_t`` (:func:`segment_flip_cost`, NaN where not recorded) and ``Ebest_t = min(Ebar_t, Ehat_t,
+    Ehat_seg_t)`` over the recorded forms; the measured excess ``E_t = f(x_{t+1}) - f(x^s_{t+1})`` (NaN
     without ``f_stable``), and ``rhs_t = f(x_t) - S_t + K_t + N_t + Ebest_t``.
     """
     tr, T = ctx.traj, ctx.T
@@ -152,7 +172,8 @@ def descent_terms(ctx, L, info=None) -> dict:
     B = pattern_gap_bound(ctx.flips, smax[:-1], smax[1:], gn, g, r[1:], info)
     Eb = flip_cost_bound(B, mn, G, gn, g, dmu, r[:-1], L)
     Eh, h_source = recorded_flip_cost(ctx, L)
-    Ebest = np.fmin(Eb, Eh)
+    Ehs = segment_flip_cost(ctx)
+    Ebest = np.fmin(np.fmin(Eb, Eh), Ehs)
     fs = field(tr, "f_stable", T)
     E = ctx.f[1:] - fs if fs is not None else _nan(T)
     rhs = ctx.f[:-1] - S + K + N + Ebest
@@ -166,6 +187,7 @@ def descent_terms(ctx, L, info=None) -> dict:
         "Ebar": Eb,
         "Ehat": Eh,
         "Ehat_curvature": h_source,
+        "Ehat_seg": Ehs,
         "Ebest": Ebest,
         "E": E,
         "rhs": rhs,

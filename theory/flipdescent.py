@@ -18,13 +18,15 @@ class FlipDescent(_PerStep):
 
     On every step with ``0 <= mu' <= 1`` (L-smooth f, any gradient ``G_t``):
 
-    ``f(x_{t+1}) <= f(x_t) - S_t + K_t + N_t + min(Ebar_t, Ehat_t)``, where the decrease ``S_t`` is the
-    larger of ``c_t ||G_t||^2``, ``c_t = g (1 - mu')(1 - g L (1 - mu')/2)`` (valid where ``mu' = 0`` or
-    ``g L (2 - mu') <= 2``) and ``(1/g - L/2) ||u_t||^2``, ``u_t = D^s_t + Dmu r_t`` (valid where
-    ``g L <= 2``); ``K_t = -Dmu <G_t, r_t> + L |Dmu| g ||G_t|| ||r_t|| + (L/2) Dmu^2 ||r_t||^2``
+    ``f(x_{t+1}) <= f(x_t) - S_t + K_t + N_t + Ebest_t``, ``Ebest_t = min(Ebar_t, Ehat_t, Ehat_seg_t)``, where
+    the decrease ``S_t`` is the larger of ``c_t ||G_t||^2``, ``c_t = g (1 - mu')(1 - g L (1 - mu')/2)`` (valid
+    where ``mu' = 0`` or ``g L (2 - mu') <= 2``) and ``(1/g - L/2) ||u_t||^2``, ``u_t = D^s_t + Dmu r_t``
+    (valid where ``g L <= 2``); ``K_t = -Dmu <G_t, r_t> + L |Dmu| g ||G_t|| ||r_t|| + (L/2) Dmu^2 ||r_t||^2``
     (continuation), ``N_t = ||xi_t|| (g ||G_t|| + |Dmu| ||r_t||)`` (noise; 0 for full gradients), the
-    a-priori flip cost ``Ebar_t`` (Lemma II.3(d)) and the recorded one ``Ehat_t`` (Lemma II.3(e)); both
-    are 0 when no code changes.
+    a-priori flip cost ``Ebar_t`` (Lemma II.3(d)), the recorded one ``Ehat_t`` (Lemma II.3(e)) and, where the
+    problem records its segment bound ``curv_gap_seg``, ``Ehat_seg_t = mu' <grad f(x^s_{t+1}), e_t> +
+    curv_gap_seg_t / 2`` (Lemma II.3(f); NaN, so left out of the min, elsewhere); all are 0 when no code
+    changes.
 
     The inequality is checked on every step where it is valid (a failure there is a violation), but it
     is a *guarantee* only where the descent coefficient is positive: ``g L < 2``. With ``g L > 2`` the
@@ -33,22 +35,24 @@ class FlipDescent(_PerStep):
     ``f(x_t)`` (plus rounding): f provably did not go up.
 
     Where the pattern-stable fields are recorded it also checks, per step, the measured forms: the
-    descent lemma at ``x^s_{t+1}``, ``pattern_gap_t <= B_t`` and ``E_t <= Ehat_t`` (and the L form); where
-    the problem has a quadratic majorant ``H``, also ``f(x_{t+1}) <= f(x_t) + <grad f(x_t), D_t> +
-    <D_t, H D_t>/2`` on the actual step, an equality for least squares (a gradient that is biased in
-    the step *and* in the record is caught there on every step).
+    descent lemma at ``x^s_{t+1}``, ``pattern_gap_t <= B_t``, ``E_t <= Ehat_t`` (and the L form) and
+    ``E_t <= Ehat_seg_t`` where recorded; where the problem has a quadratic majorant ``H``, also
+    ``f(x_{t+1}) <= f(x_t) + <grad f(x_t), D_t> + <D_t, H D_t>/2`` on the actual step, an equality for least
+    squares (a gradient that is biased in the step *and* in the record is caught there on every step).
 
     Measured: ``sum_t S_t`` over the valid steps; bound: ``sum_t (f(x_t) - f(x_{t+1}) + K_t + N_t +
     Ebest_t)`` over the same steps. ``details`` has the flip-cost tightness: the median over flip steps
-    with a positive measured excess ``E_t`` of ``Ehat_t / E_t`` and of ``Ebar_t / E_t``.
+    with a positive measured excess ``E_t`` of ``Ehat_t / E_t``, ``Ebar_t / E_t``, ``Ehat_seg_t / E_t`` (over
+    the steps where it is recorded; None without) and ``Ebest_t / E_t``.
     """
 
     name = "flip_descent"
     label = "Theorem II.4"
     kind = "guarantee"
     statement = (
-        "f(x_{t+1}) <= f(x_t) - S_t + K_t + N_t + min(Ebar_t, Ehat_t) every step; a guarantee where g L < 2 "
-        "(Ebar_t a priori from flips and scales, Ehat_t from the recorded flip)"
+        "f(x_{t+1}) <= f(x_t) - S_t + K_t + N_t + min(Ebar_t, Ehat_t, Ehat_seg_t) every step; a guarantee where "
+        "g L < 2 (Ebar_t a priori from flips and scales, Ehat_t from the recorded flip, Ehat_seg_t from the "
+        "problem's segment bound where recorded)"
     )
     assumptions = [A.F_RECORDED, A.LAZY, A.L_KNOWN]
 
@@ -59,7 +63,7 @@ class FlipDescent(_PerStep):
     def check(self, trajectory, L=None, rtol=1e-10, **kw):
         """Parameters: ``L`` (default the problem's; an estimate fails "L known"), ``rtol``
         relative to the size of f and of the terms. Returns a Result; ``details`` carries the
-        sums of ``E_t`` (measured), ``Ebar_t`` and ``Ehat_t``, and their tightness."""
+        sums of ``E_t`` (measured), ``Ebar_t``, ``Ehat_t`` and ``Ehat_seg_t``, and their tightness."""
         ctx = self.context(trajectory, L=L, **kw)
         T = ctx.T
         rtol = _tols(ctx, rtol, 0.0)[0] if working_eps(ctx.meta) > np.finfo(np.float64).eps else rtol
@@ -91,6 +95,7 @@ class FlipDescent(_PerStep):
             "sum_E_measured": None,
             "sum_Ebar": float(np.nansum(tm["Ebar"][valid])),
             "sum_Ehat": float(np.nansum(tm["Ehat"][valid])),
+            "sum_Ehat_seg": float(np.nansum(tm["Ehat_seg"][valid])) if np.isfinite(tm["Ehat_seg"]).any() else None,
             "Ehat_curvature": "problem's quadratic majorant H" if tm["Ehat_curvature"] == "H" else "L I",
         }
         bad = np.zeros(T, dtype=bool)
@@ -101,14 +106,22 @@ class FlipDescent(_PerStep):
             tol_l = rtol * (np.abs(fs) + np.abs(ctx.f[:-1]) + np.abs(sgd) + Lv * sn2) + floor
             e_meas = ctx.f[1:] - fs
             e_bnd = mn * (G + Lv * np.sqrt(np.maximum(sn2, 0))) * pg + 0.5 * Lv * mn * mn * pg * pg
+            Ehs = tm["Ehat_seg"]
             tol_e = rtol * (np.abs(ctx.f[1:]) + np.abs(fs) + e_bnd + np.abs(tm["Ehat"])) + floor
+            # the rounding of Ehat_seg scales with its two terms (they may cancel), not with their sum
+            gs_f, seg_f = field(trajectory, "gap_gs_dot", T), field(trajectory, "curv_gap_seg", T)
+            seg_size = np.zeros(T) if gs_f is None or seg_f is None else np.abs(mn * gs_f) + 0.5 * np.abs(seg_f)
+            tol_e = tol_e + rtol * np.where(np.isfinite(Ehs) & np.isfinite(seg_size), seg_size, 0.0)
             gap_b = pg - tm["B"]
             tol_b = 1e-9 * np.fmax(tm["B"], pg) + 1e-12 * np.nan_to_num(_x_scale(ctx, info, T), nan=0.0)
             f1 = st & valid & (lemma > tol_l)
             f2 = st & valid & ((e_meas > e_bnd + tol_e) | (e_meas > tm["Ehat"] + tol_e))
             f3 = st & valid & (gap_b > tol_b)
-            bad = f1 | f2 | f3
+            # the segment form (Lemma II.3(f)) where the problem records it; NaN steps are not claimed
+            f5 = st & valid & np.isfinite(Ehs) & (e_meas > Ehs + tol_e)
+            bad = f1 | f2 | f3 | f5
             pos = st & valid & (ctx.flips > 0) & (e_meas > tol_e)
+            pos_seg = pos & np.isfinite(Ehs)
             det.update(
                 stable_fields=True,
                 descent_lemma_at_stable_failing=int(f1.sum()),
@@ -121,6 +134,9 @@ class FlipDescent(_PerStep):
                 flip_steps_positive_excess=int(pos.sum()),
                 tightness_Ehat_median=float(np.median(tm["Ehat"][pos] / e_meas[pos])) if pos.any() else None,
                 tightness_Ebar_median=float(np.median(tm["Ebar"][pos] / e_meas[pos])) if pos.any() else None,
+                excess_over_segment_bound_failing=int(f5.sum()),
+                tightness_Ehat_seg_median=float(np.median(Ehs[pos_seg] / e_meas[pos_seg])) if pos_seg.any() else None,
+                tightness_Ebest_median=float(np.median(tm["Ebest"][pos] / e_meas[pos])) if pos.any() else None,
             )
         else:
             det.update(stable_fields=False)

@@ -9,6 +9,94 @@ from ._data import ClassifierMixin, check_features, check_idx, check_x, encode_l
 from .base import Problem, make_layout
 
 
+def psi(a):
+    r"""``psi(a) = (e^a - 1 - a) / a^2 = int_0^1 (1 - s) e^{s a} ds`` elementwise (``psi(0) = 1/2``), never below it.
+
+    Near 0 the closed form cancels, so for ``a < 1e-2`` the series ``sum_n a^n / (n + 2)!`` is used with its
+    tail after ``a^3`` bounded by ``1.02 a^4 / 720`` (``e^a < 1.02`` there): an upper bound, as the majorant
+    needs. Overflows to ``inf`` for ``a > ~709``.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    small = a < 1e-2
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        closed = (np.expm1(a) - a) / (a * a)
+    series = 0.5 + a / 6 + a * a / 24 + a**3 / 120 + 1.02 * a**4 / 720
+    return np.where(small, series, closed)
+
+
+def softmax_segment_bound(Z, Delta, b_lo=None, b_hi=None, iters: int = 40):
+    r"""Per row ``i``: an upper bound on ``2 R_i``, ``R_i = lse(z_i + Delta_i) - lse(z_i) - <p_i, Delta_i>``.
+
+    THEORY.md, Lemma II.3(f). With ``p = softmax(z)``, ``b = Delta - <p, Delta>`` and ``a = max_j b_j``,
+    ``R <= int_0^1 min(a, g(s)) ds`` where ``g(s) = sum_j p_j b_j (e^{s b_j} - 1)`` bounds the growth of the
+    slope ``<softmax(z + s Delta), Delta> - <p, Delta>`` (the curvature ``Var_{p(s)}(Delta)`` is at most
+    ``sum_j p_j e^{s b_j} b_j^2``) and ``a`` caps it (the slope never exceeds ``max_j Delta_j``). For every
+    ``sigma`` in [0, 1] the integral is at most
+
+    .. math:: G(\sigma) + a (1 - \sigma),\qquad G(\sigma) = \sum_j p_j \big(e^{\sigma b_j} - 1 - \sigma b_j\big),
+
+    so *any* ``sigma`` gives a valid bound; bisection on ``g(sigma) = a`` (``G`` is convex) finds the
+    smallest. It is at most ``2 psi(a) Var_p(Delta)`` (:func:`psi`), the plain segment bound.
+
+    With ``b_lo``, ``b_hi`` the centred change is only known to lie in the box ``b + [b_lo, b_hi]`` (entrywise):
+    each term of ``G`` is convex in ``b_j``, so its largest value is at an end of the interval, and ``a`` is at
+    most ``max_j (b_j + b_hi_j)``; the bound holds for every centred change in the box.
+
+    Parameters
+    ----------
+    Z, Delta : (n, k) arrays: the logits at the start of the segment and their change along it.
+    b_lo, b_hi : optional (n, k) arrays, ``b_lo <= 0 <= b_hi``: an uncertainty box around ``b`` (default none).
+    iters : int, bisection steps (only the bound's quality depends on it, not its validity).
+
+    Returns
+    -------
+    (n,) array >= 0 (``inf`` only if every candidate overflows), with a rounding allowance of
+    ``8 k eps max_j |Delta_j| (1 + a)`` (the error of the computed ``<p, Delta>``, propagated).
+    """
+    Zs = Z - Z.max(axis=1, keepdims=True)
+    P = np.exp(Zs)
+    P /= P.sum(axis=1, keepdims=True)
+    B = Delta - np.sum(P * Delta, axis=1, keepdims=True)
+    ends = (B,) if b_lo is None else (B + b_lo, B + b_hi)
+    a = np.maximum(ends[-1].max(axis=1), 0.0)
+    live = P > 0  # an underflowed weight contributes nothing (and must not make 0 * inf = nan)
+
+    def parts(s, r):
+        """Per row: G(s) and its slope, taking in each term the end of the box with the larger value."""
+        val = slope = None
+        with np.errstate(over="ignore", invalid="ignore"):
+            for E in ends:
+                sb = s[:, None] * E[r]
+                em = np.expm1(sb)
+                v, d = em - sb, E[r] * em
+                if val is None:
+                    val, slope = v, d
+                else:
+                    take = v > val
+                    val, slope = np.where(take, v, val), np.where(take, d, slope)
+            w = np.where(live[r], P[r], 0.0)
+            return np.sum(np.where(live[r], w * val, 0.0), axis=1), np.sum(np.where(live[r], w * slope, 0.0), axis=1)
+
+    def bound(s, r=slice(None)):
+        return parts(s, r)[0] + a[r] * (1.0 - s)
+
+    ones = np.ones(len(a))
+    out = np.fmin(bound(ones), a)  # sigma = 1 (uncapped) and sigma = 0 (the Lipschitz cap a)
+    # the best sigma solves g(sigma) = a; bisect only the rows where the cap binds before sigma = 1
+    r = np.flatnonzero(parts(ones, slice(None))[1] > a)
+    if r.size:
+        lo, hi = np.zeros(r.size), np.ones(r.size)
+        for _ in range(iters):
+            mid = 0.5 * (lo + hi)
+            up = parts(mid, r)[1] > a[r]
+            hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+        out[r] = np.fmin(out[r], np.fmin(bound(lo, r), bound(hi, r)))
+    # rounding allowance: <p, Delta> (hence b and a) is computed with an error of about k eps max|Delta|
+    size = np.abs(Delta).max(axis=1) + max(float(np.abs(E - B).max(initial=0.0)) for E in ends)
+    slack = 4.0 * Z.shape[1] * np.finfo(np.float64).eps * size * (1.0 + a)
+    return 2.0 * (np.maximum(out, 0.0) + slack)
+
+
 class Logistic(ClassifierMixin, Problem):
     r"""Softmax regression: mean cross-entropy plus ``l2/2 ||W||_F^2``.
 
@@ -130,6 +218,41 @@ class Logistic(ClassifierMixin, Problem):
         V, Wv = mat(v)
         Z, Wz = mat(w)
         return float(np.sum((U @ V.T) * (U @ Z.T)) / (2 * self.m) + self.l2 * np.sum(Wv * Wz))
+
+    def segment_curvature(self, x, v) -> float:
+        r"""An upper bound on ``2 (f(x + v) - f(x) - <grad f(x), v>)`` from the logits at ``x`` and the direction ``v``.
+
+        With ``p_i = softmax(z_i(x))`` and the logit change ``delta_i = V u_i`` (``V = [W_v, b_v]``,
+        ``u_i = [x_i, 1]``), the cross-entropy part of the remainder is ``(1/m) sum_i R_i`` with
+        ``R_i = lse(z_i + delta_i) - lse(z_i) - <p_i, delta_i>`` (the label term is linear), each bounded by
+        :func:`softmax_segment_bound` (THEORY.md, Lemma II.3(f)); the regulariser adds ``l2 ||W_v||^2``
+        exactly. The bound is at most
+
+        .. math:: \frac1m \sum_i 2\psi(a_i)\,\mathrm{Var}_{p_i}(\delta_i) + \ell_2\|W_v\|_F^2,\qquad
+            a_i = \max_j \delta_{ij} - \langle p_i, \delta_i\rangle,\quad
+            \psi(a) = \frac{e^a - 1 - a}{a^2}\ (\psi(0) = \tfrac12),
+
+        the per-sample local curvature ``Var_{p_i}(delta_i)`` (Hessian along ``v`` at ``x``) times the factor
+        ``2 psi(a_i) >= 1`` by which it can grow along the segment, which tends to 1 as ``v -> 0``: for small
+        steps it is tight where :meth:`curvature` (Böhning's global ``S_i <= I/2``) is not. No value of ``f``
+        at ``x + v`` enters.
+
+        Parameters
+        ----------
+        x, v : arrays of shape ``(dim,)``
+
+        Returns
+        -------
+        float >= 0
+
+        Raises
+        ------
+        ValueError
+            If ``x`` or ``v`` has the wrong shape.
+        """
+        Z = self.logits(x)
+        Wv, bv = self.unpack(check_x(v, self.dim, "v"))
+        return float(np.mean(softmax_segment_bound(Z, self.X @ Wv.T + bv)) + self.l2 * np.sum(Wv * Wv))
 
     def init(self, rng=None) -> np.ndarray:
         """``W ~ N(0, 1/d)`` entrywise, ``b = 0``: logits of order 1 on standardised data.

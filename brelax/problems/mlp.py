@@ -9,8 +9,11 @@ import numpy as np
 from .._validate import check_choice, check_nonneg
 from ._data import ClassifierMixin, check_features, check_idx, check_x, encode_labels, softmax_ce
 from .base import Problem, make_layout
+from .logistic import softmax_segment_bound
 
 ACTIVATIONS = ("relu", "tanh")
+#: ``max |tanh''| / 2 = 2 / (3 sqrt 3)``: Taylor's remainder ``|tanh(p + q) - tanh(p) - tanh'(p) q| <= TANH_C q^2``.
+TANH_C = 2.0 / (3.0 * np.sqrt(3.0))
 
 
 def _act(name, z):
@@ -150,6 +153,74 @@ class MLP(ClassifierMixin, Problem):
             if i > 0:
                 delta = (delta @ W) * _act_grad(self.activation, pres[i - 1], acts[i])
         return np.concatenate([g for pair in grads for g in pair])
+
+    def segment_curvature(self, x, v) -> float:
+        r"""An upper bound on ``2 (f(x + v) - f(x) - <grad(x), v>)`` for one hidden layer (THEORY.md, Lemma II.3(f)).
+
+        ``grad`` is :meth:`grad` (``relu'(0) = 0``). Per sample, with the hidden pre-activation ``P = W_1 x_i + b_1``,
+        its change ``Q = V_1 x_i + c_1``, ``J = act'(P)``, ``h = act(P)``, the output weights ``W_2' = W_2 + V_2``,
+        the logit derivative ``d = V_2 h + W_2 (J Q) + c_2`` and ``Delta_0 = d + V_2 (J Q)`` (the logit change if
+        no unit left its linear regime), the hidden remainder ``rho = act(P + Q) - h - J Q`` lies in a box:
+        ``[0, (|Q| - |P|)_+]`` for relu (convex; a unit moves off its linear piece only if ``|Q| > |P|``) and
+        ``[-c Q^2, c Q^2]`` for tanh (``c = 2/(3 sqrt 3)``, Taylor). The logit change is
+        ``Delta = Delta_0 + W_2' rho``, and the cross-entropy remainder of the sample is exactly
+
+        .. math:: R_{\rm softmax}(z, \Delta) + \langle p - e_y, V_2 (J Q) + W_2' \rho\rangle ,
+
+        bounded by :func:`~brelax.problems.logistic.softmax_segment_bound` with the box of centred logit
+        changes that ``rho`` allows, plus the largest value of the linear term over the box; the regulariser
+        adds ``l2 sum ||V_W||^2`` exactly. Computed from the forward pass at ``x`` and the direction, without
+        evaluating ``f`` at ``x + v``. It may be negative (the linear term has either sign). NaN for more
+        than one hidden layer (no rigorous bound is implemented there).
+
+        Parameters
+        ----------
+        x, v : arrays of shape ``(dim,)``
+
+        Returns
+        -------
+        float (NaN with two or more hidden layers)
+
+        Raises
+        ------
+        ValueError
+            If ``x`` or ``v`` has the wrong shape.
+        """
+        params = self.unpack(x)
+        dirs = self.unpack(check_x(v, self.dim, "v"))
+        if len(params) != 2:
+            return float("nan")
+        (W1, b1), (W2, b2) = params
+        (V1, c1), (V2, c2) = dirs
+        X, y = self.X, self.codes
+        P = X @ W1.T + b1
+        Q = X @ V1.T + c1
+        h = _act(self.activation, P)
+        JQ = _act_grad(self.activation, P, h) * Q
+        Z = h @ W2.T + b2
+        d = h @ V2.T + JQ @ W2.T + c2
+        VJQ = JQ @ V2.T
+        if self.activation == "relu":
+            lo, hi = np.zeros_like(Q), np.maximum(np.abs(Q) - np.abs(P), 0.0)
+        else:
+            hi = TANH_C * Q * Q
+            lo = -hi
+        Zs = Z - Z.max(axis=1, keepdims=True)
+        p = np.exp(Zs)
+        p /= p.sum(axis=1, keepdims=True)
+        W2n = W2 + V2
+        # the centred logit change moves by c_j . rho, c_j = W2'_j - sum_l p_l W2'_l, as rho ranges over the box
+        C = W2n[None, :, :] - (p @ W2n)[:, None, :]  # (m, k, h)
+        b_lo = np.minimum(C * lo[:, None, :], C * hi[:, None, :]).sum(axis=2)
+        b_hi = np.maximum(C * lo[:, None, :], C * hi[:, None, :]).sum(axis=2)
+        soft = softmax_segment_bound(Z, d + VJQ, b_lo, b_hi) / 2
+        rows = np.arange(self.m)
+        py = p.copy()
+        py[rows, y] -= 1.0  # p - e_y
+        g = py @ W2n  # (m, h): the linear term <p - e_y, W2' rho> is largest at an end of each interval
+        lin = np.sum(py * VJQ, axis=1) + np.maximum(g * lo, g * hi).sum(axis=1)
+        reg = self.l2 * (float(np.sum(V1 * V1)) + float(np.sum(V2 * V2)))
+        return float(2.0 * np.mean(soft + lin) + reg)
 
     def init(self, rng=None) -> np.ndarray:
         """He-normal (relu) or Glorot-normal (tanh) hidden weights, Glorot-normal output, zero biases.
