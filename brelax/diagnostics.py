@@ -245,7 +245,8 @@ def momentum_sums(y_prev, y_new, r_prev, p_new=None, p_stable=None, g_raw=None, 
         Parameters
         ----------
         y_prev, y_new, r_prev : arrays, ``y_t``, ``y_{t+1}``, ``r_t``
-        p_new, p_stable : ``P(y_{t+1})`` and ``P^s_{t+1}``, or None (a float block: ``M = I``, no gap)
+        p_new, p_stable : ``P(y_{t+1})`` and ``P^s_{t+1}``; ``p_new=None``: a float block (``M = I``, no flip);
+        ``p_stable=None``: no pattern-stable comparison (``raw_dot_gap`` is NaN)
         g_raw : the raw gradient, or None (its sums are NaN)
         axis : the scale-row axis (None: one scale for the block)
 
@@ -271,12 +272,11 @@ def momentum_sums(y_prev, y_new, r_prev, p_new=None, p_stable=None, g_raw=None, 
     if g_raw is None:
         out += [nan, nan, nan]
     else:
-        gap = None if p_new is None or p_stable is None else p_new - p_stable
-        out += [
-            _dot(xp, g_raw, g_raw),
-            _dot(xp, g_raw, r_prev),
-            xp.zeros((), dtype=xp.float64, device=dev) if gap is None else _dot(xp, g_raw, gap),
-        ]
+        if p_new is None:  # a float block: no flip
+            g_gap = xp.zeros((), dtype=xp.float64, device=dev)
+        else:  # NaN without the pattern-stable comparison (pgd, proxquant)
+            g_gap = nan if p_stable is None else _dot(xp, g_raw, p_new - p_stable)
+        out += [_dot(xp, g_raw, g_raw), _dot(xp, g_raw, r_prev), g_gap]
     out.append(clamped)
     return xp.stack(out)
 

@@ -77,6 +77,8 @@ def optimize(
     progress: bool = False,
     record_every=None,
     sampling: str = "shuffle",
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
 ) -> Trajectory:
     """Run ``method`` on ``problem`` and record the per-step diagnostics (:mod:`brelax.diagnostics`).
 
@@ -106,6 +108,11 @@ def optimize(
     sampling : "shuffle" (a fresh permutation per epoch) or "with_replacement" (i.i.d. batches,
         unbiased given the past; see :class:`~brelax.problems.sampler.MinibatchSampler`);
         recorded as ``meta["sampling"]``. Only read when ``batch_size`` is given.
+    momentum, weight_decay : torch's SGD recursion on the anchor, ``m_t = momentum m_{t-1} + g_t +
+        weight_decay y_t`` (dampening 0, no Nesterov), the step taken along ``m_t`` instead of ``g_t``; both 0
+        (default) is plain gradient descent. The recorded ``sgrad_norm2``/``sg_dot_*`` are then those of the
+        direction ``m_t`` (``meta["direction"] = "anchor step"``, as a torch run records it), and the
+        anchor-step sums of :func:`brelax.diagnostics.momentum_sums` are recorded (THEORY.md, Theorem II.12).
 
     Returns
     -------
@@ -114,7 +121,8 @@ def optimize(
     Raises
     ------
     ValueError
-        Unknown method or set, ``lr <= 0``, ``rho < 1``, ``lam0 < 0``, a ``y0`` of the wrong shape.
+        Unknown method or set, ``lr <= 0``, ``rho < 1``, ``lam0 < 0``, a ``y0`` of the wrong shape,
+        ``momentum`` outside [0, 1), ``weight_decay < 0``.
     NonFiniteError
         f or its gradient became NaN or inf; ``err.trajectory`` holds the run so far.
     """
@@ -129,6 +137,10 @@ def optimize(
     if phase2_start is not None:
         phase2_start = _check_int(phase2_start, "phase2_start", 0)
     mu_sched = mu_schedule_for(method, lam0, rho, phase2_start, _check_int(lam_every, "lam_every", 1), mu_schedule)
+    momentum, weight_decay = check_nonneg(momentum, "momentum"), check_nonneg(weight_decay, "weight_decay")
+    if momentum >= 1:
+        raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
+    plain = momentum == 0 and weight_decay == 0
     rng = np.random.default_rng(seed)
     if y0 is None:
         y0 = problem.init(rng)
@@ -146,7 +158,7 @@ def optimize(
             problem.n_samples, batch_size, seed=int(rng.integers(2**63)), replacement=sampling == "with_replacement"
         )
     proj = Projector(problem.layout, Q, granularity)
-    rec = _Recorder(problem, proj, steps, m.lazy)
+    rec = _Recorder(problem, proj, steps, m.lazy, momentum_sums=not plain)
     keep = None if record_every is None else _check_int(record_every, "record_every", 1)
     its: dict[str, list] = {"t": [], "x": [], "y": [], "p": []}
     L = getattr(problem, "L", None)
@@ -174,12 +186,24 @@ def optimize(
         L=L,
         f_lower=getattr(problem, "f_lower", None),
         stopped=None,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        plain_sgd=plain,
+        direction="gradient" if plain else "anchor step",
+        base_optimizer="SGD",
+        nesterov=False,
+        dampening=0.0,
         **diagnostics.quant_meta(Q, [(b.shape, proj.axis_of(b)) for b in problem.layout if b.quantize]),
     )
     bar = _progress(steps, progress, m.name)
+    buf = np.zeros_like(state.y)  # the momentum buffer, m_(-1) = 0
     for t in range(steps):
         idx = None if sampler is None else sampler.next()
-        g = g_full if sampler is None else problem.grad(state.x, idx)
+        g_raw = g_full if sampler is None else problem.grad(state.x, idx)
+        g = g_raw
+        if not plain:  # torch's SGD: the buffer is the direction the anchor moves along
+            buf = momentum * buf + (g_raw + weight_decay * state.y)  # torch's order: d_p = g + wd y first
+            g = buf
         lr_t, mu_n = lr_sched(t), mu_sched(t + 1)
         new = m.update(state, g, lr_t, mu_n, proj)
         f_n = problem.f(new.x) if np.all(np.isfinite(new.x)) else math.nan
@@ -190,8 +214,10 @@ def optimize(
             raise NonFiniteError(meta["stopped"], traj)
         codes_n = proj.codes(new.y)
         rec.step(t, state, new, f_t, f_n, g, g_full, g_n, codes, codes_n, lr_sched(t + 1), mu_n)
+        if not plain:
+            rec.momentum(t, state, new, mu_n, g_raw)
         if idx is not None:
-            rec.same_batch(t, problem, idx, state.x, new.x, g)
+            rec.same_batch(t, problem, idx, state.x, new.x, g_raw)
         state, f_t, g_full, codes = new, f_n, g_n, codes_n
         _keep(its, keep, t + 1, steps, state)
         if bar is not None:
@@ -215,10 +241,12 @@ def _keep(its, every, t, steps, state):
 class _Recorder:
     """Fills the Trajectory arrays from the per-block sums of :mod:`brelax.diagnostics`."""
 
-    def __init__(self, problem, proj, steps, lazy):
+    def __init__(self, problem, proj, steps, lazy, momentum_sums=False):
         self.problem, self.proj, self.lazy = problem, proj, lazy
         self.a = {k: np.full(steps + 1, np.nan) for k in POINT_FIELDS}
         self.a.update({k: np.full(steps, np.nan) for k in STEP_FIELDS})
+        if momentum_sums:
+            self.a.update({k: np.full(steps, np.nan) for k in diagnostics.MOMENTUM_SUMS})
         self.a["flips"] = np.zeros(steps, dtype=np.int64)
         self.blocks = problem.layout
         multi = len(self.blocks) > 1
@@ -309,6 +337,21 @@ class _Recorder:
             for k in LAYER_STEP_FIELDS:
                 self.layers[name][k][t] = d[k]
         self._point(t + 1, n, f_n, mu_n, lr_n, pt, lay)
+
+    def momentum(self, t, s, n, mu_n, g_raw):
+        """The anchor-step sums of step t (:func:`brelax.diagnostics.momentum_sums`), for Theorem II.12."""
+        ps = self.stable(s, n, mu_n)[1] if self.lazy else None
+        views = self._views
+        yp, yn, rp, pn, gv = (views(v) for v in (s.y, n.y, s.y - s.p, n.p, g_raw))
+        psv = views(ps) if ps is not None else [None] * len(self.blocks)
+        rows = [
+            diagnostics.momentum_sums(yp[i], yn[i], rp[i], pn[i], psv[i], gv[i], self.proj.axis_of(b))
+            if b.quantize
+            else diagnostics.momentum_sums(yp[i], yn[i], rp[i], g_raw=gv[i])
+            for i, b in enumerate(self.blocks)
+        ]
+        for k, v in zip(diagnostics.MOMENTUM_SUMS, np.sum(rows, axis=0), strict=True):
+            self.a[k][t] = float(v)
 
     def same_batch(self, t, problem, idx, x, x_new, g):
         """f_B(x_t), f_B(x_{t+1}) and the secant of grad f_B on the step's own batch (THEORY.md, batch descent)."""

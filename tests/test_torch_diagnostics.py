@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 TORCH_NAN = {"g_dot_D", "noise_norm2", "stable_g_dot_D", "grad_norm2", "gap_g_dot"}  # need the full gradient
 
 
-def _torch_run(prob, y0, method, steps, lr, epoch_every=None, **kw):
+def _torch_run(prob, y0, method, steps, lr, epoch_every=None, sgd=None, **kw):
     A, b = torch.tensor(prob.A), torch.tensor(prob.b)
     ws = [nn.Parameter(torch.tensor(blk.view(y0).copy())) for blk in prob.layout]
     groups = [
@@ -26,7 +26,7 @@ def _torch_run(prob, y0, method, steps, lr, epoch_every=None, **kw):
         {"params": [("W2", ws[1])], "qset": "ternary", "axis": None},
         {"params": [("b", ws[2])], "qset": None},
     ]
-    opt = QuantOptimizer(torch.optim.SGD(groups, lr=lr), method=method, diagnostics=True, **kw)
+    opt = QuantOptimizer(torch.optim.SGD(groups, lr=lr, **(sgd or {})), method=method, diagnostics=True, **kw)
     rows = [opt.first_diagnostics]
     for t in range(steps):
         opt.zero_grad()
@@ -82,6 +82,36 @@ def test_numpy_driver_and_quant_optimizer_record_the_same_diagnostics(method, ep
     # with the full batch, the step's gradient is the full one: the torch sums equal the NumPy full-gradient ones
     np.testing.assert_allclose([r["total"]["sg_dot_D"] for r in rows[1:]], traj.g_dot_D, **close)
     assert math.isnan(rows[0]["total"]["grad_norm2"])
+
+
+@pytest.mark.parametrize("method", ["binaryrelax", "binaryconnect", "gd"])
+def test_numpy_heavy_ball_and_torch_sgd_momentum_record_the_same_run(method):
+    """optimize(momentum=, weight_decay=) is torch's SGD recursion: same iterates, diagnostics, anchor-step sums."""
+    prob = TwoLayerLsq(seed=3)
+    y0 = np.random.default_rng(4).standard_normal(prob.dim)
+    kw = dict(lam0=0.5, rho=1.3, phase2_start=10)
+    sgd = dict(momentum=0.9, weight_decay=0.01)
+    steps = 14
+    traj = brelax.optimize(prob, method, "ternary", steps=steps, lr=0.05, y0=y0, **sgd, **kw)
+    _, rows = _torch_run(prob, y0, method, steps, 0.05, None, sgd=sgd, schedule="step", **kw)
+    assert traj.meta["direction"] == "anchor step" and traj.meta["momentum"] == 0.9
+    close = dict(rtol=1e-11, atol=1e-12)
+    for k in dg.STEP_OUT + dg.MOMENTUM_SUMS:
+        if k in TORCH_NAN:
+            continue
+        got, want = np.array([r["total"][k] for r in rows[1:]]), traj.arrays[k]
+        assert np.array_equal(np.isnan(got), np.isnan(want)), k
+        np.testing.assert_allclose(got, want, **close, err_msg=k)
+    assert np.all(np.isfinite(traj.ystep_old2)) and np.any(traj.ystep_new2 != traj.ystep_old2)
+
+
+def test_momentum_and_weight_decay_are_checked():
+    prob = TwoLayerLsq(seed=3)
+    for bad in (-0.1, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="momentum"):
+            brelax.optimize(prob, "binaryrelax", "ternary", steps=2, momentum=bad)
+    with pytest.raises(ValueError, match="weight_decay"):
+        brelax.optimize(prob, "binaryrelax", "ternary", steps=2, weight_decay=-1.0)
 
 
 @pytest.mark.parametrize("base", ["momentum", "weight_decay", "adam"])

@@ -29,21 +29,27 @@ BURN_IN = 0.2
 MARGIN = 1.25
 
 
-def same_batch_records(trajectory, T, L=None, burn_in=BURN_IN):
+def same_batch_records(trajectory, T, L=None, burn_in=BURN_IN, ctx=None):
     """The same-batch records of a run and the predictable ``L_B`` of every step (this module's docstring).
 
-    Returns ``(bf, bfn, sec, L_B, burn, checked, info)``: ``f_B(x_t)``, ``f_B(x_{t+1})``, the secant,
-    ``L_B`` (given, or :data:`MARGIN` times the largest secant recorded before the step), the burn-in
-    mask, the recorded steps after it, and ``{"recorded", "burn_in_steps", "source"}``.
+    With ``ctx`` of a full-gradient run that has no same-batch records, the batch is the whole data:
+    ``f_B = f`` and the secant is ``L_local``. Returns ``(bf, bfn, sec, L_B, burn, checked, info)``:
+    ``f_B(x_t)``, ``f_B(x_{t+1})``, the secant, ``L_B`` (given, or :data:`MARGIN` times the largest secant
+    recorded before the step), the burn-in mask (empty when ``L`` is given: nothing to estimate), the
+    recorded steps after it, and ``{"recorded", "burn_in_steps", "source"}``.
     """
     if not 0.0 < float(burn_in) < 1.0:
         raise ValueError(f"burn_in must lie in (0, 1), got {burn_in!r}")
     nan = np.full(T, np.nan)
     bf, bfn, sec = (field(trajectory, n, T) for n in ("batch_f", "batch_f_next", "batch_L_local"))
     bf, bfn, sec = (nan if v is None else v for v in (bf, bfn, sec))
+    if ctx is not None and ctx.deterministic and not np.isfinite(bf).any():
+        loc = field(trajectory, "L_local", T)
+        bf, bfn, sec = ctx.f[:-1], ctx.f[1:], nan if loc is None else loc
     rec = np.isfinite(bf) & np.isfinite(bfn)
     idx = np.flatnonzero(rec)
-    nb = math.ceil(float(burn_in) * idx.size) if idx.size else 0
+    # the burn-in exists to estimate L_B: with L given there is nothing to estimate
+    nb = math.ceil(float(burn_in) * idx.size) if idx.size and L is None else 0
     burn = np.zeros(T, dtype=bool)
     burn[idx[:nb]] = True
     checked = rec & ~burn

@@ -76,7 +76,9 @@ class HeavyBall(_PerStep):
         T, meta = ctx.T, ctx.meta
         if working_eps(meta) > np.finfo(np.float64).eps:
             rtol = _tols(ctx, rtol, 0.0)[0]
-        bf, bfn, sec, L_B, burn, checked, rinfo = same_batch_records(trajectory, T, L, burn_in)
+        if ctx.deterministic and L is None and ctx.L is not None and ctx.L_source in ("given", "problem"):
+            L = ctx.L  # full gradients: f_B = f, whose L the problem knows
+        bf, bfn, sec, L_B, burn, checked, rinfo = same_batch_records(trajectory, T, L, burn_in, ctx)
         beta, lam = float(meta.get("momentum") or 0.0), float(meta.get("weight_decay") or 0.0)
         fld = {n: field(trajectory, n, T) for n in (*FIELDS, "raw_dot_gap", "stable_clamped")}
         have = all(fld[n] is not None and np.isfinite(fld[n]).any() for n in FIELDS)
@@ -93,6 +95,9 @@ class HeavyBall(_PerStep):
         kap = kappa(g, g_prev, beta, L_B)
         sn2 = field(trajectory, "stable_norm2", T)
         sn2 = _nan(T) if sn2 is None else sn2
+        dn2 = field(trajectory, "step_norm2", T)
+        if dn2 is not None:  # mu' = 0 (gd): x = y, the pattern-stable step is the step itself
+            sn2 = np.where(np.isnan(sn2) & (mn == 0), dn2, sn2)
         sdg, pg = (field(trajectory, n, T) for n in ("stable_dot_gap", "pattern_gap"))
         sdg, pg = (_nan(T) if v is None else v for v in (sdg, pg))
         flips = ctx.flips

@@ -478,7 +478,7 @@ class QuantOptimizer(torch.optim.Optimizer):
         """The diagnostics of the current point (and of the step from ``pending``), via :mod:`brelax.diagnostics`."""
         steps, points, names, moms = [], [], [], []
         # Theorem II.12 (heavy ball) needs the anchor step against the old and new patterns and the raw gradient
-        momentum = pending is not None and pending.anchors is not None and self._m.lazy
+        momentum = pending is not None and pending.anchors is not None
         for i, slot in enumerate(self.slots):
             s, x = slot.state, slot.param.detach()
             points.append(dg.point_sums(slot.r, None, slot.scales))
