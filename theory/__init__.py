@@ -36,7 +36,10 @@ Every-step results (one module each: :mod:`theory.monotonicity`, :mod:`theory.pr
 * ``AOCFlipBound`` (binary, lazy, fixed mu; constant ``L``): Proposition II.9 (replaces the
   old AOC fraction; the fraction is in ``details``). ``AOCFraction`` is an alias.
 
-Whole-run results (``covered`` empty): ``SGDHighProbability`` (Theorem II.11: constants ``Xi``,
+``EpochBound`` (Theorem II.10 summed over each epoch: the full loss at epoch ends against the
+expectation bound, verdict by its high-probability form; ``steps_per_epoch`` or the step log's
+``epoch`` column, ``sigma^2`` from the earlier epochs' noise records; ``covered``: the steps of the
+guarantee epochs). Whole-run results (``covered`` empty): ``SGDHighProbability`` (Theorem II.11: constants ``Xi``,
 ``Gamma`` from a calibration run -- ``estimate_constants`` gives ``noise_max``; ``delta``; needs
 ``meta["sampling"] == "with_replacement"``, so reshuffled runs report it as not met),
 ``StationarityRate`` (``mu_bar``, window ``t0, t1``;
@@ -52,6 +55,7 @@ projector. :func:`theory.resolution.resolved` is the one definition of a resolve
 
 from .aocflip import AOCFlipBound
 from .batchdescent import BatchDescent
+from .epochbound import EpochBound
 from .flipcost import descent_terms
 from .flipdescent import FlipDescent
 from .heavyball import HeavyBall
@@ -92,6 +96,7 @@ RESULTS = {
         PLRate,
         AOCFlipBound,
         SGDHighProbability,
+        EpochBound,
     )
 }
 
@@ -115,8 +120,6 @@ WIRED_ELSEWHERE = {
     "Theorem II.1": "projection_monotonicity (Theorem II.2 is Theorem II.1 along the run)",
     "Lemma II.3": "flip_descent (pattern_gap <= B_t, E_t <= Ebar_t and E_t <= Ehat_t on every step)",
     "Corollary II.5": "flip_descent (the whole-run sum is its measured/bound)",
-    "Theorem II.10": "not checked: a bound on a conditional expectation, which one trajectory cannot measure; "
-    "Theorem II.11 is its checkable high-probability form",
 }
 
 
@@ -144,6 +147,7 @@ __all__ = [
     "BatchDescent",
     "ConeOrthogonality",
     "Corollary3",
+    "EpochBound",
     "FactC",
     "FlipDescent",
     "LemmaA",
