@@ -38,6 +38,7 @@ MODULES = (
     "check_monotonicity",
     "check_flip_descent",
     "check_batch_descent",
+    "check_heavy_ball",
     "check_prox_step",
     "check_rates",
     "check_sgd",

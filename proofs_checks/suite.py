@@ -47,6 +47,8 @@ class RunSpec:
     lr_scale: float = 1.0  # multiplies the problem's step size
     sampling: str | None = None  # minibatch sampling (None: the driver's default, per-epoch reshuffling)
     lr_schedule: str | None = None  # a name in LR_SCHEDULES (None: the constant step)
+    momentum: float = 0.0  # torch's SGD heavy-ball momentum on the anchor (0: plain gradient steps)
+    weight_decay: float = 0.0
 
     def __post_init__(self):
         if self.lr_schedule is not None and self.lr_schedule not in LR_SCHEDULES:
@@ -62,6 +64,8 @@ class RunSpec:
         kw = dict(method=self.method, lam0=self.lam0, rho=self.rho, phase2_start=p2, batch_size=self.batch_size)
         if self.sampling is not None:
             kw["sampling"] = self.sampling
+        if self.momentum or self.weight_decay:
+            kw.update(momentum=self.momentum, weight_decay=self.weight_decay)
         return kw
 
 
@@ -89,6 +93,19 @@ BR_HALF_LR = RunSpec("binaryrelax(g=1/(2L))", "binaryrelax", lr_scale=0.5)
 #: The step size varies: g_t from a MultiStep and a cosine schedule (:data:`LR_SCHEDULES`).
 BR_MULTISTEP = RunSpec("binaryrelax(lr MultiStep x0.1 at T/2, 3T/4)", "binaryrelax", lr_schedule="multistep")
 BR_COSINE = RunSpec("binaryrelax(lr cosine to g/20)", "binaryrelax", lr_schedule="cosine")
+#: Heavy ball ("hb", Theorem II.12): momentum 0.9 and weight decay 1e-3, inside kappa > 0 (g L = 0.15 < 2 (1 - 0.9)); the
+#: minibatch one at g L = 0.08, since the batch objective's curvature exceeds L (about 1.8 L on the lsq problem).
+BR_HB = RunSpec("binaryrelax(hb 0.9)", "binaryrelax", lr_scale=0.15, momentum=0.9, weight_decay=1e-3)
+BR_HB_SGD = RunSpec(
+    "binaryrelax(hb 0.9, batch 64)",
+    "binaryrelax",
+    lr_scale=0.08,
+    momentum=0.9,
+    weight_decay=1e-3,
+    batch_size=64,
+)
+#: The runs with a momentum buffer (heavy_ball's evidence).
+HEAVY_BALL_SPECS = (BR_HB, BR_HB_SGD)
 
 #: The lazy methods (gradient at x applied to y): the ones Lemmas A-B and the theorems are about.
 LAZY_SPECS = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, BR_SGD, BC_SGD, BR_SGD_WR, BR_MULTISTEP, BR_COSINE)
@@ -121,6 +138,7 @@ class ProblemSpec:
 def default_problems(quick: bool, seed: int) -> list:
     """The problems and which runs each gets."""
     every = (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC, GD, PGD, PROX, BR_SGD, BC_SGD, BR_SGD_WR) + SCHEDULE_SPECS
+    every += HEAVY_BALL_SPECS
     core = (BR, BR_FIXED, BC) if quick else (BR, BR_RELAX_FIRST, BR_HALF_LR, BR_FIXED, BC)
     out = []
     lsq = [(100, 0.0), (50, 0.1)] if quick else [(100, 0.0), (50, 0.0), (30, 0.0), (100, 0.1), (50, 0.1), (30, 0.1)]
@@ -141,7 +159,7 @@ def default_problems(quick: bool, seed: int) -> list:
             ProblemSpec("lsq-ternary(m=100,n=50)", _lsq(100, 50, "ternary", 0.0, seed), "ternary", 400, None, (BR, BC))
         )
     steps = 80 if quick else 200
-    logistic = (BR,) if quick else (BR, BR_FIXED, BC, GD, BR_SGD, BC_SGD, BR_SGD_WR) + SCHEDULE_SPECS
+    logistic = (BR,) if quick else (BR, BR_FIXED, BC, GD, BR_SGD, BC_SGD, BR_SGD_WR, BR_HB) + SCHEDULE_SPECS
     out.append(
         ProblemSpec(
             f"digits_logistic(seed={seed})",
