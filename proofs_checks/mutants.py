@@ -30,6 +30,8 @@ The defects (:data:`DEFECTS`):
                              that tie the gradient to the recorded f with the problem's exact
                              curvature can see it (the recorded flip cost of Theorem II.4 on
                              least squares, ``E_t <= Ehat_t``)
+``hb_momentum_0.95``         heavy ball (Theorem II.12) run with momentum 0.95, 0.9 recorded
+``hb_weight_decay``          heavy ball run with weight decay 0.02, 1e-3 recorded
 ============================ ======================================================================
 """
 
@@ -299,6 +301,34 @@ def _grad_bias_recorded(seed, factor=1.005):
     return _suite(_BiasedGradient(_lsq(seed), factor), seed), None, None
 
 
+def _misrecorded(**ran):
+    """A heavy-ball run made with the settings ``ran`` (e.g. ``momentum=0.95``), recorded with the requested
+    ones: the record says what the run was asked to do, the run did something else."""
+
+    def build(seed):
+        def optimize(problem, method="binaryrelax", **kw):
+            asked = {k: kw.get(k, 0.0) for k in ran}
+            traj = brelax.optimize(problem, method=method, **{**kw, **ran})
+            traj.meta.update(asked)
+            return traj
+
+        return _suite(_lsq(seed), seed, optimize, specs=(S.BR_HB,)), None, ["check_heavy_ball"]
+
+    return build
+
+
+def _heavy_ball_steps(scale):
+    """Correct heavy ball (momentum 0.9, weight decay 1e-3) at step ``scale / L`` for the full-batch run:
+    outside kappa > 0 when ``scale >= 0.2``; nothing may be "violated"."""
+
+    def build(seed):
+        problem = _lsq(seed)
+        lr = scale / (S.BR_HB.lr_scale * problem.L)  # the suite's heavy-ball spec scales the problem's step
+        return _suite(problem, seed, specs=(S.BR_HB,), steps=300, lr=lr), None, ["check_heavy_ball"]
+
+    return build
+
+
 def _nothing(seed):
     return _suite(_lsq(seed), seed), None, None
 
@@ -341,6 +371,8 @@ DEFECTS = (
     Mutant("float32_step", "the step computed in float32, recorded as float64", _float32_step),
     Mutant("grad_bias_step", "the step uses 1.005 grad f, the run records grad f", _grad_bias_step),
     Mutant("grad_bias_recorded", "grad f biased by 0.5% in the step and in the record", _grad_bias_recorded),
+    Mutant("hb_momentum_0.95", "heavy ball run with momentum 0.95, 0.9 recorded", _misrecorded(momentum=0.95)),
+    Mutant("hb_weight_decay", "heavy ball run with weight decay 0.02, 1e-3 recorded", _misrecorded(weight_decay=0.02)),
 )
 #: Not a defect: the unmodified driver. It must be reported *missed*.
 CONTROL = Mutant("no_defect", "control: nothing injected (must be missed)", _nothing)
@@ -353,6 +385,8 @@ CONTROLS = (
     Mutant("ternary", "BinaryRelax and BinaryConnect on a ternary set", _ternary_clean),
     Mutant("lr_2.5/L", "gd, BinaryRelax, BinaryConnect at g = 2.5/L (gd diverges)", _large_lr(2.5)),
     Mutant("lr_3/L", "gd, BinaryRelax, BinaryConnect at g = 3/L (gd diverges)", _large_lr(3.0)),
+    Mutant("hb_g=0.5/L", "heavy ball 0.9 at g = 0.5/L, outside kappa > 0", _heavy_ball_steps(0.5)),
+    Mutant("hb_g=4/L", "heavy ball 0.9 at g = 4/L (diverges), outside kappa > 0", _heavy_ball_steps(4.0)),
 )
 
 

@@ -144,3 +144,15 @@ def test_a_diverging_gd_run_verifies_with_exit_0_and_no_guarantee(tmp_path, caps
     assert cov["checked_steps"] == 400 and cov["guarantee_steps"] == 0 and cov["certified_steps"] == 0
     assert "step size g*L = 2.5 >= 2 on steps 0-399: no descent guarantee" in out
     assert "guarantee on 0 of 400 checked steps (0.000)" in out
+
+
+@pytest.mark.parametrize("name", ["hb_momentum_0.95", "hb_weight_decay"])
+def test_a_heavy_ball_run_recorded_with_other_settings_is_caught_by_heavy_ball(name):
+    row = mutants.run_one(next(m for m in mutants.DEFECTS if m.name == name))
+    assert row["caught"] and _first_results(row) == {"heavy_ball"}, row
+
+
+@pytest.mark.parametrize("name", ["hb_g=0.5/L", "hb_g=4/L"])
+def test_correct_heavy_ball_outside_kappa_positive_raises_no_false_alarm(name):
+    row = mutants.run_one(next(m for m in mutants.CONTROLS if m.name == name))
+    assert row["rows"] == 1 and not row["violated"], row
