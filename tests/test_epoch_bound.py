@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import math
 import types
 
 import numpy as np
 import pytest
+import torch
 
 import brelax
 from brelax import problems as P
@@ -189,3 +192,55 @@ def test_epoch_bounds_from_meta_and_given():
     b, src = epoch_bounds(tr, 6, {}, steps_per_epoch=2)
     assert b.tolist() == [0, 2, 4, 6] and src == "given"
     assert epoch_bounds(tr, 6, {})[0] is None
+
+
+# --- torch: the loss at the training iterate at epoch ends, and with-replacement batches -------------------------
+
+
+def _tensors(obj, prefix=""):
+    if isinstance(obj, torch.Tensor):
+        return {prefix: obj}
+    if isinstance(obj, dict):
+        return {k2: v2 for k, v in obj.items() for k2, v2 in _tensors(v, f"{prefix}/{k}").items()}
+    if isinstance(obj, (list, tuple)):
+        return {k2: v2 for i, v in enumerate(obj) for k2, v2 in _tensors(v, f"{prefix}/{i}").items()}
+    return {}
+
+
+@pytest.mark.usefixtures("torch_one_thread")
+def test_train_loss_at_x_is_recorded_and_changes_nothing_in_the_run(tmp_path):
+    from brelax.torch import write_tiny_cifar
+    from brelax.torch.train import TrainConfig, train
+
+    write_tiny_cifar(tmp_path / "data", "cifar10", n_train=32, n_test=16, seed=0, archive=True)
+    base = dict(data=str(tmp_path / "data"), model="resnet20", set="ternary", epochs=2, batch_size=16)
+    base.update(eval_batch_size=32, milestones=[2], progress=False, seed=3)
+    train(TrainConfig(out=str(tmp_path / "on"), eval_train=True, **base))
+    train(TrainConfig(out=str(tmp_path / "off"), eval_train=False, **base))
+    rows = [json.loads(line) for line in (tmp_path / "on" / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["train_loss_x"]) and r["train_loss_x"] != r["train_loss"] for r in rows)
+    assert all(json.loads(line)["train_loss_x"] is None for line in (tmp_path / "off" / "metrics.jsonl").open())
+    # the extra evaluations (eval mode, fixed order) leave the run bit for bit as it was
+    a = _tensors(torch.load(tmp_path / "on" / "ckpt.pt", weights_only=True))
+    b = _tensors(torch.load(tmp_path / "off" / "ckpt.pt", weights_only=True))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    off_rows = [json.loads(line) for line in (tmp_path / "off" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["running_loss"] for r in rows] == [r["running_loss"] for r in off_rows]
+
+
+def test_loader_with_replacement_draws_iid_positions_and_leaves_the_shuffle_alone():
+    from brelax.torch.data import CifarLoader, epoch_generator
+
+    x = torch.arange(40, dtype=torch.uint8).reshape(40, 1, 1, 1).expand(40, 3, 2, 2).contiguous()
+    y = torch.arange(40) % 10
+    kw = dict(batch_size=8, train=True, augment=False, seed=5, norm=((0.0,) * 3, (1.0,) * 3))
+    wr, sh = CifarLoader(x, y, replacement=True, **kw), CifarLoader(x, y, **kw)
+    o1 = wr.order()
+    assert o1.shape == (40,) and len(set(o1.tolist())) < 40  # repeats: drawn with replacement
+    assert torch.equal(o1, wr.order())  # the same (seed, epoch), the same draws
+    wr.set_epoch(1)
+    assert not torch.equal(o1, wr.order())
+    assert torch.equal(sh.order(), torch.randperm(40, generator=epoch_generator(5, 0, 0)))  # unchanged default
+    assert len(wr) == len(sh) == 5 and sum(len(b[1]) for b in wr) == 40
+    with pytest.raises(TypeError, match="replacement"):
+        CifarLoader(x, y, replacement=1, **kw)

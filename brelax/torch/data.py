@@ -199,6 +199,12 @@ class CifarLoader:
         Return batches in ``torch.channels_last`` memory format.
     norm : (mean, std) or None
         Per-channel normalisation (default CIFAR's; the digits use their own).
+    replacement : bool, default False
+        In training, draw each epoch's ``N`` positions independently and uniformly from ``0..N-1``
+        (with replacement, from the same ``(seed, epoch)`` generator) instead of a permutation:
+        every batch is then an i.i.d. uniform sample whatever came before, so its gradient is an
+        unbiased estimate of the full one given the past, which Theorem II.10 (THEORY.md) needs;
+        an epoch is ``len(loader)`` such batches. ``False`` leaves the order bit for bit as it was.
 
     Notes
     -----
@@ -222,6 +228,7 @@ class CifarLoader:
         world_size=1,
         channels_last=False,
         norm=None,
+        replacement=False,
     ):
         if not isinstance(images, torch.Tensor) or images.ndim != 4:
             raise ValueError(
@@ -248,6 +255,9 @@ class CifarLoader:
         self.drop_last, self.channels_last = bool(drop_last), bool(channels_last)
         self.global_batch = self.batch_size * self.world_size
         self.norm = (CIFAR_MEAN, CIFAR_STD) if norm is None else (tuple(norm[0]), tuple(norm[1]))
+        if not isinstance(replacement, bool):
+            raise TypeError(f"replacement must be a bool, got {replacement!r}")
+        self.replacement = replacement
         self.epoch = 0
 
     @property
@@ -268,7 +278,11 @@ class CifarLoader:
         return [min(g, n - t * g) for t in range(len(self))]
 
     def order(self) -> torch.Tensor:
-        """The epoch's global order of sample indices (CPU int64): a permutation in training."""
+        """The epoch's global order of sample indices (CPU int64): a permutation in training (i.i.d. draws with
+        ``replacement``)."""
+        if self.train and self.replacement:
+            n = self.num_samples
+            return torch.randint(0, n, (n,), generator=epoch_generator(self.seed, self.epoch, 0))
         if self.train:
             return torch.randperm(self.num_samples, generator=epoch_generator(self.seed, self.epoch, 0))
         return torch.arange(self.num_samples)

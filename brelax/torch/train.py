@@ -11,7 +11,9 @@ channel; the last Linear, BN and biases stay float. ``--recipe yin2018``
 Each epoch appends a row to ``OUT/metrics.jsonl``: the train and test loss and
 accuracy of the *quantized* model ``P(y)`` (BN in eval mode, running
 statistics re-estimated at ``P(y)`` on training images, :mod:`brelax.torch.bn`),
-the running loss at ``x`` on the augmented batches, lr, lam, mu, the per-layer
+the running loss at ``x`` on the augmented batches, ``train_loss_x`` (the full train loss at the
+training iterate ``x`` itself, eval mode, running statistics as trained: the point Theorem II.10's
+epoch form is about), lr, lam, mu, the per-layer
 AOC summary (theory/THEORY.md: mean and
 max of ``delta_t``, the fraction of steps with ``delta_t <= 0``), sign/level
 flips, ``d_Q(y)``, seconds and images/s. ``OUT/ckpt.pt`` is rewritten
@@ -1090,6 +1092,12 @@ def _evaluate_epoch(cfg, ctx, epoch, net, opt, data: _Data, e: _EpochRun, ckpt_p
         # the statistics P(y) was evaluated with: the checkpoint keeps them for `brelax export`
         e.bn_at_quantized = bn.statistics(net) if quantizes else {}
         tr_loss, tr_acc = evaluate(net, data.train_eval, ctx, cfg) if data.train_eval else (None, None)
+    # f at the training iterate x_{t_{e+1}} (the point SGD moves; epoch_end already re-formed it with the new mu),
+    # for Theorem II.10 at epoch ends (theory.EpochBound): eval mode and the loader's fixed order, so no RNG draw
+    # and no BatchNorm statistic changes; for a float method train_loss is already at x.
+    tr_loss_x = tr_loss
+    if quantizes and data.train_eval:
+        tr_loss_x = evaluate(net, data.train_eval, ctx, cfg)[0]
     test_loss_authors = test_acc_authors = None
     if e.x_last is not None:
         with _holding(opt.slots, e.x_last):
@@ -1104,6 +1112,7 @@ def _evaluate_epoch(cfg, ctx, epoch, net, opt, data: _Data, e: _EpochRun, ckpt_p
         "eval_weights": "quantized" if quantizes else "float",
         "train_loss": tr_loss,
         "train_acc": tr_acc,
+        "train_loss_x": tr_loss_x,
         "test_loss": test_loss,
         "test_acc": test_acc,
         "running_loss": e.run_loss / e.seen,
@@ -1115,7 +1124,12 @@ def _evaluate_epoch(cfg, ctx, epoch, net, opt, data: _Data, e: _EpochRun, ckpt_p
         "seconds": time.perf_counter() - e.t0,
         "images_per_s": e.seen / e.train_s,
     }
-    losses = {"test_loss": test_loss, "train_loss": tr_loss, "running_loss": e.run_loss / e.seen}
+    losses = {
+        "test_loss": test_loss,
+        "train_loss": tr_loss,
+        "train_loss_x": tr_loss_x,
+        "running_loss": e.run_loss / e.seen,
+    }
     # Before the row and the checkpoint: every parameter, buffer (BN running_var can be inf while
     # every loss is finite) and latent weight, and the losses; name the tensor where there is one.
     bad = [t for t in (first_nonfinite(net, opt),) if t]
