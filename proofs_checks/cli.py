@@ -42,6 +42,7 @@ MODULES = (
     "check_prox_step",
     "check_rates",
     "check_sgd",
+    "check_epoch_bound",
     "check_theorem1",
     "check_theorem2",
     "check_corollary3",
