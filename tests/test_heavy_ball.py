@@ -177,3 +177,19 @@ def test_the_momentum_sums_follow_their_definitions():
     assert s["stable_clamped"] == sum(float(y_n[i] @ p[i]) < 0 for i in range(4))
     f = dict(zip(dg.MOMENTUM_SUMS, dg.momentum_sums(y, y_n, np.zeros_like(y), g_raw=G).tolist(), strict=True))
     assert f["ystep_old2"] == f["ystep_new2"] == f["ystep_norm2"]  # a float block: M = I
+
+
+def test_an_adam_run_gets_no_guarantee_and_batch_descent_says_why(lsq):
+    from theory import BatchDescent
+
+    tr = heavy_ball_run(lsq, 0.15 / lsq.L, 0.9, 0.0)
+    tr.meta["base_optimizer"] = "Adam"
+    hb, bd = HeavyBall().check(tr), BatchDescent().check(tr)
+    assert hb.status == bd.status == "assumption-not-met"
+    assert all(hb.assumptions[k]["scope"] for k in hb.failed_assumptions if k.startswith("torch SGD"))
+    plain = bd.assumptions["G_t = grad f_B(x_t) (plain SGD: no momentum, no weight decay)"]
+    assert not plain["ok"] and not plain["scope"] and "no result covers Adam" in plain["detail"]
+    tr.meta["base_optimizer"] = "SGD"  # heavy-ball SGD: heavy_ball's run, out of batch_descent's scope
+    assert (
+        BatchDescent().check(tr).assumptions["G_t = grad f_B(x_t) (plain SGD: no momentum, no weight decay)"]["scope"]
+    )

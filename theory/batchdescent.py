@@ -165,7 +165,9 @@ class BatchDescent(_PerStep):
                 f"momentum={c.meta.get('momentum')}, weight_decay={c.meta.get('weight_decay')}: "
                 "heavy-ball SGD steps are heavy_ball's (Theorem II.12); no result covers Adam",
             ),
-            scope=True,
+            # out of this result's scope when heavy_ball covers the run (torch SGD); for another base
+            # optimizer (Adam) no result does, and the steps' no-guarantee line must say so
+            scope=ctx.meta.get("base_optimizer", "SGD") == "SGD",
         )
         recorded = Assumption(
             "same-batch records (f_B(x_t), f_B(x_(t+1)), secant)",
