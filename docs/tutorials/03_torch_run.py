@@ -9,10 +9,11 @@ step the minibatch loss, :math:`\mu_t`, :math:`\|D_t\|^2`, the AOC ratio :math:`
 ``brelax verify RUN`` reads that log and checks every result whose inputs the run provides.
 
 Here: a small CNN on scikit-learn's 8x8 digits (offline, no download), on a CPU, in seconds. Plain
-SGD (``--momentum 0 --wd 0``), because the minibatch results of the theory assume the step
-:math:`y_{t+1} = y_t - g_t G_t` with :math:`G_t` the minibatch gradient; with momentum or weight
-decay the log records the anchor's actual step as :math:`G_t` instead, and the results that need
-plain SGD say so.
+SGD (``--momentum 0 --wd 0``), so that the step is :math:`y_{t+1} = y_t - g_t G_t` with :math:`G_t`
+the minibatch gradient and ``batch_descent`` (Theorem II.4 on the step's own batch) applies. With
+momentum or weight decay (``brelax train``'s defaults) the log records the anchor's actual step as
+:math:`G_t` and the anchor step against the quantization patterns, and ``heavy_ball`` (Theorem II.12)
+checks a Lyapunov descent instead, a guarantee where :math:`g L_B < 2(1 - \beta)`.
 """
 
 # %%
