@@ -27,6 +27,7 @@ BIB_KEYS = (
     "jin2025parq",
     "goujaud2024pepit",
     "li2016ternary",
+    "ochs2014ipiano",
 )
 
 
@@ -66,6 +67,7 @@ def test_the_bibliography_has_every_entry_and_is_cited():
     assert sorted(re.findall(r"@\w+\{(\w+),", bib)) == sorted(BIB_KEYS)
     theory = (ROOT / "theory" / "THEORY.md").read_text(encoding="utf-8")
     assert "{cite}`yin2018binaryrelax`" in theory
+    assert "{cite}`ochs2014ipiano`" in theory  # Theorem II.12's step condition is the classical heavy-ball one
 
 
 @pytest.mark.slow
