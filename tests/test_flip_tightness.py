@@ -121,12 +121,14 @@ def test_logistic_segment_curvature_majorises_f_along_the_segment(seed, vscale, 
     st.sampled_from(["relu", "tanh"]),
     st.sampled_from([1e-3, 0.1, 1.0, 5.0]),
     st.booleans(),
+    st.integers(1, 3),
 )
-def test_mlp_segment_curvature_majorises_f_along_the_segment(seed, act, vscale, sparse):
-    """One hidden layer, relu or tanh, large steps and sparse (flip-like) directions included."""
+def test_mlp_segment_curvature_majorises_f_along_the_segment(seed, act, vscale, sparse, depth):
+    """One to three hidden layers, relu or tanh, large steps and sparse (flip-like) directions included."""
     rng = np.random.default_rng(seed)
     X, y = _classification_data(rng, 20, 5, 3)
-    prob = MLP(X, y, hidden=(int(rng.integers(1, 8)),), activation=act, l2=float(rng.choice([0.0, 0.1])))
+    hidden = tuple(int(h) for h in rng.integers(1, 8, size=depth))
+    prob = MLP(X, y, hidden=hidden, activation=act, l2=float(rng.choice([0.0, 0.1])))
     x = rng.standard_normal(prob.dim) * rng.choice([0.3, 1.0, 3.0])
     v = rng.standard_normal(prob.dim) * vscale
     if sparse:
@@ -136,11 +138,38 @@ def test_mlp_segment_curvature_majorises_f_along_the_segment(seed, act, vscale, 
     assert prob.segment_curvature(x, v) / 2 + tol >= R
 
 
-def test_mlp_with_two_hidden_layers_has_no_segment_bound():
-    rng = np.random.default_rng(0)
-    X, y = _classification_data(rng, 20, 5, 3)
-    prob = MLP(X, y, hidden=(4, 3))
-    assert np.isnan(prob.segment_curvature(prob.init(), np.ones(prob.dim)))
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_deep_mlp_segment_bound_over_many_random_segments(act):
+    """Two and three hidden layers, 200 fixed random segments: the interval propagation of the hidden
+    remainders (and the known second-order part carried from layer to layer) must keep the bound valid."""
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        X, y = _classification_data(rng, 20, 5, int(rng.integers(2, 5)))
+        hidden = tuple(int(h) for h in rng.integers(1, 7, size=int(rng.integers(2, 4))))
+        prob = MLP(X, y, hidden=hidden, activation=act, l2=float(rng.choice([0.0, 0.1])))
+        x = rng.standard_normal(prob.dim) * rng.choice([0.3, 1.0, 2.0])
+        v = rng.standard_normal(prob.dim) * rng.choice([1e-3, 0.1, 1.0, 3.0])
+        if rng.random() < 0.3:
+            v[rng.random(prob.dim) < 0.7] = 0.0
+        R = prob.f(x + v) - prob.f(x) - prob.grad(x) @ v
+        tol = 1e-10 * (abs(prob.f(x + v)) + abs(prob.f(x)) + abs(prob.grad(x) @ v)) + 1e-12
+        assert prob.segment_curvature(x, v) / 2 + tol >= R, (hidden, R)
+
+
+def test_relu_mlp_segment_bound_is_exact_to_second_order_for_a_small_step():
+    """Relu, two hidden layers: once no unit changes piece the box is empty and the bound tends to the remainder.
+
+    (For tanh the Taylor box is itself of second order, so there the ratio stays above 1.)"""
+    rng = np.random.default_rng(3)
+    X, y = _classification_data(rng, 30, 5, 3)
+    prob = MLP(X, y, hidden=(6, 4), activation="relu")
+    x, u = rng.standard_normal(prob.dim), rng.standard_normal(prob.dim)
+    ratios = []
+    for eps in (1e-1, 1e-3):
+        v = eps * u
+        R = prob.f(x + v) - prob.f(x) - prob.grad(x) @ v
+        ratios.append(prob.segment_curvature(x, v) / 2 / R)
+    assert ratios[0] > 1.5 and 1 <= ratios[1] < 1.001
 
 
 @pytest.mark.parametrize("bad", [np.zeros(3), np.zeros((2, 2))])

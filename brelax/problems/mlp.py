@@ -155,23 +155,28 @@ class MLP(ClassifierMixin, Problem):
         return np.concatenate([g for pair in grads for g in pair])
 
     def segment_curvature(self, x, v) -> float:
-        r"""An upper bound on ``2 (f(x + v) - f(x) - <grad(x), v>)`` for one hidden layer (THEORY.md, Lemma II.3(f)).
+        r"""An upper bound on ``2 (f(x + v) - f(x) - <grad(x), v>)`` (THEORY.md, Lemma II.3(f)), any depth.
 
-        ``grad`` is :meth:`grad` (``relu'(0) = 0``). Per sample, with the hidden pre-activation ``P = W_1 x_i + b_1``,
-        its change ``Q = V_1 x_i + c_1``, ``J = act'(P)``, ``h = act(P)``, the output weights ``W_2' = W_2 + V_2``,
-        the logit derivative ``d = V_2 h + W_2 (J Q) + c_2`` and ``Delta_0 = d + V_2 (J Q)`` (the logit change if
-        no unit left its linear regime), the hidden remainder ``rho = act(P + Q) - h - J Q`` lies in a box:
-        ``[0, (|Q| - |P|)_+]`` for relu (convex; a unit moves off its linear piece only if ``|Q| > |P|``) and
-        ``[-c Q^2, c Q^2]`` for tanh (``c = 2/(3 sqrt 3)``, Taylor). The logit change is
-        ``Delta = Delta_0 + W_2' rho``, and the cross-entropy remainder of the sample is exactly
+        ``grad`` is :meth:`grad` (``relu'(0) = 0``). The change of every activation along the segment is split,
+        per sample and unit, as ``Delta a = d + k + r``: ``d`` the first-order change (forward mode, the linear
+        map whose transpose backprop applies, so ``<grad, v> = mean_i <p_i - e_{y_i}, d_z>`` plus the
+        regulariser's term), ``k`` a known second-order part and ``r`` a remainder known only to lie in a box
+        ``[r_lo, r_hi]``. Through a layer ``(W, b) -> (W + V, b + c)`` with ``W' = W + V`` the pre-activation
+        change is exactly ``V a + c + W d`` (first order) ``+ V d + W' k`` (known) ``+ W' r`` (the box, by
+        interval arithmetic). The activation adds its own remainder ``act(P + DP) - act(P) - J DP``, which
+        lies in ``[0, (M - |P|)_+]`` for relu (convex, ``J`` a subgradient; nonzero only if the unit changes
+        piece) and in ``[-c M^2, c M^2]`` for tanh (Taylor, ``c = 2/(3 sqrt 3)``), ``M`` the largest
+        ``|DP|`` the box allows; ``J = act' in [0, 1]`` carries ``d``, ``k`` and the box to the next layer.
+        With the logit change ``Delta = d_z + k_z + W' r``, the cross-entropy remainder of a sample is exactly
 
-        .. math:: R_{\rm softmax}(z, \Delta) + \langle p - e_y, V_2 (J Q) + W_2' \rho\rangle ,
+        .. math:: R_{\rm softmax}(z, \Delta) + \langle p - e_y, k_z + W' r\rangle ,
 
         bounded by :func:`~brelax.problems.logistic.softmax_segment_bound` with the box of centred logit
-        changes that ``rho`` allows, plus the largest value of the linear term over the box; the regulariser
-        adds ``l2 sum ||V_W||^2`` exactly. Computed from the forward pass at ``x`` and the direction, without
-        evaluating ``f`` at ``x + v``. It may be negative (the linear term has either sign). NaN for more
-        than one hidden layer (no rigorous bound is implemented there).
+        changes that ``r`` allows, plus the largest value of the linear term over the box; the regulariser
+        adds ``l2 sum ||V_W||^2`` exactly. With one hidden layer ``d = J Q``, ``k = 0`` and the box is
+        ``[0, (|Q| - |P|)_+]`` (relu), ``Q`` the change of the first pre-activation. Computed from the forward
+        pass at ``x`` and the direction, without evaluating ``f`` at ``x + v``. It may be negative (the
+        linear term has either sign).
 
         Parameters
         ----------
@@ -179,7 +184,7 @@ class MLP(ClassifierMixin, Problem):
 
         Returns
         -------
-        float (NaN with two or more hidden layers)
+        float
 
         Raises
         ------
@@ -188,38 +193,43 @@ class MLP(ClassifierMixin, Problem):
         """
         params = self.unpack(x)
         dirs = self.unpack(check_x(v, self.dim, "v"))
-        if len(params) != 2:
-            return float("nan")
-        (W1, b1), (W2, b2) = params
-        (V1, c1), (V2, c2) = dirs
         X, y = self.X, self.codes
-        P = X @ W1.T + b1
-        Q = X @ V1.T + c1
-        h = _act(self.activation, P)
-        JQ = _act_grad(self.activation, P, h) * Q
-        Z = h @ W2.T + b2
-        d = h @ V2.T + JQ @ W2.T + c2
-        VJQ = JQ @ V2.T
-        if self.activation == "relu":
-            lo, hi = np.zeros_like(Q), np.maximum(np.abs(Q) - np.abs(P), 0.0)
-        else:
-            hi = TANH_C * Q * Q
-            lo = -hi
+        a, d, k, lo, hi = X, np.zeros_like(X), np.zeros_like(X), np.zeros_like(X), np.zeros_like(X)
+        for (W, b), (V, c) in zip(params[:-1], dirs[:-1], strict=True):
+            Wn = W + V
+            P = a @ W.T + b
+            dP = a @ V.T + c + d @ W.T
+            kP = d @ V.T + k @ Wn.T
+            pos, neg = np.maximum(Wn, 0.0), np.minimum(Wn, 0.0)
+            rlo, rhi = lo @ pos.T + hi @ neg.T, hi @ pos.T + lo @ neg.T  # W' r over the box
+            M = np.maximum(np.abs(dP + kP + rlo), np.abs(dP + kP + rhi))  # the largest |Delta P| in the box
+            if self.activation == "relu":
+                qlo, qhi = np.zeros_like(M), np.maximum(M - np.abs(P), 0.0)
+            else:
+                qhi = TANH_C * M * M
+                qlo = -qhi
+            a = _act(self.activation, P)
+            J = _act_grad(self.activation, P, a)  # in [0, 1]: it keeps the order of the box ends
+            d, k, lo, hi = J * dP, J * kP, J * rlo + qlo, J * rhi + qhi
+        (W, b), (V, c) = params[-1], dirs[-1]
+        Wn = W + V
+        Z = a @ W.T + b
+        dz = a @ V.T + c + d @ W.T
+        kz = d @ V.T + k @ Wn.T
         Zs = Z - Z.max(axis=1, keepdims=True)
         p = np.exp(Zs)
         p /= p.sum(axis=1, keepdims=True)
-        W2n = W2 + V2
-        # the centred logit change moves by c_j . rho, c_j = W2'_j - sum_l p_l W2'_l, as rho ranges over the box
-        C = W2n[None, :, :] - (p @ W2n)[:, None, :]  # (m, k, h)
+        # the centred logit change moves by C_j . r, C_j = W'_j - sum_l p_l W'_l, as r ranges over the box
+        C = Wn[None, :, :] - (p @ Wn)[:, None, :]  # (m, k, units)
         b_lo = np.minimum(C * lo[:, None, :], C * hi[:, None, :]).sum(axis=2)
         b_hi = np.maximum(C * lo[:, None, :], C * hi[:, None, :]).sum(axis=2)
-        soft = softmax_segment_bound(Z, d + VJQ, b_lo, b_hi) / 2
+        soft = softmax_segment_bound(Z, dz + kz, b_lo, b_hi) / 2
         rows = np.arange(self.m)
         py = p.copy()
         py[rows, y] -= 1.0  # p - e_y
-        g = py @ W2n  # (m, h): the linear term <p - e_y, W2' rho> is largest at an end of each interval
-        lin = np.sum(py * VJQ, axis=1) + np.maximum(g * lo, g * hi).sum(axis=1)
-        reg = self.l2 * (float(np.sum(V1 * V1)) + float(np.sum(V2 * V2)))
+        g = py @ Wn  # the linear term <p - e_y, W' r> is largest at an end of each interval
+        lin = np.sum(py * kz, axis=1) + np.maximum(g * lo, g * hi).sum(axis=1)
+        reg = self.l2 * sum(float(np.sum(Vw * Vw)) for Vw, _ in dirs)
         return float(2.0 * np.mean(soft + lin) + reg)
 
     def init(self, rng=None) -> np.ndarray:
