@@ -280,3 +280,13 @@ def test_the_tanh_taylor_constant_is_the_best_one():
     p0, q0 = -np.arctanh(1 / np.sqrt(3)), 1e-4  # tanh'' is largest here: 4 / (3 sqrt 3)
     r0 = np.tanh(p0 + q0) - np.tanh(p0) - (1 - np.tanh(p0) ** 2) * q0
     assert r0 / q0**2 == pytest.approx(TANH_C, rel=1e-3)
+
+
+def test_softmax_segment_bound_rejects_mismatched_shapes():
+    Z = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="Delta"):
+        softmax_segment_bound(Z, np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="b_hi"):
+        softmax_segment_bound(Z, Z, b_lo=Z)
+    with pytest.raises(ValueError, match="b_lo"):
+        softmax_segment_bound(Z, Z, b_lo=np.zeros(3), b_hi=Z)

@@ -52,7 +52,19 @@ def softmax_segment_bound(Z, Delta, b_lo=None, b_hi=None, iters: int = 40):
     -------
     (n,) array >= 0 (``inf`` only if every candidate overflows), with a rounding allowance of
     ``8 k eps max_j |Delta_j| (1 + a)`` (the error of the computed ``<p, Delta>``, propagated).
+
+    Raises
+    ------
+    ValueError
+        If ``Z`` is not 2-D, ``Delta`` has another shape, or only one of ``b_lo``, ``b_hi`` is given or
+        either has another shape.
     """
+    Z, Delta = np.asarray(Z, dtype=np.float64), np.asarray(Delta, dtype=np.float64)
+    if Z.ndim != 2 or Delta.shape != Z.shape:
+        raise ValueError(f"Z and Delta must be 2-D arrays of one shape, got Z {Z.shape} and Delta {Delta.shape}")
+    for name, box in (("b_lo", b_lo), ("b_hi", b_hi)):
+        if (box is None) != (b_lo is None and b_hi is None) or (box is not None and np.shape(box) != Z.shape):
+            raise ValueError(f"{name} must be None together with the other end, or of shape {Z.shape}")
     Zs = Z - Z.max(axis=1, keepdims=True)
     P = np.exp(Zs)
     P /= P.sum(axis=1, keepdims=True)
