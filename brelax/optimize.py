@@ -182,6 +182,8 @@ def optimize(
         stochastic=sampler is not None,
         granularity=granularity,
         sampling=None if sampler is None else SAMPLING[sampling],
+        # the sampler's epoch (with replacement: blocks of as many batches), so a saved run keeps its epochs
+        steps_per_epoch=None if sampler is None else sampler.batches_per_epoch,
         problem=problem.describe(),
         L=L,
         f_lower=getattr(problem, "f_lower", None),

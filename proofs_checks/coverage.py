@@ -118,7 +118,8 @@ def coverage(results, runs) -> list:
         Every result of the verify run; those of one trajectory carry its key in ``details["run"]``.
     runs : list of dict
         ``{"key", "problem", "method", "steps"}`` per trajectory checked, in report order, and
-        optionally ``"checked_steps"`` (default: ``steps``).
+        optionally ``"checked_steps"`` (default: ``steps``) and ``"checked_mask"`` (bool per step: which
+        steps those are; guarantee and certified steps are counted among them).
 
     Returns
     -------
@@ -135,12 +136,16 @@ def coverage(results, runs) -> list:
         rs = by_run.get(run["key"], [])
         steps = int(run["steps"])
         checked = int(run.get("checked_steps", steps))
-        g = covered_mask(rs, steps, "guarantee")
-        failed, lines = _no_guarantee(rs, steps, g)
+        # the checked steps, where given (a torch run: the steps with a same-batch record): a guarantee that
+        # covers whole epochs (epoch_bound) counts on those steps only, so the fractions stay fractions
+        mask = run.get("checked_mask")
+        mask = np.ones(steps, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        g = covered_mask(rs, steps, "guarantee") & mask
+        failed, lines = _no_guarantee(rs, steps, g | ~mask)
         by = {}
         for r in rs:
             if r.kind == "guarantee":
-                m = covered_mask([r], steps)
+                m = covered_mask([r], steps) & mask
                 if m.any():
                     by[r.name] = int(max(by.get(r.name, 0), m.sum()))
         out.append(
@@ -151,7 +156,7 @@ def coverage(results, runs) -> list:
                 "checked_steps": checked,
                 "conformance_steps": int(conformance_mask(rs, steps).sum()),
                 "guarantee_steps": int(g.sum()),
-                "certified_steps": int(certified_mask(rs, steps).sum()),
+                "certified_steps": int((certified_mask(rs, steps) & mask).sum()),
                 "failed_hypotheses": failed,
                 "no_guarantee": lines,
                 "by": by,

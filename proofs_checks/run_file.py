@@ -319,6 +319,8 @@ def _uses_L(result) -> bool:
 
     from theory import assumptions as A
 
+    if getattr(result, "own_L_estimate", False):  # estimates L_B itself, step by step, from earlier secants only
+        return False
     return "L" in inspect.signature(result.check).parameters or A.L_KNOWN in list(result.assumptions)
 
 
@@ -327,6 +329,17 @@ def _missing(e) -> str:
     if isinstance(e, AttributeError) and "has no field" not in msg:
         msg = f"a field the check reads: {msg}"
     return msg
+
+
+def checked_mask(traj, steps: int) -> np.ndarray:
+    """Which steps :func:`checked` counts (every step of a NumPy run, the same-batch records of a torch run)."""
+    meta = getattr(traj, "meta", {}) or {}
+    if meta.get("source") != "brelax train":
+        return np.ones(int(steps), dtype=bool)
+    nxt = getattr(traj, "batch_f_next", None)
+    if nxt is None:
+        return np.zeros(int(steps), dtype=bool)
+    return np.isfinite(np.asarray(nxt, dtype=np.float64))[: int(steps)]
 
 
 def checked(traj, steps: int) -> int:
@@ -360,7 +373,14 @@ def verify_paths(paths, seed: int = 0) -> tuple:
         steps = getattr(traj, "step_norm2", None)
         n = 0 if steps is None else len(np.asarray(steps))
         runs.append(
-            {"key": key, "problem": problem or key, "method": method, "steps": n, "checked_steps": checked(traj, n)}
+            {
+                "key": key,
+                "problem": problem or key,
+                "method": method,
+                "steps": n,
+                "checked_steps": checked(traj, n),
+                "checked_mask": checked_mask(traj, n),
+            }
         )
         results += rs
     return results, runs

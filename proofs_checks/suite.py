@@ -93,8 +93,8 @@ BR_HALF_LR = RunSpec("binaryrelax(g=1/(2L))", "binaryrelax", lr_scale=0.5)
 #: The step size varies: g_t from a MultiStep and a cosine schedule (:data:`LR_SCHEDULES`).
 BR_MULTISTEP = RunSpec("binaryrelax(lr MultiStep x0.1 at T/2, 3T/4)", "binaryrelax", lr_schedule="multistep")
 BR_COSINE = RunSpec("binaryrelax(lr cosine to g/20)", "binaryrelax", lr_schedule="cosine")
-#: Heavy ball ("hb", Theorem II.12): momentum 0.9 and weight decay 1e-3, inside kappa > 0 (g L = 0.15 < 2 (1 - 0.9)); the
-#: minibatch one at g L = 0.08, since the batch objective's curvature exceeds L (about 1.8 L on the lsq problem).
+#: Heavy ball ("hb", Theorem II.12): momentum 0.9 and weight decay 1e-3, inside kappa > 0 (g L = 0.15 < 2 (1 - 0.9));
+#: the minibatch one at g L = 0.08, since the batch objective's curvature exceeds L (about 1.8 L on the lsq problem).
 BR_HB = RunSpec("binaryrelax(hb 0.9)", "binaryrelax", lr_scale=0.15, momentum=0.9, weight_decay=1e-3)
 BR_HB_SGD = RunSpec(
     "binaryrelax(hb 0.9, batch 64)",

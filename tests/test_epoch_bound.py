@@ -158,7 +158,13 @@ def test_full_batch_and_unknown_epochs_are_out_of_scope(lsq, wr_run):
     full = brelax.optimize(lsq, qset="binary", steps=20, lr=1 / lsq.L, method="gd", seed=0)
     r = EpochBound().check(full)
     assert r.status == "assumption-not-met" and r.assumptions["minibatch run with epoch boundaries"]["scope"]
-    assert EpochBound().check(wr_run).assumptions["minibatch run with epoch boundaries"]["ok"] is False
+    # optimize records its sampler's epoch (meta steps_per_epoch); a record without it has no epochs
+    assert EpochBound().check(wr_run).details["epoch_source"] == "meta steps_per_epoch"
+    spe = wr_run.meta.pop("steps_per_epoch")
+    try:
+        assert EpochBound().check(wr_run).assumptions["minibatch run with epoch boundaries"]["ok"] is False
+    finally:
+        wr_run.meta["steps_per_epoch"] = spe
 
 
 def test_given_sigma2_replaces_the_estimate_and_a_partial_last_epoch_counts(wr_run):
@@ -247,35 +253,30 @@ def test_loader_with_replacement_draws_iid_positions_and_leaves_the_shuffle_alon
 
 
 @pytest.mark.usefixtures("torch_one_thread")
-def test_a_torch_run_with_iid_batches_gets_guarantee_epochs_once_its_epoch_end_losses_are_in_the_record(
-    tmp_path, monkeypatch
-):
-    """The torch path, by hand: ``brelax verify RUN`` does not do this yet (see the README).
-
-    What is missing there, and done here: the loader drawing with replacement (``CifarLoader(replacement=True)``;
-    ``brelax train`` has no flag for it), ``meta["sampling"]`` saying so, and ``f`` at the epoch boundaries taken
-    from the metrics rows' ``train_loss_x``. ``gd`` (mu = 0, no flip cost) on the digits MLP, plain SGD.
-    """
+def test_a_torch_run_with_iid_batches_gets_guarantee_epochs_from_brelax_verify(tmp_path):
+    """``brelax train --sampling with_replacement``: the step log says so, ``load_run`` puts ``train_loss_x`` at the
+    epoch ends into ``f``, and ``verify RUN`` (L estimated on the burn-in's same-batch secants) checks the epochs.
+    ``gd`` (mu = 0, no flip cost) on the digits MLP, plain SGD."""
     import brelax.torch.train as T
     from brelax.torch import steplog
+    from proofs_checks.run_file import verify_run
 
-    loader = T.CifarLoader
-    monkeypatch.setattr(T, "CifarLoader", lambda *a, **k: loader(*a, **{**k, "replacement": bool(k.get("train"))}))
     cfg = T.TrainConfig(dataset="digits", model="digits_mlp", method="gd", epochs=6, batch_size=64, lr=0.1)
     cfg.out, cfg.milestones, cfg.progress, cfg.seed = str(tmp_path / "run"), [100], False, 0
     cfg.momentum, cfg.weight_decay, cfg.noise_every, cfg.check_every, cfg.eval_batch_size = 0.0, 0.0, 1, 1, 512
+    cfg.sampling = "with_replacement"
     T.train(cfg)
     tr = steplog.load_run(tmp_path / "run")
-    f = np.asarray(tr.f, dtype=np.float64).copy()
-    assert np.isnan(f).all()  # the step log alone has no full loss
-    for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        f[row["step"]] = row["train_loss_x"]
-    rec = _copy(tr, meta={"sampling": "with_replacement"}, f=f)
-    L = 1.25 * float(np.nanmax(np.asarray(tr.batch_L_local)[:20]))  # an estimate from the first steps' secants
-    r = EpochBound().check(rec, L=L)
-    assert r.status == "holds" and r.details["n_epochs"] == 6 and r.details["guarantee_epochs"] == 5
+    assert tr.meta["sampling"] == "with_replacement"
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    f = np.asarray(tr.f, dtype=np.float64)
+    assert [float(f[r["step"]]) for r in rows] == [r["train_loss_x"] for r in rows]
+    assert np.isfinite(f).sum() == len(rows)  # f is known at the epoch ends only
+    [r] = [x for x in verify_run(str(tmp_path / "run")) if x.name == "epoch_bound"]
+    assert r.status == "holds" and r.details["guarantee_epochs"] >= 4, r.details
     assert r.details["noise_source"].startswith("noise_pair_norm2")
     assert all(np.isnan(e["pathwise_bound"]) for e in r.details["epochs"])  # no ||xi_t||^2 in a torch record
-    # as recorded (reshuffled epochs), the same run gets no guarantee
-    assert EpochBound().check(_copy(tr, f=f), L=L).failed_assumptions == ["with-replacement sampling"]
+    # the same run as if reshuffled: no guarantee, and it says why
+    L = 1.25 * float(np.nanmax(np.asarray(tr.batch_L_local)[:20]))
+    shuffled = _copy(tr, meta={"sampling": "shuffled epochs (without replacement)"})
+    assert EpochBound().check(shuffled, L=L).failed_assumptions == ["with-replacement sampling"]

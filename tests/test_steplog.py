@@ -145,3 +145,21 @@ def test_digits_and_cifar_models_do_not_mix_and_float_is_no_method():
     with pytest.raises(ValueError, match="method"):
         TrainConfig(dataset="digits", model="digits_mlp", method="float").validate()
     TrainConfig(dataset="digits", model="digits_mlp", method="gd").validate()  # no --data needed
+
+
+def test_epoch_end_losses_come_from_the_metrics_rows_and_a_damaged_row_is_named(tmp_path):
+    import json
+
+    out = tmp_path / "r"
+    train(_cfg(out, epochs=2, noise_every=0, eval_train=True, sampling="with_replacement"))
+    tr = steplog.load_run(out)
+    assert tr.meta["sampling"] == "with_replacement"  # theory's word for Theorems II.10-II.11
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [tr.f[r["step"]] for r in rows] == [r["train_loss_x"] for r in rows]
+    assert np.isfinite(tr.f).sum() == 2
+    with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
+        fh.write('{"step": 3, "train_loss_x": \n')
+    with pytest.raises(ValueError, match=r"metrics\.jsonl, line 3: not a JSON row"):
+        steplog.load_run(out)
+    with pytest.raises(ValueError, match="unknown sampling 'bogus'"):
+        _cfg(tmp_path / "s", sampling="bogus").validate()

@@ -58,6 +58,8 @@ class HeavyBall(_PerStep):
     """
 
     name = "heavy_ball"
+    #: L_B is estimated inside the check, predictably, from the secants before each step: verify passes no L.
+    own_L_estimate = True
     label = "Theorem II.12"
     kind = "guarantee"
     statement = (

@@ -347,6 +347,11 @@ def estimate_constants(trajectory, t0=None, t1=None) -> dict:
     fin = np.isfinite(dl)
     r = ctx.r_norm[t0 : t1 + 1] if ctx.r_norm is not None else np.array([math.nan])
     Ll = ctx.L_local[w] if ctx.L_local is not None else np.array([math.nan])
+    L_src = "estimate: max L_local on a calibration trajectory"
+    sec = field(trajectory, "batch_L_local", ctx.T)
+    if not np.isfinite(Ll).any() and sec is not None and np.isfinite(sec[w]).any():
+        # a torch run knows no full-gradient secant; its same-batch secants (--check-every) are the local ones
+        Ll, L_src = sec[w], "estimate: max same-batch secant of grad f_B (batch_L_local) on a calibration window"
     nz = field(trajectory, "noise_norm2", ctx.T)
     nz = nz[w] if nz is not None else np.array([math.nan])
     nzf = nz[np.isfinite(nz)]
@@ -358,7 +363,7 @@ def estimate_constants(trajectory, t0=None, t1=None) -> dict:
         "kappa": float(md[np.isfinite(md)].max()) if np.isfinite(md).any() else 0.0,
         "R": float(np.nanmax(r)) if np.isfinite(r).any() else math.nan,
         "L": float(np.nanmax(Ll)) if np.isfinite(Ll).any() else math.nan,
-        "L_source": "estimate: max L_local on a calibration trajectory",
+        "L_source": L_src,
         "sigma2": float(nzf.mean()) if nzf.size and ctx.meta.get("batch_size") is not None else math.nan,
         "noise_max": float(np.sqrt(nzf.max())) if nzf.size and ctx.meta.get("batch_size") is not None else math.nan,
         "t0": t0,

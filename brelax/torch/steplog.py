@@ -242,7 +242,10 @@ def run_meta(cfg, opt, steps_per_epoch: int, n_train: int, world_size: int) -> d
         "nesterov": bool(opt.base.param_groups[0].get("nesterov", False)),
         "dampening": float(opt.base.param_groups[0].get("dampening", 0.0)),
         "direction": opt.direction,
-        "sampling": "shuffled epochs (without replacement)",
+        # the same words as brelax.optimize's meta (theory reads "with_replacement")
+        "sampling": "with_replacement"
+        if getattr(cfg, "sampling", "shuffle") == "with_replacement"
+        else "shuffled epochs (without replacement)",
         "axis": cfg.axis,
         "noise_every": getattr(cfg, "noise_every", 0),
         "check_every": getattr(cfg, "check_every", 0),
@@ -256,8 +259,10 @@ def load_run(path) -> Trajectory:
 
     Point fields (length T + 1) come from ``start.npz`` (index 0; NaN when the run was
     resumed from a checkpoint without it) and the rows' ``x_{t+1}`` fields; ``lr[t]`` is
-    the step's lr (``lr[T]`` NaN); ``f``, ``f_quant``, ``grad_norm2``, ``L_local``,
-    ``descent``, ``f_stable`` and the full-gradient fields are NaN (unknown in SGD training).
+    the step's lr (``lr[T]`` NaN); ``f`` is the full train loss at the training iterate at
+    epoch ends (``train_loss_x`` of ``metrics.jsonl``) and NaN elsewhere; ``f_quant``,
+    ``grad_norm2``, ``L_local``, ``descent``, ``f_stable`` and the full-gradient fields are NaN
+    (unknown in SGD training).
     Extra step arrays: ``loss``, ``noise_pair_norm2``, ``epoch``. ``x`` and ``y`` are
     empty (the weights are in the checkpoint). ``meta`` is ``meta.json`` plus
     ``steps_done``, ``epochs_done`` and ``partial``.
@@ -335,10 +340,39 @@ def load_run(path) -> Trajectory:
                 d[k] = cols.get(key, np.full(T, np.nan))
         d["flips"] = np.nan_to_num(d["flips"]).astype(np.int64)
     fill_missing(arrays, layers)
+    first = int(cols["step"][0]) if T else 0
+    _epoch_end_losses(os.path.dirname(os.path.normpath(folder)), arrays["f"], first)
     meta.update(
         steps_done=T,
         epochs_done=epochs[-1] if epochs else 0,
         partial=bool(T and np.any(cols.get("partial", np.zeros(T)) > 0)),
-        first_step=int(cols["step"][0]) if T else 0,
+        first_step=first,
     )
     return Trajectory(arrays, np.zeros(0), np.zeros(0), meta, layers)
+
+
+def _epoch_end_losses(run_dir: str, f: np.ndarray, first: int) -> None:
+    """``f[t] = train_loss_x`` of ``RUN/metrics.jsonl`` at each epoch end ``t`` (its row's ``step``), in place.
+
+    The full train loss at the training iterate (eval mode), the only values of f a torch run knows; the
+    epoch check of Theorem II.10 (``theory.EpochBound``) reads them. Rows without it (older runs, a float
+    method without ``--eval-train``) leave NaN. Raises ValueError naming the file and line of a damaged row.
+    """
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise ValueError(f"{path}, line {n}: not a JSON row") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}, line {n}: a JSON {type(row).__name__}, expected an object")
+            step, loss = row.get("step"), row.get("train_loss_x")
+            if isinstance(step, int) and not isinstance(step, bool) and isinstance(loss, (int, float)):
+                t = step - first
+                if 0 <= t < len(f):
+                    f[t] = float(loss)

@@ -78,6 +78,8 @@ from .models import DIGITS_MODELS, MODEL_NAMES, build_model, param_groups
 from .optimizer import METHOD_NAMES, QuantOptimizer
 
 CLASSES = {"cifar10": 10, "cifar100": 100, "digits": 10}
+#: ``--sampling``: the training order (:class:`brelax.torch.data.CifarLoader`'s ``replacement``).
+SAMPLINGS = ("shuffle", "with_replacement")
 #: The model a dataset trains when ``--model`` is not given (the recipes' own model otherwise).
 DATASET_MODELS = {"digits": "digits_cnn"}
 #: A dataset's own defaults, used where neither a flag nor the recipe sets the field. The digits' values are
@@ -258,6 +260,9 @@ class TrainConfig:
     eval_train: bool = True
     diagnostics: bool = True
     noise_every: int = 0
+    #: The order of the training batches: a fresh permutation per epoch, or i.i.d. positions drawn with
+    #: replacement (the sampling Theorems II.10-II.11 and the epoch check assume).
+    sampling: str = "shuffle"
     #: Every K-th step, f_B(x_(t+1)) and grad f_B(x_(t+1)) on the step's own batch (0: never); see
     #: :func:`same_batch_check`. 25 keeps the cost near 4% of training (one more forward and backward).
     check_every: int = 25
@@ -273,6 +278,7 @@ class TrainConfig:
             "method": METHOD_NAMES,
             "amp": ("none", "bf16"),
             "shortcut": ("A", "B"),
+            "sampling": SAMPLINGS,
         }
         for k, valid in choices.items():
             if getattr(self, k) not in valid:
@@ -755,7 +761,16 @@ def _make_loaders(cfg: TrainConfig, ctx) -> _Data:
     augment = cfg.augment and cfg.dataset != "digits"
     eval_bs = max(1, cfg.eval_batch_size // ctx.world_size)
     return _Data(
-        train=CifarLoader(tr_x, tr_y, per_rank, train=True, augment=augment, drop_last=drop_last, **kw),
+        train=CifarLoader(
+            tr_x,
+            tr_y,
+            per_rank,
+            train=True,
+            augment=augment,
+            drop_last=drop_last,
+            replacement=cfg.sampling == "with_replacement",
+            **kw,
+        ),
         test=CifarLoader(te_x, te_y, eval_bs, train=False, **kw),
         train_eval=CifarLoader(tr_x, tr_y, eval_bs, train=False, **kw) if cfg.eval_train else None,
         bn_images=CifarLoader(tr_x, tr_y, eval_bs, train=False, **kw),

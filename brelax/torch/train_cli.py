@@ -109,6 +109,12 @@ def add_arguments(p) -> None:
     g.add_argument("--milestones", type=_int_list, default=d.milestones, help="lr drop epochs, e.g. 80,140")
     g.add_argument("--gamma", type=float, default=d.gamma, help="lr factor at each milestone")
     g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument(
+        "--sampling",
+        default=d.sampling,
+        help="training batches: shuffle (a permutation per epoch) or with_replacement (i.i.d. positions, the "
+        "sampling of Theorems II.10-II.11 and verify's epoch_bound)",
+    )
     g = p.add_argument_group("run")
     g.add_argument("--out", default=d.out, metavar="RUN", help="folder for metrics.jsonl, ckpt.pt, summary.json")
     g.add_argument(
