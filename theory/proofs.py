@@ -157,7 +157,8 @@ PROOFS: dict[str, Proof] = {
         "recorded_flip_cost",
         "recorded_flip_excess",
         partial="(b) summed over the scale rows and the binary bound (c), which count code changes "
-        "entry by entry (coordinate-level)",
+        "entry by entry (coordinate-level), and the segment bound (f) for softmax models (a bound on the "
+        "softmax log-partition along a segment, outside the inner-product development)",
     ),
     "Theorem II.4": _coq(
         "Descent.v",
