@@ -224,35 +224,40 @@ def _line_norm2(xp, ap, pp):
 def momentum_sums(y_prev, y_new, r_prev, p_new=None, p_stable=None, g_raw=None, axis=None):
     r"""The :data:`MOMENTUM_SUMS` of one block: the anchor step ``a_t = y_{t+1} - y_t`` against the patterns.
 
-        With ``M_t`` the orthogonal projector onto the lines of the rows of ``p_t = y_t - r_t`` (per scale
-        row, ``M u = (<u, p>/||p||^2) p``; 0 on a row where ``p = 0``; the identity on a float block, given
-        as ``p_new=None``), and ``G_t`` the raw gradient of the step (``.grad``, before momentum and weight
-        decay):
+    With ``M_t`` the orthogonal projector onto the lines of the rows of ``p_t = y_t - r_t`` (per scale
+    row, ``M u = (<u, p>/||p||^2) p``; 0 on a row where ``p = 0``; the identity on a float block, given
+    as ``p_new=None``), and ``G_t`` the raw gradient of the step (``.grad``, before momentum and weight
+    decay): ``ystep_norm2`` :math:`\|a_t\|^2`, ``ystep_old2`` :math:`\|M_t a_t\|^2`, ``ystep_new2``
+    :math:`\|M_{t+1} a_t\|^2`, ``p_dot_ystep`` :math:`\langle p_t, a_t\rangle`, ``r_dot_ystep``
+    :math:`\langle r_t, a_t\rangle`, ``raw_norm2`` :math:`\|G_t\|^2`, ``raw_dot_r``
+    :math:`\langle G_t, r_t\rangle`, ``raw_dot_gap`` :math:`\langle G_t, p_{t+1} - P^s_{t+1}\rangle`,
+    ``stable_clamped`` the rows with :math:`\langle y_{t+1}, p_t\rangle < 0` and :math:`p_t \ne 0` (where the
+    ray comparison :func:`stable_projection` differs from the line ``M_t y_{t+1}``).
 
-        ``ystep_norm2`` :math:`\|a_t\|^2`, ``ystep_old2`` :math:`\|M_t a_t\|^2`, ``ystep_new2``
-        :math:`\|M_{t+1}a_t\|^2`, ``p_dot_ystep`` :math:`\langle p_t, a_t
-    angle`, ``r_dot_ystep``
-        :math:`\langle r_t, a_t
-    angle`, ``raw_norm2`` :math:`\|G_t\|^2`, ``raw_dot_r``
-        :math:`\langle G_t, r_t
-    angle`, ``raw_dot_gap`` :math:`\langle G_t, p_{t+1} - P^s_{t+1}
-    angle`,
-        ``stable_clamped``: rows with :math:`\langle y_{t+1}, p_t
-    angle < 0
-    e \|p_t\|` (where the ray
-        comparison :func:`stable_projection` differs from the line ``M_t y_{t+1}``).
+    Parameters
+    ----------
+    y_prev, y_new, r_prev : arrays
+        ``y_t``, ``y_{t+1}``, ``r_t``.
+    p_new, p_stable : arrays or None
+        ``P(y_{t+1})`` and ``P^s_{t+1}``; ``p_new=None``: a float block (``M = I``, no flip);
+        ``p_stable=None``: no pattern-stable comparison (``raw_dot_gap`` is NaN).
+    g_raw : array or None
+        The raw gradient; None makes its sums NaN.
+    axis : int or None
+        The scale-row axis (None: one scale for the block).
 
-        Parameters
-        ----------
-        y_prev, y_new, r_prev : arrays, ``y_t``, ``y_{t+1}``, ``r_t``
-        p_new, p_stable : ``P(y_{t+1})`` and ``P^s_{t+1}``; ``p_new=None``: a float block (``M = I``, no flip);
-        ``p_stable=None``: no pattern-stable comparison (``raw_dot_gap`` is NaN)
-        g_raw : the raw gradient, or None (its sums are NaN)
-        axis : the scale-row axis (None: one scale for the block)
+    Returns
+    -------
+    array
+        float64, shape ``(len(MOMENTUM_SUMS),)``, on the block's device.
 
-        Returns
-        -------
-        float64 array of shape ``(len(MOMENTUM_SUMS),)`` on the block's device.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y, y_new = np.array([1.0, -2.0]), np.array([0.5, -1.0])
+    >>> s = dict(zip(MOMENTUM_SUMS, momentum_sums(y, y_new, np.zeros(2)).tolist()))
+    >>> s["ystep_norm2"], s["ystep_old2"]  # a float block: M = I
+    (1.25, 1.25)
     """
     xp, dev = _xp(y_new)
     nan = xp.full((), math.nan, dtype=xp.float64, device=dev)

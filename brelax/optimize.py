@@ -108,8 +108,9 @@ def optimize(
     sampling : "shuffle" (a fresh permutation per epoch) or "with_replacement" (i.i.d. batches,
         unbiased given the past; see :class:`~brelax.problems.sampler.MinibatchSampler`);
         recorded as ``meta["sampling"]``. Only read when ``batch_size`` is given.
-    momentum, weight_decay : torch's SGD recursion on the anchor, ``m_t = momentum m_{t-1} + g_t +
-        weight_decay y_t`` (dampening 0, no Nesterov), the step taken along ``m_t`` instead of ``g_t``; both 0
+    momentum, weight_decay : torch's SGD recursion on the anchor,
+        ``m_t = momentum m_{t-1} + g_t + weight_decay y_t`` (dampening 0, no Nesterov), the step taken along
+        ``m_t`` instead of ``g_t``; both 0
         (default) is plain gradient descent. The recorded ``sgrad_norm2``/``sg_dot_*`` are then those of the
         direction ``m_t`` (``meta["direction"] = "anchor step"``, as a torch run records it), and the
         anchor-step sums of :func:`brelax.diagnostics.momentum_sums` are recorded (THEORY.md, Theorem II.12).
