@@ -10,10 +10,11 @@ from __future__ import annotations
 from theory import ProjectionMonotonicity
 
 from .common import over_runs
-from .suite import LAZY_SPECS
+from .suite import HEAVY_BALL_SPECS, LAZY_SPECS
 
 RESULTS = ("projection_monotonicity",)
 
 
 def run(suite, projectors=None):
-    return over_runs(ProjectionMonotonicity(), suite.runs(LAZY_SPECS))
+    # heavy-ball runs too: Theorem II.2 holds for any recorded direction, here the anchor step m_t
+    return over_runs(ProjectionMonotonicity(), suite.runs(LAZY_SPECS + HEAVY_BALL_SPECS))
