@@ -312,7 +312,7 @@ def _misrecorded(**ran):
             traj.meta.update(asked)
             return traj
 
-        return _suite(_lsq(seed), seed, optimize, specs=(S.BR_HB,)), None, ["check_heavy_ball"]
+        return _suite(_lsq(seed), seed, optimize, specs=(S.BR_HB,)), None, ["check_heavy_ball", "check_monotonicity"]
 
     return build
 
@@ -324,7 +324,11 @@ def _heavy_ball_steps(scale):
     def build(seed):
         problem = _lsq(seed)
         lr = scale / (S.BR_HB.lr_scale * problem.L)  # the suite's heavy-ball spec scales the problem's step
-        return _suite(problem, seed, specs=(S.BR_HB,), steps=300, lr=lr), None, ["check_heavy_ball"]
+        return (
+            _suite(problem, seed, specs=(S.BR_HB,), steps=300, lr=lr),
+            None,
+            ["check_heavy_ball", "check_monotonicity"],
+        )
 
     return build
 
