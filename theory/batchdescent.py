@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from . import assumptions as A
-from .flipcost import descent_terms, flip_cost_bound, set_info
+from .flipcost import descent_terms, flip_cost_bound, recorded_flip_cost_L, set_info
 from .numerics import _tols, field, working_eps
 from .perstep import StepHypothesis, _describe_gL, _hi, _PerStep
 from .result import Assumption
@@ -63,6 +63,54 @@ def same_batch_records(trajectory, T, L=None, burn_in=BURN_IN, ctx=None):
     return bf, bfn, sec, L_B, burn, checked, {"recorded": int(idx.size), "burn_in_steps": int(nb), "source": src}
 
 
+def same_batch_hypotheses(burn, burn_in, checked, sec, L_B, valid, held, estimated, step_size, extra=()):
+    """The per-step hypotheses every same-batch check shares, around its own ``step_size`` (and ``extra``).
+
+    Returns ``(hypotheses, eligible, secant_ok)``: the burn-in, ``step_size``, ``secant <= L_B``, ``extra``
+    and, with an estimated ``L_B``, "the inequality held" (a failed inequality names the estimate, never a
+    violation: ``eligible`` is then the valid steps where it held; else every valid step).
+    """
+    sec_ok = np.isfinite(L_B) & ~(sec > L_B * (1 + 1e-9))
+    hyps = [
+        StepHypothesis(
+            "checked after the burn-in (L_B estimated there)",
+            ~burn,
+            lambda fail: f"burn-in of {burn_in:g} of the recorded steps, fixed in advance",
+        ),
+        step_size,
+        StepHypothesis(
+            "secant of grad f_B <= L_B on the step",
+            ~checked | sec_ok,
+            lambda fail: f"secant up to {_hi(sec, fail)} > L_B up to {_hi(L_B, fail)}",
+        ),
+        *extra,
+    ]
+    if not estimated:
+        return hyps, valid, sec_ok
+    hyps.append(
+        StepHypothesis(
+            "the inequality with the estimated L_B held",
+            ~valid | held,
+            lambda fail: f"L_B (up to {_hi(L_B, fail)}) estimated: too small on these steps",
+        )
+    )
+    return hyps, valid & held, sec_ok
+
+
+def same_batch_details(ctx, rinfo, L_B, checked, guarantee, held) -> dict:
+    """Record ``L_B`` and the burn-in in ``ctx.consts``; the details every same-batch check reports."""
+    ctx.consts.update(
+        L_B_max=float(np.nanmax(L_B[checked])) if np.isfinite(L_B[checked]).any() else None,
+        L_B_source=rinfo["source"],
+        recorded_steps=rinfo["recorded"],
+        burn_in_steps=rinfo["burn_in_steps"],
+    )
+    return {
+        "checked_after_burn_in": int(checked.sum()),
+        "guarantee_fraction_after_burn_in": float((guarantee & held).sum() / checked.sum()) if checked.any() else None,
+    }
+
+
 class BatchDescent(_PerStep):
     r"""Every-step descent on the step's own batch (Theorem II.4 with ``f = f_B``), lazy methods, plain SGD.
 
@@ -100,7 +148,7 @@ class BatchDescent(_PerStep):
             rtol = _tols(ctx, rtol, 0.0)[0]
         nan = np.full(T, np.nan)
         bf, bfn, sec, L_B, burn, checked, rinfo = same_batch_records(trajectory, T, L, burn_in)
-        nb, src, n_rec = rinfo["burn_in_steps"], rinfo["source"], rinfo["recorded"]
+        n_rec = rinfo["recorded"]
         info = set_info(ctx.meta)
         tm = descent_terms(ctx, L_B, info)
         g, mn = ctx.lr[:-1], ctx.mu[1:]
@@ -110,8 +158,7 @@ class BatchDescent(_PerStep):
         Eb = flip_cost_bound(tm["B"], mn, gn, gn, g, tm["dmu"], r[:-1], L_B)
         gsd, sdg, pg = (field(trajectory, n, T) for n in ("gap_sg_dot", "stable_dot_gap", "pattern_gap"))
         gsd, sdg, pg = (nan if v is None else v for v in (gsd, sdg, pg))
-        Eh = np.where((ctx.flips == 0) | (mn == 0), 0.0, mn * (gsd + L_B * sdg) + 0.5 * L_B * mn * mn * pg * pg)
-        E = np.fmin(Eb, Eh)
+        E = np.fmin(Eb, recorded_flip_cost_L(mn, ctx.flips, gsd, sdg, pg, L_B))
         rhs = self.bound(bf, tm["S"], tm["K"], E)
         gap = bfn - rhs
         sizes = np.abs(bf) + np.abs(bfn) + np.abs(tm["S"]) + np.abs(tm["K"]) + np.abs(E)
@@ -119,47 +166,13 @@ class BatchDescent(_PerStep):
         gL = g * L_B
         mu_ok = (mn >= 0) & (mn <= 1) & (g > 0)
         valid = checked & mu_ok & np.isfinite(tm["S"]) & np.isfinite(gap)
-        sec_ok = np.isfinite(L_B) & ~(sec > L_B * (1 + 1e-9))
-        estimated = L is None
         held = gap <= tol
-        hyps = [
-            StepHypothesis(
-                "checked after the burn-in (L_B estimated there)",
-                ~burn,
-                lambda fail: f"burn-in of {burn_in:g} of the recorded steps, fixed in advance",
-            ),
-            StepHypothesis("step size g*L_B < 2", ~checked | (gL < 2), lambda fail: _describe_gL(gL, fail)),
-            StepHypothesis(
-                "secant of grad f_B <= L_B on the step",
-                ~checked | sec_ok,
-                lambda fail: f"secant up to {_hi(sec, fail)} > L_B up to {_hi(L_B, fail)}",
-            ),
-        ]
-        if estimated:
-            # an estimated L_B: a failed inequality says the estimate is too small there, not that a theorem failed
-            hyps.append(
-                StepHypothesis(
-                    "the inequality with the estimated L_B held",
-                    ~valid | held,
-                    lambda fail: f"L_B (up to {_hi(L_B, fail)}) estimated: too small on these steps",
-                )
-            )
-            eligible = valid & held
-        else:
-            eligible = valid
-        guarantee = eligible & (gL < 2) & sec_ok
-        ctx.consts.update(
-            L_B_max=float(np.nanmax(L_B[checked])) if np.isfinite(L_B[checked]).any() else None,
-            L_B_source=src,
-            recorded_steps=n_rec,
-            burn_in_steps=int(nb),
+        step_size = StepHypothesis("step size g*L_B < 2", ~checked | (gL < 2), lambda fail: _describe_gL(gL, fail))
+        hyps, eligible, sec_ok = same_batch_hypotheses(
+            burn, burn_in, checked, sec, L_B, valid, held, L is None, step_size
         )
-        det = {
-            "checked_after_burn_in": int(checked.sum()),
-            "guarantee_fraction_after_burn_in": float((guarantee & held).sum() / checked.sum())
-            if checked.any()
-            else None,
-        }
+        guarantee = eligible & (gL < 2) & sec_ok
+        det = same_batch_details(ctx, rinfo, L_B, checked, guarantee, held)
         plain = Assumption(
             "G_t = grad f_B(x_t) (plain SGD: no momentum, no weight decay)",
             lambda c: (

@@ -77,6 +77,18 @@ def flip_cost_bound(B, mu_n, G, gnorm, lr, dmu, r_norm, L) -> np.ndarray:
     return mu_n * (G + L * (lr * gnorm + np.abs(dmu) * r_norm)) * B + 0.5 * L * mu_n * mu_n * B * B
 
 
+def recorded_flip_cost_L(mu_n, flips, grad_dot_gap, stable_dot_gap, pattern_gap, L) -> np.ndarray:
+    r"""``Ehat_t`` of Lemma II.3(e) with ``H = L I``: ``mu' (<G, e_t> + L <D^s_t, e_t>) + (L/2) mu'^2 ||e_t||^2``.
+
+    0 where no code changed or ``mu' = 0``; ``grad_dot_gap`` is ``<G, e_t>`` for the gradient the bound is
+    about (the batch gradient of the same-batch checks).
+    """
+    mn = mu_n
+    return np.where(
+        (flips == 0) | (mn == 0), 0.0, mn * (grad_dot_gap + L * stable_dot_gap) + 0.5 * L * mn * mn * pattern_gap**2
+    )
+
+
 def recorded_flip_cost(ctx, L) -> tuple:
     r"""``Ehat_t``, the flip cost from the recorded flip (THEORY.md, Lemma II.3(e)), and its curvature source.
 

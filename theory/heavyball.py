@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import assumptions as A
-from .batchdescent import BURN_IN, same_batch_records
-from .flipcost import descent_terms, flip_cost_bound, set_info
+from .batchdescent import BURN_IN, same_batch_details, same_batch_hypotheses, same_batch_records
+from .flipcost import descent_terms, flip_cost_bound, recorded_flip_cost_L, set_info
 from .numerics import _nan, _tols, field, working_eps
 from .perstep import StepHypothesis, _hi, _PerStep
 from .result import Assumption
@@ -33,9 +33,15 @@ def kappa(g, g_prev, beta, L):
     >>> float(kappa(0.1, 0.1, 0.9, 1.0))  # 10 - 4.5 - 4.5 - 0.5
     0.5
     """
-    g, g_prev = np.asarray(g, dtype=np.float64), np.asarray(g_prev, dtype=np.float64)
-    prev = np.where(np.isfinite(g_prev) & (g_prev > 0), beta / (2 * np.where(g_prev > 0, g_prev, 1.0)), 0.0)
-    return 1.0 / g - prev - beta / (2 * g) - L / 2
+    g = np.asarray(g, dtype=np.float64)
+    return 1.0 / g - _previous_weight(g_prev, beta) - beta / (2 * g) - L / 2
+
+
+def _previous_weight(g_prev, beta):
+    """``beta / (2 g_{t-1})``, 0 where ``g_{t-1}`` is NaN (the first step: ``m_{-1} = 0``)."""
+    g_prev = np.asarray(g_prev, dtype=np.float64)
+    ok = np.isfinite(g_prev) & (g_prev > 0)
+    return np.where(ok, beta / (2 * np.where(ok, g_prev, 1.0)), 0.0)
 
 
 class HeavyBall(_PerStep):
@@ -92,8 +98,7 @@ class HeavyBall(_PerStep):
         g_prev = np.concatenate([[np.nan], g[:-1]])
         omega = (1 - mn) * a2 + mn * old2
         omega_prev = np.concatenate([[0.0], (1 - mn[1:]) * a2[:-1] + mn[1:] * new2[:-1]])
-        lyap_prev = np.where(np.isfinite(g_prev), beta / (2 * np.where(np.isfinite(g_prev), g_prev, 1.0)), 0.0)
-        lyap_prev = lyap_prev * omega_prev
+        lyap_prev = _previous_weight(g_prev, beta) * omega_prev
         kap = kappa(g, g_prev, beta, L_B)
         sn2 = field(trajectory, "stable_norm2", T)
         sn2 = _nan(T) if sn2 is None else sn2
@@ -102,8 +107,7 @@ class HeavyBall(_PerStep):
             sn2 = np.where(np.isnan(sn2) & (mn == 0), dn2, sn2)
         sdg, pg = (field(trajectory, n, T) for n in ("stable_dot_gap", "pattern_gap"))
         sdg, pg = (_nan(T) if v is None else v for v in (sdg, pg))
-        flips = ctx.flips
-        Eh = np.where((flips == 0) | (mn == 0), 0.0, mn * (Ge + L_B * sdg) + 0.5 * L_B * mn * mn * pg * pg)
+        Eh = recorded_flip_cost_L(mn, ctx.flips, Ge, sdg, pg, L_B)  # with the raw gradient G_t
         info = set_info(meta)
         tm = descent_terms(ctx, L_B, info)
         r = ctx.r_norm if ctx.r_norm is not None else np.full(T + 1, np.nan)
@@ -122,62 +126,31 @@ class HeavyBall(_PerStep):
             T and int(meta.get("first_step", 0) or 0) > 0
         ):  # the record starts mid-run: a_(t-1) of its first step unknown
             valid[0] = False
-        sec_ok = np.isfinite(L_B) & ~(sec > L_B * (1 + 1e-9))
         line = clamped == 0
         held = gap <= tol
-        hyps = [
-            StepHypothesis(
-                "checked after the burn-in (L_B estimated there)",
-                ~burn,
-                lambda fail: f"burn-in of {burn_in:g} of the recorded steps, fixed in advance",
+        step_size = StepHypothesis(
+            "kappa_t > 0: g L_B < 2 - beta (1 + g_t/g_(t-1))",
+            ~checked | (kap > 0),
+            lambda fail: (
+                f"beta = {beta:g}, g*L_B up to {_hi(g * L_B, fail)}, kappa down to "
+                f"{float(np.nanmin(kap[fail])) if fail.any() else float('nan'):.3g}"
             ),
-            StepHypothesis(
-                "kappa_t > 0: g L_B < 2 - beta (1 + g_t/g_(t-1))",
-                ~checked | (kap > 0),
-                lambda fail: (
-                    f"beta = {beta:g}, g*L_B up to {_hi(g * L_B, fail)}, kappa down to "
-                    f"{float(np.nanmin(kap[fail])) if fail.any() else float('nan'):.3g}"
-                ),
-            ),
-            StepHypothesis(
-                "secant of grad f_B <= L_B on the step",
-                ~checked | sec_ok,
-                lambda fail: f"secant up to {_hi(sec, fail)} > L_B up to {_hi(L_B, fail)}",
-            ),
-            StepHypothesis(
-                "no row turned against its old pattern (ray = line comparison)",
-                ~checked | line,
-                lambda fail: f"{int(np.nansum(clamped[fail]))} rows with <y_(t+1), P(y_t)> < 0",
-            ),
-        ]
-        estimated = L is None
-        if estimated:
-            hyps.append(
-                StepHypothesis(
-                    "the inequality with the estimated L_B held",
-                    ~valid | held,
-                    lambda fail: f"L_B (up to {_hi(L_B, fail)}) estimated: too small on these steps",
-                )
-            )
-            eligible = valid & held
-        else:
-            eligible = valid & line
-        guarantee = eligible & (kap > 0) & sec_ok & line
-        ctx.consts.update(
-            L_B_max=float(np.nanmax(L_B[checked])) if np.isfinite(L_B[checked]).any() else None,
-            L_B_source=rinfo["source"],
-            recorded_steps=rinfo["recorded"],
-            burn_in_steps=rinfo["burn_in_steps"],
-            momentum=beta,
-            weight_decay=lam,
         )
-        det = {
-            "checked_after_burn_in": int(checked.sum()),
-            "guarantee_fraction_after_burn_in": float((guarantee & held).sum() / checked.sum())
-            if checked.any()
-            else None,
-            "kappa_positive_after_burn_in": int((checked & (kap > 0)).sum()),
-        }
+        turned = StepHypothesis(
+            "no row turned against its old pattern (ray = line comparison)",
+            ~checked | line,
+            lambda fail: f"{int(np.nansum(clamped[fail]))} rows with <y_(t+1), P(y_t)> < 0",
+        )
+        estimated = L is None
+        hyps, eligible, sec_ok = same_batch_hypotheses(
+            burn, burn_in, checked, sec, L_B, valid, held, estimated, step_size, (turned,)
+        )
+        if not estimated:  # the recorded pattern-stable fields are the ray's: the inequality needs the line
+            eligible = eligible & line
+        guarantee = eligible & (kap > 0) & sec_ok & line
+        det = same_batch_details(ctx, rinfo, L_B, checked, guarantee, held)
+        det["kappa_positive_after_burn_in"] = int((checked & (kap > 0)).sum())
+        ctx.consts.update(momentum=beta, weight_decay=lam)
         sgd = Assumption(
             "torch SGD recursion m = beta m + G + lambda y, y -= g m (dampening 0, no Nesterov), not plain SGD",
             lambda c: (
