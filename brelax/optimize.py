@@ -216,9 +216,9 @@ def optimize(
             traj = rec.trajectory(t, state, proj, m, meta)
             raise NonFiniteError(meta["stopped"], traj)
         codes_n = proj.codes(new.y)
-        rec.step(t, state, new, f_t, f_n, g, g_full, g_n, codes, codes_n, lr_sched(t + 1), mu_n)
+        ps = rec.step(t, state, new, f_t, f_n, g, g_full, g_n, codes, codes_n, lr_sched(t + 1), mu_n)
         if not plain:
-            rec.momentum(t, state, new, mu_n, g_raw)
+            rec.momentum(t, state, new, ps, g_raw)
         if idx is not None:
             rec.same_batch(t, problem, idx, state.x, new.x, g_raw)
         state, f_t, g_full, codes = new, f_n, g_n, codes_n
@@ -299,7 +299,7 @@ class _Recorder:
                 self.layers[n][k][t] = d[k]
 
     def step(self, t, s, n, f_t, f_n, g, g_full, g_n, c_t, c_n, lr_n, mu_n):
-        """Record step t (``s`` -> ``n``) and the point t + 1."""
+        """Record step t (``s`` -> ``n``) and the point t + 1; returns ``P^s_{t+1}`` (None unless lazy)."""
         a, views = self.a, self._views
         xs = ps = None
         if self.lazy:
@@ -340,10 +340,11 @@ class _Recorder:
             for k in LAYER_STEP_FIELDS:
                 self.layers[name][k][t] = d[k]
         self._point(t + 1, n, f_n, mu_n, lr_n, pt, lay)
+        return ps
 
-    def momentum(self, t, s, n, mu_n, g_raw):
-        """The anchor-step sums of step t (:func:`brelax.diagnostics.momentum_sums`), for Theorem II.12."""
-        ps = self.stable(s, n, mu_n)[1] if self.lazy else None
+    def momentum(self, t, s, n, ps, g_raw):
+        """The anchor-step sums of step t (:func:`brelax.diagnostics.momentum_sums`), for Theorem II.12;
+        ``ps`` is ``P^s_{t+1}`` as :meth:`step` made it (None for a non-lazy method)."""
         views = self._views
         yp, yn, rp, pn, gv = (views(v) for v in (s.y, n.y, s.y - s.p, n.p, g_raw))
         psv = views(ps) if ps is not None else [None] * len(self.blocks)

@@ -349,11 +349,7 @@ def checked(traj, steps: int) -> int:
     run logs the minibatch loss at ``x_t``; only the steps with a same-batch record (``--check-every K``:
     ``f_B(x_{t+1})`` on the step's own batch) can carry a descent guarantee.
     """
-    meta = getattr(traj, "meta", {}) or {}
-    if meta.get("source") != "brelax train":
-        return int(steps)
-    nxt = getattr(traj, "batch_f_next", None)
-    return 0 if nxt is None else int(np.sum(np.isfinite(np.asarray(nxt, dtype=np.float64))))
+    return int(checked_mask(traj, steps).sum())
 
 
 def verify_paths(paths, seed: int = 0) -> tuple:
